@@ -1,0 +1,78 @@
+"""The exception tree. Every error the library raises on purpose is a LabError.
+
+    LabError
+    ├── TopologyError      the lab file is wrong (carries every Problem found)
+    ├── ImageError         building or finding a node image failed
+    ├── BackendError       the engine or the kernel refused something
+    │   └── EngineUnavailable   no Docker engine answers
+    ├── LabStateError      the lab is not in the state the command needs
+    │                      (already deployed, not deployed, node unknown)
+    └── DeployError        a deploy failed; what it created was removed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LabError(Exception):
+    """Base class of every error this package raises deliberately."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (or suspicious) in a lab file.
+
+    `where` is a path into the file such as ``links[3].b``; `line` is the
+    1-based line in the file when known.
+    """
+
+    where: str
+    message: str
+    hint: str = ""
+    line: int | None = None
+    severity: str = "error"  # or "warning"
+
+    def format(self, source: str | None = None) -> str:
+        place = self.where or "(top level)"
+        prefix = ""
+        if source and self.line:
+            prefix = f"{source}:{self.line}: "
+        elif self.line:
+            prefix = f"line {self.line}: "
+        text = f"{prefix}{place}: {self.message}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+
+class TopologyError(LabError):
+    """The lab file has one or more errors. `problems` lists them all."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        count = len(problems)
+        lines = "\n".join("  " + p.format(source) for p in problems)
+        noun = "error" if count == 1 else "errors"
+        super().__init__(f"{source}: {count} {noun} in the lab file:\n{lines}")
+
+
+class ImageError(LabError):
+    """Building or locating a node image failed."""
+
+
+class BackendError(LabError):
+    """The container engine or the kernel refused an operation."""
+
+
+class EngineUnavailable(BackendError):
+    """No Docker engine answers on this machine."""
+
+
+class LabStateError(LabError):
+    """The lab is not in the state the operation needs."""
+
+
+class DeployError(LabError):
+    """A deploy failed. What it had created has been removed."""

@@ -1,0 +1,162 @@
+"""Node images, built locally and offline; no registry is ever needed.
+
+* base: a minimal Debian bootstrapped with debootstrap from Debian's package
+  mirror, then `docker import`. Its tag is a hash of its recipe
+  (images/base/), so a changed recipe builds a new image.
+* node: images/node/Dockerfile on top of the base, built with
+  `docker build --network none`; its tag hashes the build context and the
+  base tag, so changed in-node code builds a new image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from . import PROJECT, PROJECT_ROOT
+from .errors import ImageError
+from .plan import LABEL_PROJECT
+from .progress import Event, Progress, silent
+
+IMAGES_DIR = PROJECT_ROOT / "images"
+BASE_DIR = IMAGES_DIR / "base"
+NODE_DIR = IMAGES_DIR / "node"
+SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+BASE_REPO = f"{PROJECT}/base"
+NODE_REPO = f"{PROJECT}/node"
+LABEL_ROLE = f"{PROJECT}.role"
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    base: str
+    node: str
+
+
+def _hash_tree(root: Path, extra: str = "") -> str:
+    h = hashlib.sha256(extra.encode())
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        rel = path.relative_to(root).as_posix()
+        h.update(rel.encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+        h.update(b"\1" if os.access(path, os.X_OK) else b"\0")
+    return h.hexdigest()[:12]
+
+
+def base_packages() -> list[str]:
+    lines = (BASE_DIR / "packages.txt").read_text().splitlines()
+    return [ln.split("#")[0].strip() for ln in lines if ln.split("#")[0].strip()]
+
+
+def wanted_tags() -> ImageSet:
+    """The tags the current recipes produce."""
+    base = f"{BASE_REPO}:{_hash_tree(BASE_DIR, SUITE)}"
+    node = f"{NODE_REPO}:{_hash_tree(NODE_DIR, base)}"
+    return ImageSet(base=base, node=node)
+
+
+def _exists(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def missing_images(client: docker.DockerClient) -> list[str]:
+    tags = wanted_tags()
+    return [t for t in (tags.base, tags.node) if not _exists(client, t)]
+
+
+def ensure_images(client: docker.DockerClient, progress: Progress = silent,
+                  force: bool = False) -> ImageSet:
+    """Build whichever image is missing (or both, with force). Returns the tags."""
+    tags = wanted_tags()
+    if force or not _exists(client, tags.base):
+        build_base(client, tags.base, progress)
+    else:
+        progress(Event("image", f"base image {tags.base} is up to date"))
+    if force or not _exists(client, tags.node):
+        build_node(client, tags.base, tags.node, progress)
+    else:
+        progress(Event("image", f"node image {tags.node} is up to date"))
+    return tags
+
+
+def build_base(client: docker.DockerClient, tag: str, progress: Progress = silent) -> None:
+    if shutil.which("debootstrap") is None:
+        raise ImageError("debootstrap is not installed; run scripts/bootstrap.sh "
+                         "(or apt-get install debootstrap) and try again")
+    mirror = os.environ.get("LABNET_DEBIAN_MIRROR", DEFAULT_MIRROR)
+    packages = base_packages()
+    work = Path(tempfile.mkdtemp(prefix="labnet-base-", dir=os.environ.get("LABNET_TMP", "/var/tmp")))
+    rootfs = work / "rootfs"
+    try:
+        progress(Event("image", f"bootstrapping Debian {SUITE} with {len(packages)} packages "
+                                f"from {mirror} (about a minute)"))
+        cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
+               SUITE, str(rootfs), mirror]
+        _run_streaming(cmd, progress, "debootstrap")
+        shutil.copy(BASE_DIR / "finalize.sh", rootfs / "finalize.sh")
+        _run_streaming(["chroot", str(rootfs), "/bin/sh", "/finalize.sh"], progress, "finalize")
+        (rootfs / "finalize.sh").unlink()
+        progress(Event("image", f"importing the root file system as {tag}"))
+        tarball = work / "rootfs.tar"
+        _run_streaming(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tarball), "."],
+                       progress, "tar")
+        repo, _, version = tag.partition(":")
+        client.api.import_image_from_file(
+            str(tarball), repository=repo, tag=version,
+            changes=[f"LABEL {LABEL_PROJECT}={PROJECT} {LABEL_ROLE}=base",
+                     'CMD ["sleep", "infinity"]',
+                     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        )
+        if not _exists(client, tag):
+            raise ImageError(f"docker import did not produce {tag}")
+        progress(Event("image", f"base image {tag} built"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def build_node(client: docker.DockerClient, base: str, tag: str,
+               progress: Progress = silent) -> None:
+    progress(Event("image", f"building node image {tag} (docker build --network none)"))
+    try:
+        for chunk in client.api.build(
+            path=str(NODE_DIR), tag=tag, buildargs={"BASE": base}, network_mode="none",
+            rm=True, forcerm=True, decode=True,
+            labels={LABEL_PROJECT: PROJECT, LABEL_ROLE: "node"},
+        ):
+            if "error" in chunk:
+                raise ImageError(f"building {tag} failed: {chunk['error'].strip()}")
+            line = chunk.get("stream", "").strip()
+            if line:
+                progress(Event("image", line))
+    except docker.errors.APIError as exc:
+        raise ImageError(f"building {tag} failed: {exc.explanation or exc}") from exc
+    client.api.tag(tag, NODE_REPO, "latest")
+    progress(Event("image", f"node image {tag} built"))
+
+
+def _run_streaming(cmd: list[str], progress: Progress, what: str) -> None:
+    tail: list[str] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = (tail + [line])[-15:]
+            if line:
+                progress(Event("image", f"{what}: {line}"))
+    if proc.returncode != 0:
+        raise ImageError(f"{what} failed (exit {proc.returncode}):\n" + "\n".join(tail))

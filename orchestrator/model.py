@@ -1,0 +1,209 @@
+"""The topology model: what a user may write in lab.yml, as pydantic models.
+
+This module says what is *well formed*; `orchestrator.validate` says what is
+*consistent* (names exist, addresses fit their subnets, gateways are reachable).
+Both feed `orchestrator.load`, which reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Node and lab names: they become hostnames and parts of container names.
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+#: Linux refuses interface names longer than this.
+IFNAME_MAX = 15
+IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+Kind = Literal["host", "switch", "router"]
+KINDS: tuple[str, ...] = ("host", "switch", "router")
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_interface_address(value: Any) -> ipaddress.IPv4Interface:
+    """'10.0.1.10/24' -> IPv4Interface, with messages a student can act on."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected an address like 10.0.1.10/24, got {value!r}")
+    text = value.strip()
+    if "/" not in text:
+        raise ValueError(
+            f"'{text}' has no prefix length; write the address with its subnet "
+            f"size, like {text}/24"
+        )
+    try:
+        return ipaddress.IPv4Interface(text)
+    except ValueError:
+        raise ValueError(
+            f"'{text}' is not an IPv4 address with a prefix length "
+            "(expected like 10.0.1.10/24)"
+        ) from None
+
+
+def parse_address(value: Any) -> ipaddress.IPv4Address:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an IPv4 address like 10.0.1.1, got {value!r}")
+    text = value.strip()
+    if "/" in text:
+        raise ValueError(
+            f"'{text}' has a prefix length; write just the address, like "
+            f"{text.split('/')[0]}"
+        )
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not an IPv4 address (expected like 10.0.1.1)") from None
+
+
+def parse_network(value: Any) -> ipaddress.IPv4Network:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a subnet like 10.0.2.0/24, got {value!r}")
+    text = value.strip()
+    if text == "default":
+        return ipaddress.IPv4Network("0.0.0.0/0")
+    if "/" not in text:
+        raise ValueError(f"'{text}' has no prefix length; write a subnet like {text}/24")
+    try:
+        return ipaddress.IPv4Network(text)
+    except ValueError:
+        try:
+            loose = ipaddress.IPv4Network(text, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"'{text}' is not an IPv4 subnet (expected like 10.0.2.0/24)"
+            ) from None
+        raise ValueError(
+            f"'{text}' has host bits set; the subnet is {loose}"
+        ) from None
+
+
+class InterfaceSpec(StrictModel):
+    """An interface of a node. `eth0: 10.0.1.10/24` is short for `eth0: {address: ...}`."""
+
+    address: ipaddress.IPv4Interface | None = None
+    mac: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        if isinstance(data, str):
+            return {"address": data}
+        return data
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> Any:
+        return None if value is None else parse_interface_address(value)
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", value):
+            raise ValueError(f"'{value}' is not a MAC address (expected like 02:00:00:00:00:01)")
+        if int(value[:2], 16) & 1:
+            raise ValueError(f"'{value}' is a multicast MAC; the first byte must be even")
+        return value.lower()
+
+
+class RouteSpec(StrictModel):
+    """A static route: `{to: 10.0.3.0/24, via: 10.0.12.2}` (`to: default` allowed)."""
+
+    to: ipaddress.IPv4Network
+    via: ipaddress.IPv4Address
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _to(cls, value: Any) -> Any:
+        return parse_network(value)
+
+    @field_validator("via", mode="before")
+    @classmethod
+    def _via(cls, value: Any) -> Any:
+        return parse_address(value)
+
+
+class NodeSpec(StrictModel):
+    kind: Kind
+    interfaces: dict[str, InterfaceSpec] = Field(default_factory=dict)
+    gateway: ipaddress.IPv4Address | None = None
+    routes: list[RouteSpec] = Field(default_factory=list)
+    image: str | None = None
+
+    @field_validator("gateway", mode="before")
+    @classmethod
+    def _gateway(cls, value: Any) -> Any:
+        return None if value is None else parse_address(value)
+
+
+class Endpoint(StrictModel):
+    """One end of a link: `node:interface`, or just `node` (next free ethN)."""
+
+    node: str
+    iface: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            text = data.strip()
+            if not text:
+                raise ValueError("empty link end; write node or node:interface")
+            node, sep, iface = text.partition(":")
+            if sep and not iface:
+                raise ValueError(f"'{text}' names no interface after ':'")
+            return {"node": node, "iface": iface or None}
+        if isinstance(data, dict):
+            return data
+        raise ValueError(f"expected node or node:interface, got {data!r}")
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.iface}" if self.iface else self.node
+
+
+class LinkSpec(StrictModel):
+    """A point-to-point link: `{a: h1:eth0, b: s1}` or the short `[h1:eth0, s1]`."""
+
+    a: Endpoint
+    b: Endpoint
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pair(cls, data: Any) -> Any:
+        if isinstance(data, (list, tuple)):
+            if len(data) != 2:
+                raise ValueError(
+                    f"a link joins exactly two ends, this list has {len(data)}"
+                )
+            return {"a": data[0], "b": data[1]}
+        return data
+
+
+class LabHeader(StrictModel):
+    """The top level of lab.yml, with nodes and links left raw so that each
+    node and each link is validated on its own and every error is found."""
+
+    name: str | None = None
+    description: str = ""
+    nodes: dict[str, Any]
+    links: list[Any] = Field(default_factory=list)
+
+
+class Topology(StrictModel):
+    """A lab file that is well formed and consistent."""
+
+    name: str
+    description: str = ""
+    nodes: dict[str, NodeSpec]
+    links: list[LinkSpec] = Field(default_factory=list)

@@ -1,0 +1,59 @@
+"""Rendering: Plan -> the files each node needs, from Jinja2 templates.
+
+The result maps node name -> {path inside the node: content}. `lab render`
+writes the same files to a folder so a person can read them before deploy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jinja2
+
+from . import PROJECT_ROOT
+from .plan import Plan, PlanNode
+
+TEMPLATE_DIR = PROJECT_ROOT / "templates"
+CONFIG_DIR = "/etc/labnet"
+SETUP_SCRIPT = f"{CONFIG_DIR}/setup.sh"
+
+NodeFiles = dict[str, str]
+
+
+def environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render_node(plan: Plan, node: PlanNode, env: jinja2.Environment | None = None) -> NodeFiles:
+    env = env or environment()
+    ctx = {"plan": plan, "node": node}
+    return {
+        SETUP_SCRIPT: env.get_template("node/setup.sh.j2").render(ctx),
+        f"{CONFIG_DIR}/hosts": env.get_template("node/hosts.j2").render(ctx),
+        f"{CONFIG_DIR}/node.json": json.dumps(node.model_dump(), indent=2) + "\n",
+    }
+
+
+def render_plan(plan: Plan) -> dict[str, NodeFiles]:
+    env = environment()
+    return {name: render_node(plan, node, env) for name, node in plan.nodes.items()}
+
+
+def write_rendered(files: dict[str, NodeFiles], out_dir: Path) -> list[Path]:
+    """Write rendered files under out_dir/<node>/<path inside node>."""
+    written = []
+    for node, node_files in files.items():
+        for inner, content in node_files.items():
+            target = out_dir / node / inner.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+            written.append(target)
+    return written

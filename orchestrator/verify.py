@@ -1,0 +1,63 @@
+"""Verification: probes run inside the nodes, in parallel.
+
+For now: all-pairs ping between the hosts of a lab (every host pings every
+other host's first address).
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .backend import Backend
+from .plan import Plan
+from .progress import Event, Progress, silent
+
+_RTT = re.compile(r"= [\d.]+/([\d.]+)/")
+
+
+@dataclass(frozen=True)
+class PingResult:
+    src: str
+    dst: str
+    address: str
+    ok: bool
+    rtt_ms: float | None
+    detail: str = ""
+
+
+def host_targets(plan: Plan) -> dict[str, str]:
+    """host name -> its first address, for hosts that have one."""
+    out = {}
+    for node in plan.nodes.values():
+        if node.kind == "host" and node.addresses():
+            out[node.name] = node.addresses()[0].split("/")[0]
+    return out
+
+
+def ping(backend: Backend, lab: str, src: str, dst: str, address: str,
+         count: int = 1, timeout_s: int = 2, tries: int = 2) -> PingResult:
+    res = None
+    for _ in range(tries):
+        res = backend.exec(lab, src, ["ping", "-n", "-q", "-c", str(count), "-W", str(timeout_s), address])
+        if res.ok:
+            m = _RTT.search(res.stdout)
+            return PingResult(src, dst, address, True, float(m.group(1)) if m else None)
+    assert res is not None
+    lines = (res.stdout + res.stderr).strip().splitlines()
+    return PingResult(src, dst, address, False, None, lines[-1] if lines else f"exit {res.exit_code}")
+
+
+def all_pairs_ping(backend: Backend, plan: Plan, progress: Progress = silent,
+                   workers: int = 8) -> list[PingResult]:
+    targets = host_targets(plan)
+    pairs = [(s, d) for s in targets for d in targets if s != d]
+    results: list[PingResult] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(ping, backend, plan.lab, s, d, targets[d]) for s, d in pairs]
+        for n, fut in enumerate(futures, 1):
+            r = fut.result()
+            results.append(r)
+            progress(Event("verify", f"{r.src} -> {r.dst}: {'ok' if r.ok else 'FAIL'}", n, len(pairs)))
+    return results
