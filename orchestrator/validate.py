@@ -160,7 +160,7 @@ def check_topology(name: str | None, nodes: dict[str, NodeSpec],
     for node, spec in nodes.items():
         if spec.kind == "switch":
             continue
-        mine = {p: a for p, a in addr_of.items() if p[0] == node}
+        mine = {(node, i): s.address for i, s in spec.interfaces.items() if s.address is not None}
         hops: list[tuple[str, ipaddress.IPv4Address]] = []
         if spec.gateway is not None:
             hops.append((f"nodes.{node}.gateway", spec.gateway))

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Prepare this machine for labnet. Idempotent: a second run reuses everything.
+#
+#   1. Debian packages: docker.io (the engine), debootstrap (base image),
+#      iproute2, python3-venv; installed only if missing.
+#   2. A Docker engine: reused if one answers; otherwise dockerd is started
+#      with no default bridge and no host firewall rules.
+#   3. A virtualenv in .venv with labnet and its test tools (editable).
+#   4. The node images, built offline (only if missing or their recipe changed).
+#
+# Usage: scripts/bootstrap.sh [--no-images]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+DOCKER=/usr/bin/docker
+DOCKERD_CONFIG=/etc/labnet/dockerd.json
+DOCKERD_LOG=/var/log/labnet-dockerd.log
+BUILD_IMAGES=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-images) BUILD_IMAGES=0 ;;
+    *) echo "usage: $0 [--no-images]" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
+die() { printf '[bootstrap] error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root: labs need network namespaces and the Docker engine"
+
+# --- 1. packages ---------------------------------------------------------------
+engine_config='{ "bridge": "none", "iptables": false, "ip6tables": false }'
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v ip >/dev/null || missing+=(iproute2)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  # If installing docker.io starts an engine (systemd machines), it must
+  # already create no bridge and touch no firewall.
+  if [ ! -e /etc/docker/daemon.json ]; then
+    mkdir -p /etc/docker
+    echo "$engine_config" > /etc/docker/daemon.json
+  fi
+  say "installing ${missing[*]} from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  say "packages: docker.io, debootstrap, iproute2, python3-venv present"
+fi
+
+# --- 2. the engine -------------------------------------------------------------
+if "$DOCKER" info >/dev/null 2>&1; then
+  say "engine: a Docker engine answers, reusing it"
+else
+  mkdir -p "$(dirname "$DOCKERD_CONFIG")"
+  echo "$engine_config" > "$DOCKERD_CONFIG"
+  say "engine: starting dockerd (no bridge, no iptables; log in $DOCKERD_LOG)"
+  setsid nohup dockerd --config-file "$DOCKERD_CONFIG" >>"$DOCKERD_LOG" 2>&1 < /dev/null &
+  for _ in $(seq 1 120); do
+    "$DOCKER" info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  "$DOCKER" info >/dev/null 2>&1 || { tail -20 "$DOCKERD_LOG" >&2; die "dockerd did not come up in 60 s"; }
+  say "engine: up ($("$DOCKER" version --format '{{.Server.Version}}, API {{.Server.APIVersion}}'))"
+fi
+
+# --- 3. the virtualenv ---------------------------------------------------------
+stamp="$VENV/.labnet-installed"
+want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+if [ ! -x "$VENV/bin/python" ]; then
+  say "venv: creating $VENV"
+  python3 -m venv "$VENV"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "venv: installing labnet and its test tools"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test,bench]"
+  echo "$want" > "$stamp"
+else
+  say "venv: up to date"
+fi
+
+# --- 4. images -----------------------------------------------------------------
+if [ "$BUILD_IMAGES" = 1 ]; then
+  "$VENV/bin/lab" images build
+fi
+say "ready: activate with 'source .venv/bin/activate' or call .venv/bin/lab"
