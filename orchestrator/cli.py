@@ -121,6 +121,13 @@ def render(path: str, out: str) -> None:
     console.print(f"wrote {len(written)} files for {len(prepared.files)} nodes under {out}/")
 
 
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the lab file (also in schema/lab.schema.json)."""
+    from .schema import schema_text
+    click.echo(schema_text(), nl=False)
+
+
 # --- images ------------------------------------------------------------------
 @main.group()
 def images() -> None:

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem, TopologyError
-from .model import LabHeader, LinkSpec, NodeSpec, Topology
+from .model import LabHeader, LanSpec, LinkSpec, NodeSpec, Topology
 from .validate import check_topology
 
 LAB_FILE = "lab.yml"
@@ -99,8 +99,12 @@ def parse_yaml(text: str) -> tuple[Any, LineMap, list[Problem]]:
     lines = LineMap()
     problems: list[Problem] = []
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -203,6 +207,12 @@ def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None
         except ValidationError as exc:
             broken.add(str(name))
             problems.extend(_problems_from(exc, NodeSpec, ("nodes", name), lines))
+    lans: dict[str, LanSpec] = {}
+    for lan_name, raw in header.lans.items():
+        try:
+            lans[str(lan_name)] = LanSpec.model_validate(raw if raw is not None else {})
+        except ValidationError as exc:
+            problems.extend(_problems_from(exc, LanSpec, ("lans", lan_name), lines))
     links: list[LinkSpec | None] = []
     for i, raw in enumerate(header.links):
         try:
@@ -212,7 +222,7 @@ def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None
             problems.extend(_problems_from(exc, LinkSpec, ("links", i), lines))
 
     name = header.name if header.name is not None else default_name
-    found, warned = check_topology(name, nodes, links, broken)
+    found, warned = check_topology(name, nodes, lans, links, broken, header.pools)
     for p in found + warned:
         object.__setattr__(p, "line", p.line or lines.line_of(_parse_where(p.where)))
     problems.extend(found)
@@ -220,7 +230,8 @@ def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None
         warnings.extend(warned)
     if problems:
         raise TopologyError(source, _sorted(problems))
-    return Topology(name=name, description=header.description, nodes=nodes,
+    return Topology(name=name, description=header.description, routing=header.routing,
+                    pools=header.pools, nodes=nodes, lans=lans,
                     links=[link for link in links if link is not None])
 
 

@@ -134,14 +134,23 @@ class RouteSpec(StrictModel):
         return parse_address(value)
 
 
+RoutingMode = Literal["static", "computed", "dynamic"]
+ROUTING_MODES: tuple[str, ...] = ("static", "computed", "dynamic")
+DEFAULT_COST = 10
+
+
 class NodeSpec(StrictModel):
     kind: Kind
     interfaces: dict[str, InterfaceSpec] = Field(default_factory=dict)
     gateway: ipaddress.IPv4Address | None = None
     routes: list[RouteSpec] = Field(default_factory=list)
     image: str | None = None
+    #: routers only: overrides the lab's routing mode for this router
+    routing: RoutingMode | None = None
+    #: routers only: the id the link-state daemon uses (default: first address)
+    router_id: ipaddress.IPv4Address | None = None
 
-    @field_validator("gateway", mode="before")
+    @field_validator("gateway", "router_id", mode="before")
     @classmethod
     def _gateway(cls, value: Any) -> Any:
         return None if value is None else parse_address(value)
@@ -172,11 +181,23 @@ class Endpoint(StrictModel):
         return f"{self.node}:{self.iface}" if self.iface else self.node
 
 
+def _optional_network(value: Any) -> Any:
+    return None if value is None else parse_network(value)
+
+
 class LinkSpec(StrictModel):
-    """A point-to-point link: `{a: h1:eth0, b: s1}` or the short `[h1:eth0, s1]`."""
+    """A point-to-point link: `{a: h1:eth0, b: s1}` or the short `[h1:eth0, s1]`.
+
+    `prefix` gives the subnet of the segment the link is part of (else the
+    addresses written on its ends, else a pool); `cost` is its routing cost.
+    """
 
     a: Endpoint
     b: Endpoint
+    prefix: ipaddress.IPv4Network | None = None
+    cost: int = Field(default=DEFAULT_COST, ge=1, le=65535)
+
+    _prefix = field_validator("prefix", mode="before")(classmethod(lambda cls, v: _optional_network(v)))
 
     @model_validator(mode="before")
     @classmethod
@@ -190,13 +211,79 @@ class LinkSpec(StrictModel):
         return data
 
 
+class LanMember(StrictModel):
+    """A member of a LAN: `pc1`, `pc1:eth1`, or `{node: r1, address: 10.0.1.1/24}`."""
+
+    node: str
+    iface: str | None = None
+    address: ipaddress.IPv4Interface | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return Endpoint.model_validate(data).model_dump()
+        return data
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> Any:
+        return None if value is None else parse_interface_address(value)
+
+
+class LanSpec(StrictModel):
+    """A shared segment. Its members are joined by a switch: the node named in
+    `switch`, or one made for the LAN and named after it."""
+
+    members: list[LanMember] = Field(min_length=1)
+    prefix: ipaddress.IPv4Network | None = None
+    switch: str | None = None
+    cost: int = Field(default=DEFAULT_COST, ge=1, le=65535)
+
+    _prefix = field_validator("prefix", mode="before")(classmethod(lambda cls, v: _optional_network(v)))
+
+
+class PoolSpec(StrictModel):
+    """Where addresses come from when nothing is written: `192.168.0.0/16`
+    (subnets of the default size) or `{prefix: 192.168.0.0/16, size: 24}`."""
+
+    prefix: ipaddress.IPv4Network
+    size: int = Field(ge=8, le=30)
+
+    _prefix = field_validator("prefix", mode="before")(classmethod(lambda cls, v: parse_network(v)))
+
+
+DEFAULT_LAN_POOL = {"prefix": "192.168.0.0/16", "size": 24}
+DEFAULT_P2P_POOL = {"prefix": "10.0.0.0/16", "size": 30}
+
+
+class PoolsSpec(StrictModel):
+    lan: PoolSpec = Field(default_factory=lambda: PoolSpec.model_validate(DEFAULT_LAN_POOL))
+    p2p: PoolSpec = Field(default_factory=lambda: PoolSpec.model_validate(DEFAULT_P2P_POOL))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key, default in (("lan", DEFAULT_LAN_POOL), ("p2p", DEFAULT_P2P_POOL)):
+                if isinstance(data.get(key), str):
+                    data[key] = {"prefix": data[key], "size": default["size"]}
+                elif isinstance(data.get(key), dict) and "size" not in data[key]:
+                    data[key] = {**data[key], "size": default["size"]}
+        return data
+
+
 class LabHeader(StrictModel):
     """The top level of lab.yml, with nodes and links left raw so that each
     node and each link is validated on its own and every error is found."""
 
     name: str | None = None
     description: str = ""
+    routing: RoutingMode = "static"
+    pools: PoolsSpec = Field(default_factory=PoolsSpec)
     nodes: dict[str, Any]
+    lans: dict[str, Any] = Field(default_factory=dict)
     links: list[Any] = Field(default_factory=list)
 
 
@@ -205,5 +292,10 @@ class Topology(StrictModel):
 
     name: str
     description: str = ""
+    #: static: routes as written; computed: static routes computed from the
+    #: graph (shortest paths by cost); dynamic: the link-state daemon
+    routing: RoutingMode = "static"
+    pools: PoolsSpec = Field(default_factory=PoolsSpec)
     nodes: dict[str, NodeSpec]
+    lans: dict[str, LanSpec] = Field(default_factory=dict)
     links: list[LinkSpec] = Field(default_factory=list)

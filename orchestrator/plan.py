@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from . import PROJECT
-from .model import NodeSpec, Topology
-from .segments import resolve_links
+from .addressing import Addressing, assign
+from .model import DEFAULT_COST, NodeSpec, RouteSpec, Topology
+from .routing import RouteGroup, computed_routes
+from .wiring import Wiring, build_wiring
 
 BRIDGE = "br0"
 
@@ -33,13 +35,38 @@ class PlanInterface(BaseModel):
     address: str | None = None      # "192.168.1.10/24"
     link: int                       # index into Plan.links
     peer: str                       # "s1:eth0"
+    cost: int = DEFAULT_COST        # routing cost of its segment
 
 
 class PlanRoute(BaseModel):
+    """A route written in the file (or the default gateway)."""
+
     to: str                          # "192.168.2.0/24" or "default"
     via: str
     dev: str
     origin: Literal["gateway", "static"]
+
+
+class PlanRouteGroup(BaseModel):
+    """Computed routes sharing a next hop: every subnet in `to` via `via`.
+
+    Grouped because a large lab has thousands of routes per router; a list of
+    subnets per next hop is compact and reads like "everything else via r2".
+    """
+
+    via: str
+    dev: str
+    to: list[str]
+
+
+class PlanDaemon(BaseModel):
+    """What the link-state routing daemon of a `dynamic` router needs."""
+
+    router_id: str
+    interfaces: list[dict[str, Any]]   # {name, cost, address} of routed interfaces
+    prefixes: list[str]                # connected subnets it advertises
+    hello_interval: float = 0.2
+    dead_interval: float = 0.8
 
 
 class PlanNode(BaseModel):
@@ -52,10 +79,21 @@ class PlanNode(BaseModel):
     labels: dict[str, str]
     interfaces: list[PlanInterface] = Field(default_factory=list)
     routes: list[PlanRoute] = Field(default_factory=list)
+    computed_routes: list[PlanRouteGroup] = Field(default_factory=list)
     bridge: str | None = None        # switches: the bridge all ports join
+    routing: Literal["static", "computed", "dynamic"] | None = None   # routers
+    daemon: PlanDaemon | None = None  # dynamic routers
 
     def addresses(self) -> list[str]:
         return [i.address for i in self.interfaces if i.address]
+
+
+class PlanSegment(BaseModel):
+    name: str                        # "lans.lan1" or "links[3]"
+    prefix: str | None
+    ports: list[str]                 # "node:iface" of hosts and routers
+    switches: list[str]
+    cost: int
 
 
 class PlanEnd(BaseModel):
@@ -76,8 +114,10 @@ class Plan(BaseModel):
     lab: str
     description: str = ""
     source: str | None = None
+    routing: Literal["static", "computed", "dynamic"] = "static"
     nodes: dict[str, PlanNode]
     links: list[PlanLink]
+    segments: list[PlanSegment] = Field(default_factory=list)
 
     def hosts_entries(self) -> list[tuple[str, str]]:
         """(address, name) for /etc/hosts: a node's first address by its name."""
@@ -115,26 +155,34 @@ def _sysctls(kind: str) -> dict[str, str]:
 def make_plan(topology: Topology, name: str | None = None, source: str | None = None) -> Plan:
     """Resolve a validated topology into a plan. `name` overrides the lab name."""
     lab = name or topology.name
-    resolved = resolve_links(topology.nodes, topology.links)
+    wiring, problems = build_wiring(topology.nodes, topology.lans, topology.links)
+    addressing, errors, _ = assign(wiring, topology.pools)
+    if problems or errors:  # load_lab reports these; a plan needs a valid topology
+        raise ValueError(f"make_plan needs a validated topology: {(problems + errors)[0].format()}")
+    nodes_spec = wiring.nodes
 
-    links = [
-        PlanLink(id=n, a=PlanEnd(node=lk.a[0], iface=lk.a[1]), b=PlanEnd(node=lk.b[0], iface=lk.b[1]))
-        for n, lk in enumerate(resolved)
-    ]
-    ports: dict[str, dict[str, PlanInterface]] = {n: {} for n in topology.nodes}
-    for link in links:
+    links = [PlanLink(id=n, a=PlanEnd(node=c.a[0], iface=c.a[1]), b=PlanEnd(node=c.b[0], iface=c.b[1]))
+             for n, c in enumerate(wiring.cables)]
+    ports: dict[str, dict[str, PlanInterface]] = {n: {} for n in nodes_spec}
+    for link, cable in zip(links, wiring.cables):
         for end, other in ((link.a, link.b), (link.b, link.a)):
-            spec = topology.nodes[end.node].interfaces.get(end.iface)
+            spec = nodes_spec[end.node].interfaces.get(end.iface)
+            addr = addressing.address.get((end.node, end.iface))
+            seg = wiring.segment_of.get((end.node, end.iface))
             ports[end.node][end.iface] = PlanInterface(
                 name=end.iface,
                 mac=(spec.mac if spec and spec.mac else make_mac(lab, end.node, end.iface)),
-                address=str(spec.address) if spec and spec.address else None,
+                address=str(addr) if addr is not None else None,
                 link=link.id,
                 peer=str(other),
+                cost=wiring.segments[seg].cost if seg is not None else cable.cost,
             )
 
+    modes = {n: (s.routing or topology.routing) for n, s in nodes_spec.items() if s.kind == "router"}
+    computed = computed_routes(wiring, addressing, sorted(n for n, m in modes.items() if m == "computed"))
+
     nodes: dict[str, PlanNode] = {}
-    for node_name, spec in topology.nodes.items():
+    for node_name, spec in nodes_spec.items():
         # declared interfaces first, in file order, then those links added
         order = [i for i in spec.interfaces if i in ports[node_name]]
         order += [i for i in ports[node_name] if i not in order]
@@ -142,6 +190,10 @@ def make_plan(topology: Topology, name: str | None = None, source: str | None = 
         labels = {**lab_labels(lab), LABEL_NODE: node_name, LABEL_KIND: spec.kind}
         if source:
             labels[LABEL_SOURCE] = source
+        gateway = spec.gateway or addressing.gateway.get(node_name)
+        routes = _routes(gateway, spec.routes, interfaces)
+        groups = _groups(computed.get(node_name, []), {r.to for r in routes})
+        mode = modes.get(node_name)
         nodes[node_name] = PlanNode(
             name=node_name,
             kind=spec.kind,
@@ -151,13 +203,23 @@ def make_plan(topology: Topology, name: str | None = None, source: str | None = 
             sysctls=_sysctls(spec.kind),
             labels=labels,
             interfaces=interfaces,
-            routes=_routes(spec, interfaces),
+            routes=routes,
+            computed_routes=groups,
             bridge=BRIDGE if spec.kind == "switch" else None,
+            routing=mode,
+            daemon=_daemon(spec, interfaces, wiring, addressing, node_name, modes) if mode == "dynamic" else None,
         )
-    return Plan(lab=lab, description=topology.description, source=source, nodes=nodes, links=links)
+    segments = [
+        PlanSegment(name=seg.name, prefix=str(addressing.prefix[s]) if s in addressing.prefix else None,
+                    ports=[f"{p[0]}:{p[1]}" for p in seg.ports], switches=seg.switches, cost=seg.cost)
+        for s, seg in enumerate(wiring.segments)
+    ]
+    return Plan(lab=lab, description=topology.description, source=source, routing=topology.routing,
+                nodes=nodes, links=links, segments=segments)
 
 
-def _routes(spec: NodeSpec, interfaces: list[PlanInterface]) -> list[PlanRoute]:
+def _routes(gateway: ipaddress.IPv4Address | None, written: list[RouteSpec],
+            interfaces: list[PlanInterface]) -> list[PlanRoute]:
     nets = [(i.name, ipaddress.IPv4Interface(i.address).network) for i in interfaces if i.address]
 
     def dev_for(via: ipaddress.IPv4Address) -> str:
@@ -167,10 +229,36 @@ def _routes(spec: NodeSpec, interfaces: list[PlanInterface]) -> list[PlanRoute]:
         raise AssertionError(f"validated next hop {via} is on no interface")  # validate.py guarantees
 
     routes = []
-    if spec.gateway is not None:
-        routes.append(PlanRoute(to="default", via=str(spec.gateway), dev=dev_for(spec.gateway),
-                                origin="gateway"))
-    for r in spec.routes:
+    if gateway is not None:
+        routes.append(PlanRoute(to="default", via=str(gateway), dev=dev_for(gateway), origin="gateway"))
+    for r in written:
         to = "default" if r.to.prefixlen == 0 else str(r.to)
         routes.append(PlanRoute(to=to, via=str(r.via), dev=dev_for(r.via), origin="static"))
     return routes
+
+
+def _groups(computed: list[RouteGroup], written: set[str]) -> list[PlanRouteGroup]:
+    """Computed route groups, less any subnet a written route already covers."""
+    out = []
+    for g in computed:
+        to = [net for net in g.to if net not in written] if written else g.to
+        if to:
+            out.append(PlanRouteGroup(via=g.via, dev=g.dev, to=to))
+    return out
+
+
+def _daemon(spec: NodeSpec, interfaces: list[PlanInterface], wiring: Wiring,
+            addressing: Addressing, name: str, modes: dict[str, str]) -> PlanDaemon:
+    """Routed interfaces: those facing another dynamic router."""
+    routed = []
+    prefixes = []
+    for iface in interfaces:
+        if not iface.address:
+            continue
+        prefixes.append(str(ipaddress.IPv4Interface(iface.address).network))
+        seg = wiring.segments[wiring.segment_of[(name, iface.name)]]
+        if any(p[0] != name and modes.get(p[0]) == "dynamic" for p in seg.ports):
+            routed.append({"name": iface.name, "cost": iface.cost, "address": iface.address})
+    first = next((i.address for i in interfaces if i.address), "0.0.0.0/32")
+    router_id = str(spec.router_id) if spec.router_id else first.split("/")[0]
+    return PlanDaemon(router_id=router_id, interfaces=routed, prefixes=prefixes)

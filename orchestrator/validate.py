@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from collections import Counter
 
+from .addressing import Addressing, assign
 from .errors import Problem
-from .model import IFNAME_MAX, IFNAME_RE, NAME_RE, LinkSpec, NodeSpec
-from .segments import Port, l2_segments, resolve_links
+from .model import IFNAME_MAX, IFNAME_RE, NAME_RE, LanSpec, LinkSpec, NodeSpec, PoolsSpec
+from .wiring import Port, Wiring, build_wiring
 
 NAME_HINT = "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 32 characters"
 BRIDGE_NAME = "br0"
@@ -31,9 +31,9 @@ def _iface_problem(name: str) -> tuple[str, str] | None:
     return None
 
 
-def check_topology(name: str | None, nodes: dict[str, NodeSpec],
-                   links: list[LinkSpec | None],
-                   broken: set[str]) -> tuple[list[Problem], list[Problem]]:
+def check_topology(name: str | None, nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
+                   links: list[LinkSpec | None], broken: set[str],
+                   pools: PoolsSpec) -> tuple[list[Problem], list[Problem]]:
     errors: list[Problem] = []
     warnings: list[Problem] = []
 
@@ -68,99 +68,108 @@ def check_topology(name: str | None, nodes: dict[str, NodeSpec],
                 err(f"{where}.gateway", "a switch has no default gateway", "remove it; switches do not route")
             if spec.routes:
                 err(f"{where}.routes", "a switch has no routes", "remove them; switches do not route")
+        if spec.kind != "router":
+            for key in ("routing", "router_id"):
+                if getattr(spec, key) is not None:
+                    err(f"{where}.{key}", f"only routers have '{key}'", f"remove it from this {spec.kind}")
 
-    # --- links: ends exist, are valid and used once -------------------------
+    # --- ends of links and LAN members exist and are valid -----------------------
     known = sorted(set(nodes) | broken)
+
+    def check_end(where: str, node: str, iface: str | None) -> None:
+        if node in broken:
+            return
+        if node not in nodes:
+            close = difflib.get_close_matches(node, known, n=1, cutoff=0.5)
+            err(where, f"unknown node '{node}'",
+                f"did you mean '{close[0]}'?" if close else "declare it under 'nodes:'")
+        elif iface is not None:
+            bad = _iface_problem(iface)
+            if bad:
+                err(where, *bad)
+
     for i, link in enumerate(links):
         if link is None:
             continue
         for side in ("a", "b"):
             end = getattr(link, side)
-            if end.node in broken:
-                continue
-            if end.node not in nodes:
-                close = difflib.get_close_matches(end.node, known, n=1, cutoff=0.5)
-                err(f"links[{i}].{side}", f"unknown node '{end.node}'",
-                    f"did you mean '{close[0]}'?" if close else "declare it under 'nodes:'")
-            elif end.iface is not None:
-                bad = _iface_problem(end.iface)
-                if bad:
-                    err(f"links[{i}].{side}", *bad)
+            check_end(f"links[{i}].{side}", end.node, end.iface)
         if link.a.node == link.b.node and link.a.node in nodes:
             err(f"links[{i}]", f"both ends are on node '{link.a.node}'",
                 "a link joins two different nodes")
+    for lan_name, lan in lans.items():
+        if not NAME_RE.match(lan_name):
+            err(f"lans.{lan_name}", f"'{lan_name}' is not a valid LAN name (it names the LAN's switch)", NAME_HINT)
+        for m, member in enumerate(lan.members):
+            where = f"lans.{lan_name}.members[{m}]"
+            check_end(where, member.node, member.iface)
+            if member.node in nodes and nodes[member.node].kind == "switch":
+                err(where, f"'{member.node}' is a switch; a LAN's members are hosts and routers",
+                    "join switches with a link, or name it as the LAN's 'switch'")
 
-    resolved = resolve_links(nodes, links)
-    used_by: dict[Port, int] = {}
-    for link in resolved:
-        for side, port in (("a", link.a), ("b", link.b)):
+    wiring, problems = build_wiring(nodes, lans, links, broken)
+    errors.extend(problems)
+    used_by: dict[Port, str] = {}
+    for cable in wiring.cables:
+        for side, port in (("a", cable.a), ("b", cable.b)):
+            where = cable.where if cable.where.startswith("lans.") else f"{cable.where}.{side}"
+            if side == "b" and cable.where.startswith("lans."):
+                continue  # the LAN's own switch port
             if port in used_by:
-                err(f"links[{link.index}].{side}",
-                    f"interface {port[0]}:{port[1]} is already used by links[{used_by[port]}]",
+                err(where, f"interface {port[0]}:{port[1]} is already used by {used_by[port]}",
                     "an interface takes one cable; use another interface or a switch")
             else:
-                used_by[port] = link.index
-    resolved = [lk for lk in resolved if lk.a[0] != lk.b[0]]
+                used_by[port] = cable.where
 
-    linked_nodes = {p[0] for lk in resolved for p in (lk.a, lk.b)}
+    linked_nodes = {p[0] for c in wiring.cables for p in (c.a, c.b)}
     for node, spec in nodes.items():
         if node not in linked_nodes:
             warn(f"nodes.{node}", f"node '{node}' is not connected to anything",
                  "add a link or remove the node")
             continue
         for iface in spec.interfaces:
-            if (node, iface) not in used_by:
+            if (node, iface) not in used_by and not (spec.kind == "switch"):
                 warn(f"nodes.{node}.interfaces.{iface}",
                      f"interface {node}:{iface} is declared but no link uses it",
                      f"add a link with end '{node}:{iface}'")
 
-    # --- addresses -----------------------------------------------------------
+    errors.extend(_check_written_addresses(wiring))
+    addressing, problems, warned = assign(wiring, pools)
+    errors.extend(problems)
+    warnings.extend(warned)
+    errors.extend(_check_next_hops(wiring, addressing))
+    return errors, warnings
+
+
+def _check_written_addresses(wiring: Wiring) -> list[Problem]:
+    errors = []
     owner: dict[ipaddress.IPv4Address, str] = {}
-    addr_of: dict[Port, ipaddress.IPv4Interface] = {}
-    for node, spec in nodes.items():
-        for iface, ispec in spec.interfaces.items():
-            addr = ispec.address
-            if addr is None or spec.kind == "switch":
-                continue
-            where = f"nodes.{node}.interfaces.{iface}"
-            net = addr.network
-            if net.prefixlen <= 30 and addr.ip == net.network_address:
-                err(where, f"{addr} is the network address of {net}, not a usable host address",
-                    f"use one of {net[1]} to {net[-2]}")
-                continue
-            if net.prefixlen <= 30 and addr.ip == net.broadcast_address:
-                err(where, f"{addr} is the broadcast address of {net}, not a usable host address",
-                    f"use one of {net[1]} to {net[-2]}")
-                continue
-            if addr.ip in owner:
-                err(where, f"address {addr.ip} is already used by {owner[addr.ip]}",
-                    "every interface needs its own address")
-                continue
+    order = [(n, i) for n, spec in wiring.nodes.items() for i in spec.interfaces]
+    rank = {p: k for k, p in enumerate(order)}
+    for port, (addr, where) in sorted(wiring.explicit.items(), key=lambda kv: rank.get(kv[0], len(rank))):
+        if wiring.nodes[port[0]].kind == "switch":
+            continue
+        net = addr.network
+        if net.prefixlen <= 30 and addr.ip in (net.network_address, net.broadcast_address):
+            what = "network" if addr.ip == net.network_address else "broadcast"
+            errors.append(Problem(where, f"{addr} is the {what} address of {net}, not a usable host address",
+                                  f"use one of {net[1]} to {net[-2]}"))
+        elif addr.ip in owner:
+            errors.append(Problem(where, f"address {addr.ip} is already used by {owner[addr.ip]}",
+                                  "every interface needs its own address"))
+        else:
             owner[addr.ip] = where
-            addr_of[(node, iface)] = addr
+    return errors
 
-    segments = l2_segments(nodes, resolved)
-    segment_of: dict[Port, int] = {}
-    for s, seg in enumerate(segments):
-        for port in seg.ports:
-            segment_of[port] = s
-        nets = Counter(addr_of[p].network for p in seg.ports if p in addr_of)
-        if len(nets) > 1:
-            main = nets.most_common(1)[0][0]
-            for port in seg.ports:
-                if port in addr_of and addr_of[port].network != main:
-                    others = ", ".join(f"{p[0]}:{p[1]}" for p in seg.ports
-                                       if p in addr_of and addr_of[p].network == main)
-                    err(f"nodes.{port[0]}.interfaces.{port[1]}",
-                        f"address {addr_of[port]} is outside the subnet {main} of its segment "
-                        f"(shared with {others})",
-                        f"use an address in {main}, or move the cable to another segment")
 
-    # --- gateways and static routes ------------------------------------------
-    for node, spec in nodes.items():
+def _check_next_hops(wiring: Wiring, addressing: Addressing) -> list[Problem]:
+    """Gateways and static next hops: on a connected subnet, not the node's own
+    address, held by a node on that segment."""
+    errors = []
+    for node, spec in wiring.nodes.items():
         if spec.kind == "switch":
             continue
-        mine = {(node, i): s.address for i, s in spec.interfaces.items() if s.address is not None}
+        mine = {p: a for p, a in addressing.address.items() if p[0] == node}
         hops: list[tuple[str, ipaddress.IPv4Address]] = []
         if spec.gateway is not None:
             hops.append((f"nodes.{node}.gateway", spec.gateway))
@@ -169,32 +178,29 @@ def check_topology(name: str | None, nodes: dict[str, NodeSpec],
             where = f"nodes.{node}.routes[{r}]"
             hops.append((f"{where}.via", route.via))
             if route.to in seen_to:
-                err(f"{where}.to", f"a route to {route.to} is already given in routes[{seen_to[route.to]}]",
-                    "keep one route per destination")
+                errors.append(Problem(f"{where}.to", f"a route to {route.to} is already given in "
+                                      f"routes[{seen_to[route.to]}]", "keep one route per destination"))
             seen_to[route.to] = r
             if route.to.prefixlen == 0 and spec.gateway is not None:
-                err(f"{where}.to", "a default route is given both here and as 'gateway'",
-                    "keep only 'gateway'")
-            for port, addr in mine.items():
-                if route.to.prefixlen and addr.network == route.to:
-                    warn(f"{where}.to", f"{route.to} is directly connected on {port[1]}",
-                         "a route to a connected subnet is not needed")
+                errors.append(Problem(f"{where}.to", "a default route is given both here and as 'gateway'",
+                                      "keep only 'gateway'"))
         for where, hop in hops:
             what = "gateway" if where.endswith("gateway") else "next hop"
             on = [(p, a) for p, a in mine.items() if hop in a.network]
             if not on:
                 subnets = ", ".join(str(a.network) for a in mine.values()) or "none"
-                err(where, f"{what} {hop} is not on any subnet of {node} (its subnets: {subnets})",
-                    f"a {what} must be on a subnet the node is directly connected to")
+                errors.append(Problem(where, f"{what} {hop} is not on any subnet of {node} (its subnets: {subnets})",
+                                      f"a {what} must be on a subnet the node is directly connected to"))
                 continue
             if any(a.ip == hop for _, a in on):
-                err(where, f"{what} {hop} is {node}'s own address",
-                    f"use the address of the router on {node}'s subnet")
+                errors.append(Problem(where, f"{what} {hop} is {node}'s own address",
+                                      f"use the address of the router on {node}'s subnet"))
                 continue
             port = on[0][0]
-            seg = segments[segment_of[port]] if port in segment_of else None
-            holders = [p for p in (seg.ports if seg else []) if p in addr_of and addr_of[p].ip == hop]
-            if not holders:
-                err(where, f"{what} {hop} is unreachable: no node on {node}:{port[1]}'s segment has that address",
-                    "use the address of a router interface on the same segment")
-    return errors, warnings
+            seg = wiring.segments[wiring.segment_of[port]]
+            if not any(addressing.address.get(q) is not None and addressing.address[q].ip == hop
+                       for q in seg.ports):
+                errors.append(Problem(where, f"{what} {hop} is unreachable: no node on {node}:{port[1]}'s "
+                                      "segment has that address",
+                                      "use the address of a router interface on the same segment"))
+    return errors

@@ -24,7 +24,7 @@ for arg in "$@"; do
   esac
 done
 
-say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
+say() { if [ -t 1 ]; then printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; else printf '[bootstrap] %s\n' "$*"; fi; }
 die() { printf '[bootstrap] error: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root: labs need network namespaces and the Docker engine"

@@ -26,7 +26,9 @@ def test_host_script():
         "ip link set eth0 address 02:02:94:94:c4:47",
         "ip addr replace 192.168.1.10/24 dev eth0",
         "ip link set eth0 up",
-        "ip route replace default via 192.168.1.1 dev eth0",
+        "ip -batch - <<'ROUTES'",
+        "route replace default via 192.168.1.1 dev eth0",
+        "ROUTES",
         "cat /etc/labnet/hosts > /etc/hosts",
     ]
 
@@ -41,10 +43,20 @@ def test_switch_script_bridges_every_port_and_has_no_address():
 
 def test_router_script_has_its_static_routes():
     cmds = commands(files()["r1"]["/etc/labnet/setup.sh"])
-    assert [c for c in cmds if c.startswith("ip route")] == [
-        "ip route replace 192.168.2.0/24 via 10.0.12.2 dev eth1",
-        "ip route replace 192.168.3.0/24 via 10.0.12.2 dev eth1",
-        "ip route replace 10.0.23.0/30 via 10.0.12.2 dev eth1",
+    assert [c for c in cmds if c.startswith("route ")] == [
+        "route replace 192.168.2.0/24 via 10.0.12.2 dev eth1",
+        "route replace 192.168.3.0/24 via 10.0.12.2 dev eth1",
+        "route replace 10.0.23.0/30 via 10.0.12.2 dev eth1",
+    ]
+
+
+def test_computed_routes_are_rendered():
+    plan = make_plan(load_lab(LABS / "five-subnets-auto")[0])
+    cmds = commands(render_plan(plan)["r3"]["/etc/labnet/setup.sh"])
+    assert [c for c in cmds if c.startswith("route ")] == [
+        "route replace 192.168.0.0/24 via 10.0.0.5 dev eth1",
+        "route replace 192.168.1.0/24 via 10.0.0.5 dev eth1",
+        "route replace 10.0.0.0/30 via 10.0.0.5 dev eth1",
     ]
 
 

@@ -1,0 +1,141 @@
+"""`lab` commands that operate a running lab: graph, capture, link, impair,
+logs, repair. Registered on `orchestrator.cli.main`; like cli.py they only
+parse arguments, call the library (orchestrator.operate) and print."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import operate
+from .cli import ProgressView, console, err_console, fail, main, run
+
+
+@main.command()
+@click.argument("target", metavar="PATH|NAME")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write to this file (.svg, .dot or .mmd) instead of standard output.")
+@click.option("--mermaid", "fmt", flag_value="mermaid", help="Mermaid text instead of SVG.")
+@click.option("--dot", "fmt", flag_value="dot", help="Graphviz dot source instead of SVG.")
+def graph(target: str, output: str | None, fmt: str | None) -> None:
+    """Draw a lab: a lab file (PATH) or a running lab (NAME, with down links
+    dashed red and impairments shown)."""
+    if fmt is None and output:
+        fmt = {".mmd": "mermaid", ".md": "mermaid", ".dot": "dot", ".gv": "dot"}.get(
+            Path(output).suffix.lower(), "svg")
+    text = run(operate.graph, target, fmt or "svg")
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("node")
+@click.argument("iface")
+@click.argument("bpf", nargs=-1, type=click.UNPROCESSED, metavar="[FILTER]...")
+@click.option("-w", "--write", "pcap", type=click.Path(dir_okay=False),
+              help="Write packets to this pcap file (for tshark/Wireshark); '-' for stdout.")
+@click.option("-c", "--count", type=click.IntRange(min=1), help="Stop after N packets.")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), help="Stop after S seconds.")
+@click.option("-e", "--link-level", is_flag=True, help="Show MAC addresses (text output).")
+def capture(name: str, node: str, iface: str, bpf: tuple[str, ...], pcap: str | None,
+            count: int | None, seconds: float | None, link_level: bool) -> None:
+    """Capture packets on NODE's IFACE with tcpdump (Ctrl-C stops cleanly).
+
+    FILTER is a tcpdump/pcap filter, e.g.: lab capture five-subnets r1 eth0 icmp or arp
+    """
+    def ready(msg: str) -> None:
+        err_console.print(f"[dim]{node}: {msg.splitlines()[-1]}[/dim]")
+
+    kwargs = dict(count=count, seconds=seconds, bpf=list(bpf), link_level=link_level, on_ready=ready)
+    if pcap == "-":
+        result = run(operate.capture, name, node, iface, pcap_out=sys.stdout.buffer, **kwargs)
+    elif pcap:
+        with open(pcap, "wb") as f:
+            result = run(operate.capture, name, node, iface, pcap_out=f, **kwargs)
+    else:
+        result = run(operate.capture, name, node, iface,
+                     on_line=lambda line: click.echo(line), **kwargs)
+    where = f" to {pcap}" if pcap and pcap != "-" else ""
+    err_console.print(f"{result.packets} packet{'s' if result.packets != 1 else ''} captured{where}"
+                      + (" (stopped by Ctrl-C)" if result.interrupted else ""))
+
+
+@main.command()
+@click.argument("name")
+@click.argument("a", metavar="A[:IFACE]")
+@click.argument("b", metavar="B[:IFACE]")
+@click.argument("state", type=click.Choice(["down", "up"]))
+def link(name: str, a: str, b: str, state: str) -> None:
+    """Take the link between nodes A and B down, or bring it up again."""
+    found = run(operate.set_link, name, a, b, state == "up")
+    colour = "green" if state == "up" else "red"
+    console.print(f"link {found.a} <-> {found.b}: [{colour}]{state}[/{colour}]")
+
+
+@main.command()
+@click.argument("name")
+@click.argument("target", metavar="NODE[:IFACE]")
+@click.option("--delay", help="Added one-way delay, e.g. 50ms.")
+@click.option("--jitter", help="Random variation of the delay, e.g. 5ms.")
+@click.option("--loss", help="Packets dropped at random, e.g. 2%.")
+@click.option("--rate", help="Bandwidth limit, e.g. 10mbit, 512kbit.")
+@click.option("--clear", is_flag=True, help="Remove the impairment.")
+def impair(name: str, target: str, delay: str | None, jitter: str | None, loss: str | None,
+           rate: str | None, clear: bool) -> None:
+    """Impair the packets leaving NODE:IFACE (tc netem / tbf), or --clear."""
+    if clear:
+        if any((delay, jitter, loss, rate)):
+            fail("--clear takes no --delay/--jitter/--loss/--rate")
+        node, iface, had = run(operate.clear, name, target)
+        console.print(f"{node}:{iface}: " + ("impairment removed" if had else "was not impaired"))
+        return
+    imp = run(operate.make_impairment, delay, jitter, loss, rate)
+    node, iface, kind = run(operate.impair, name, target, imp)
+    console.print(f"{node}:{iface}: {imp.describe()} (tc {kind}, packets leaving {iface})")
+
+
+@main.command()
+@click.argument("name")
+@click.argument("node")
+@click.argument("service", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+@click.option("--list", "list_only", is_flag=True, help="Only list the node's logs.")
+def logs(name: str, node: str, service: str | None, follow: bool, list_only: bool) -> None:
+    """Show a service's log from NODE (/var/log/labnet/SERVICE.log); with no
+    SERVICE, every log with a header (supervisor is the supervisor's own)."""
+    if list_only:
+        found = run(operate.list_logs, name, node)
+        if not found:
+            console.print(f"{node} has no logs under {operate.LOG_DIR}")
+        for svc, size in found:
+            console.print(f"{svc}\t{size} bytes")
+        return
+    run(operate.logs, name, node, service, follow=follow,
+        on_text=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+
+
+@main.command()
+@click.argument("name")
+@click.option("-v", "--verbose", is_flag=True)
+def repair(name: str, verbose: bool) -> None:
+    """Re-wire and re-configure nodes that were restarted or stopped."""
+    broken = run(operate.needs_repair, name)
+    if not broken:
+        console.print(f"lab {name}: every node is running with all its links; nothing to repair")
+        return
+    for node, why in broken.items():
+        err_console.print(f"[yellow]{node}[/yellow]: {why}")
+    with ProgressView(verbose) as view:
+        result = run(operate.repair, name, progress=view)
+    parts = []
+    if result.started:
+        parts.append(f"started {', '.join(result.started)}")
+    parts.append(f"re-wired {', '.join(result.repaired) or 'nothing'}")
+    parts.append(f"re-configured {', '.join(result.reconfigured) or 'nothing'}")
+    console.print(f"[green]lab {name} repaired[/green]: " + "; ".join(parts))

@@ -1,0 +1,208 @@
+"""The lab as cables and segments.
+
+LANs are expanded into a switch (the one named, or one made for the LAN and
+named after it) and a cable per member; every cable end gets an interface
+name; cables joined by switches form segments (broadcast domains). Shared by
+validation and planning so that both see the same wiring.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from .errors import Problem
+from .model import DEFAULT_COST, Endpoint, LanSpec, LinkSpec, NodeSpec
+
+Port = tuple[str, str]  # (node, interface)
+
+
+@dataclass(frozen=True)
+class Cable:
+    where: str                                   # "links[3]" or "lans.lan1.members[0]"
+    a: Port
+    b: Port
+    prefix: ipaddress.IPv4Network | None = None
+    cost: int = DEFAULT_COST
+
+
+@dataclass
+class Segment:
+    """A broadcast domain: the L3 ports joined by cables and switches."""
+
+    ports: list[Port] = field(default_factory=list)   # ports of hosts and routers
+    switches: list[str] = field(default_factory=list)
+    cables: list[Cable] = field(default_factory=list)
+    lan: str | None = None                            # the LAN it came from, if any
+
+    @property
+    def name(self) -> str:
+        if self.lan:
+            return f"lans.{self.lan}"
+        return self.cables[0].where if self.cables else "?"
+
+    @property
+    def cost(self) -> int:
+        return min((c.cost for c in self.cables), default=DEFAULT_COST)
+
+
+@dataclass
+class Wiring:
+    nodes: dict[str, NodeSpec]                       # the file's nodes + LAN switches
+    cables: list[Cable]
+    segments: list[Segment]
+    segment_of: dict[Port, int]
+    #: explicit addresses: port -> (address, where it is written)
+    explicit: dict[Port, tuple[ipaddress.IPv4Interface, str]]
+    #: explicit subnets: segment index -> (subnet, where it is written)
+    prefixes: dict[int, tuple[ipaddress.IPv4Network, str]]
+
+
+def _next_free(used: set[str]) -> str:
+    n = 0
+    while f"eth{n}" in used:
+        n += 1
+    return f"eth{n}"
+
+
+def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
+                 links: list[LinkSpec | None], broken: set[str] = frozenset()
+                 ) -> tuple[Wiring, list[Problem]]:
+    """Expand LANs, name every cable end, group segments. Problems found on
+    the way (unknown nodes are reported by validate; here: LAN switch misuse,
+    conflicting subnets) are returned, and the offending parts left out."""
+    problems: list[Problem] = []
+    nodes = dict(nodes)
+    raw: list[tuple[str, Endpoint, Endpoint, ipaddress.IPv4Network | None, int, str | None]] = []
+    member_addr: dict[tuple[str, int], tuple[ipaddress.IPv4Interface, str]] = {}
+
+    for lan_name, lan in lans.items():
+        where = f"lans.{lan_name}"
+        switch = lan.switch or lan_name
+        if lan.switch is None:
+            if switch in nodes or switch in broken:
+                problems.append(Problem(where, f"the LAN's own switch would be named '{switch}', "
+                                        "but a node has that name",
+                                        f"rename the LAN or the node, or write 'switch: {switch}' "
+                                        "if that node is the LAN's switch"))
+                continue
+            nodes[switch] = NodeSpec(kind="switch")
+        elif switch in broken:
+            continue
+        elif switch not in nodes:
+            problems.append(Problem(f"{where}.switch", f"unknown node '{switch}'",
+                                    "name a node of kind switch, or leave 'switch' out"))
+            continue
+        elif nodes[switch].kind != "switch":
+            problems.append(Problem(f"{where}.switch", f"'{switch}' is a {nodes[switch].kind}, not a switch",
+                                    "name a node of kind switch, or leave 'switch' out"))
+            continue
+        for m, member in enumerate(lan.members):
+            mwhere = f"{where}.members[{m}]"
+            end = Endpoint(node=member.node, iface=member.iface)
+            raw.append((mwhere, end, Endpoint(node=switch), lan.prefix, lan.cost, lan_name))
+            if member.address is not None:
+                member_addr[(mwhere, 0)] = (member.address, f"{mwhere}.address")
+    for i, link in enumerate(links):
+        if link is not None:
+            raw.append((f"links[{i}]", link.a, link.b, link.prefix, link.cost, None))
+
+    # name every cable end
+    used: dict[str, set[str]] = {name: set(spec.interfaces) for name, spec in nodes.items()}
+    explicit_ifaces: dict[str, set[str]] = {name: set() for name in nodes}
+    for _, a, b, *_ in raw:
+        for end in (a, b):
+            if end.node in nodes and end.iface:
+                explicit_ifaces[end.node].add(end.iface)
+    spare = {name: [i for i in spec.interfaces if i not in explicit_ifaces[name]]
+             for name, spec in nodes.items()}
+    for name in nodes:
+        used[name] |= explicit_ifaces[name]
+
+    cables: list[Cable] = []
+    lan_of: dict[str, str | None] = {}
+    explicit: dict[Port, tuple[ipaddress.IPv4Interface, str]] = {}
+    for where, a, b, prefix, cost, lan_name in raw:
+        if a.node not in nodes or b.node not in nodes or a.node == b.node:
+            continue
+        ports = []
+        for end in (a, b):
+            iface = end.iface
+            if iface is None and spare[end.node]:
+                iface = spare[end.node].pop(0)
+            elif iface is None:
+                iface = _next_free(used[end.node])
+                used[end.node].add(iface)
+            ports.append((end.node, iface))
+        cable = Cable(where, ports[0], ports[1], prefix, cost)
+        cables.append(cable)
+        lan_of[where] = lan_name
+        if (where, 0) in member_addr:
+            addr, awhere = member_addr[(where, 0)]
+            declared = nodes[ports[0][0]].interfaces.get(ports[0][1])
+            if declared is not None and declared.address is not None:
+                problems.append(Problem(awhere, f"{ports[0][0]}:{ports[0][1]} already has the address "
+                                        f"{declared.address} under nodes.{ports[0][0]}.interfaces",
+                                        "write the address in one place only"))
+            else:
+                explicit[ports[0]] = (addr, awhere)
+    for cable in cables:
+        for port in (cable.a, cable.b):
+            spec = nodes[port[0]].interfaces.get(port[1])
+            if spec is not None and spec.address is not None and port not in explicit:
+                explicit[port] = (spec.address, f"nodes.{port[0]}.interfaces.{port[1]}")
+
+    segments, segment_of = _group(nodes, cables, lan_of)
+    prefixes: dict[int, tuple[ipaddress.IPv4Network, str]] = {}
+    for s, seg in enumerate(segments):
+        for cable in seg.cables:
+            if cable.prefix is None:
+                continue
+            where = f"lans.{seg.lan}.prefix" if lan_of.get(cable.where) else f"{cable.where}.prefix"
+            if s in prefixes and prefixes[s][0] != cable.prefix:
+                if prefixes[s][1] != where:
+                    problems.append(Problem(where, f"the segment already has the subnet {prefixes[s][0]} "
+                                            f"(from {prefixes[s][1]})",
+                                            "a segment has one subnet; remove one of the two"))
+                continue
+            prefixes.setdefault(s, (cable.prefix, where))
+    return Wiring(nodes, cables, segments, segment_of, explicit, prefixes), problems
+
+
+def _group(nodes: dict[str, NodeSpec], cables: list[Cable],
+           lan_of: dict[str, str | None]) -> tuple[list[Segment], dict[Port, int]]:
+    parent: dict[object, object] = {}
+
+    def key(port: Port) -> object:
+        return ("switch", port[0]) if nodes[port[0]].kind == "switch" else port
+
+    def find(x: object) -> object:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for cable in cables:
+        parent[find(key(cable.a))] = find(key(cable.b))
+
+    groups: dict[object, Segment] = {}
+    order: list[object] = []
+    for cable in cables:
+        root = find(key(cable.a))
+        if root not in groups:
+            groups[root] = Segment()
+            order.append(root)
+        seg = groups[root]
+        seg.cables.append(cable)
+        if lan_of.get(cable.where) and seg.lan is None:
+            seg.lan = lan_of[cable.where]
+        for port in (cable.a, cable.b):
+            if nodes[port[0]].kind == "switch":
+                if port[0] not in seg.switches:
+                    seg.switches.append(port[0])
+            elif port not in seg.ports:
+                seg.ports.append(port)
+    segments = [groups[r] for r in order]
+    segment_of = {p: s for s, seg in enumerate(segments) for p in seg.ports}
+    return segments, segment_of
