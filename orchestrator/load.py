@@ -232,7 +232,7 @@ def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None
         raise TopologyError(source, _sorted(problems))
     return Topology(name=name, description=header.description, routing=header.routing,
                     pools=header.pools, nodes=nodes, lans=lans,
-                    links=[link for link in links if link is not None])
+                    links=[link for link in links if link is not None], expect=header.expect)
 
 
 def _parse_where(where: str) -> Loc:

@@ -285,6 +285,7 @@ class LabHeader(StrictModel):
     nodes: dict[str, Any]
     lans: dict[str, Any] = Field(default_factory=dict)
     links: list[Any] = Field(default_factory=list)
+    expect: list[Any] = Field(default_factory=list)
 
 
 class Topology(StrictModel):
@@ -299,3 +300,5 @@ class Topology(StrictModel):
     nodes: dict[str, NodeSpec]
     lans: dict[str, LanSpec] = Field(default_factory=dict)
     links: list[LinkSpec] = Field(default_factory=list)
+    #: what `lab test` checks (see orchestrator.expect); kept raw here
+    expect: list[dict[str, Any]] = Field(default_factory=list)
