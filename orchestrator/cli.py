@@ -253,5 +253,16 @@ def shell(name: str, node: str) -> None:
     os.execvp(argv[0], argv)
 
 
+@main.command()
+@click.argument("name")
+@click.argument("node")
+@click.option("--nick", required=True, help="Your nickname in the chat.")
+@click.option("--server", help="The node running the chat service (if the lab has several).")
+def chat(name: str, node: str, nick: str, server: str | None) -> None:
+    """Chat from a node: the interactive chat client in NODE's terminal (/q quits)."""
+    argv = run(api.chat_argv, name, node, nick, server)
+    os.execvp(argv[0], argv)
+
+
 if __name__ == "__main__":
     main()

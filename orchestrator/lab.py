@@ -156,3 +156,25 @@ def ping_all(name: str, backend: Backend | None = None,
              progress: Progress = silent) -> list[PingResult]:
     backend = backend or default_backend()
     return all_pairs_ping(backend, running_plan(name, backend), progress)
+
+
+def chat_argv(name: str, node: str, nick: str, server: str | None = None,
+              backend: Backend | None = None) -> list[str]:
+    """The command line that opens the chat client in `node`'s terminal,
+    connected to the lab's chat server (or the one on node `server`)."""
+    backend = backend or default_backend()
+    plan = running_plan(name, backend)
+    servers = [(n.name, s.port) for n in plan.nodes.values() for s in n.services if s.type == "chat"]
+    if server is not None:
+        servers = [(n, p) for n, p in servers if n == server]
+        if not servers:
+            raise LabStateError(f"node '{server}' of lab '{plan.lab}' runs no chat service")
+    elif not servers:
+        raise LabStateError(f"lab '{plan.lab}' has no chat service; add one to a node: "
+                            "services: [{type: chat, port: 5000}]")
+    elif len(servers) > 1:
+        names = ", ".join(n for n, _ in servers)
+        raise LabStateError(f"lab '{plan.lab}' has several chat servers ({names}); choose one with --server")
+    host, port = servers[0]
+    return backend.interactive_argv(plan.lab, node, ["python3", "-m", "labnode.chat_client", host,
+                                                     "--port", str(port), "--nick", nick])

@@ -177,7 +177,7 @@ def _problems_from(exc: ValidationError, model: type[BaseModel], prefix: Loc,
 
 
 def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None,
-              warnings: list[Problem] | None = None) -> Topology:
+              warnings: list[Problem] | None = None, base_dir: Path | None = None) -> Topology:
     """Validate lab file text. Raises TopologyError listing every problem.
 
     Warnings (things that work but are probably wrong) are appended to
@@ -226,6 +226,8 @@ def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None
     for p in found + warned:
         object.__setattr__(p, "line", p.line or lines.line_of(_parse_where(p.where)))
     problems.extend(found)
+    if base_dir is not None:
+        problems.extend(_check_files(nodes, base_dir, lines))
     if warnings is not None:
         warnings.extend(warned)
     if problems:
@@ -233,6 +235,19 @@ def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None
     return Topology(name=name, description=header.description, routing=header.routing,
                     pools=header.pools, nodes=nodes, lans=lans,
                     links=[link for link in links if link is not None], expect=header.expect)
+
+
+def _check_files(nodes: dict[str, NodeSpec], base_dir: Path, lines: LineMap) -> list[Problem]:
+    """Folders the lab serves must exist in the lab folder."""
+    problems = []
+    for name, spec in nodes.items():
+        for k, svc in enumerate(spec.services):
+            if svc.root is not None and not (base_dir / svc.root).is_dir():
+                where = ("nodes", name, "services", k, "root")
+                problems.append(Problem(format_loc(where), f"there is no folder '{svc.root}' in the lab folder",
+                                        "create it, or give the path of the folder to serve, "
+                                        "relative to the lab folder", line=lines.line_of(where)))
+    return problems
 
 
 def _parse_where(where: str) -> Loc:
@@ -257,4 +272,5 @@ def load_lab(path: str | Path, warnings: list[Problem] | None = None) -> tuple[T
     file = resolve_lab_file(path)
     text = file.read_text(encoding="utf-8")
     default = file.parent.resolve().name
-    return load_text(text, str(file), default_name=default, warnings=warnings), file.resolve()
+    return (load_text(text, str(file), default_name=default, warnings=warnings, base_dir=file.parent.resolve()),
+            file.resolve())

@@ -134,6 +134,47 @@ class RouteSpec(StrictModel):
         return parse_address(value)
 
 
+ServiceType = Literal["http", "select", "chat", "udp-echo", "command"]
+SERVICE_TYPES: tuple[str, ...] = ("http", "select", "chat", "udp-echo", "command")
+#: the port a service listens on when none is written
+DEFAULT_PORTS = {"http": 80, "select": 6000, "chat": 5000, "udp-echo": 7}
+
+
+class ServiceSpec(StrictModel):
+    """A program the node's supervisor runs: `{type: http, port: 80, root: www}`.
+
+    `root` (http) is a folder relative to the lab folder, copied into the node;
+    `command` runs any program (type command) under the same supervision.
+    """
+
+    type: ServiceType
+    name: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    bind: str = "0.0.0.0"
+    root: str | None = None
+    command: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> "ServiceSpec":
+        if self.type == "http" and self.root is None:
+            raise ValueError("an http service needs 'root': the folder (in the lab folder) it serves")
+        if self.type != "http" and self.root is not None:
+            raise ValueError(f"'root' is for http services, not {self.type}")
+        if self.type == "command" and not self.command:
+            raise ValueError("a command service needs 'command': [program, arguments...]")
+        if self.type != "command" and self.command is not None:
+            raise ValueError(f"'command' is for type command, not {self.type}")
+        return self
+
+    @property
+    def effective_name(self) -> str:
+        return self.name or self.type
+
+    @property
+    def effective_port(self) -> int | None:
+        return self.port or DEFAULT_PORTS.get(self.type)
+
+
 RoutingMode = Literal["static", "computed", "dynamic"]
 ROUTING_MODES: tuple[str, ...] = ("static", "computed", "dynamic")
 DEFAULT_COST = 10
@@ -149,6 +190,7 @@ class NodeSpec(StrictModel):
     routing: RoutingMode | None = None
     #: routers only: the id the link-state daemon uses (default: first address)
     router_id: ipaddress.IPv4Address | None = None
+    services: list[ServiceSpec] = Field(default_factory=list)
 
     @field_validator("gateway", "router_id", mode="before")
     @classmethod

@@ -159,12 +159,16 @@ def find_link(plan: Plan, a: str, b: str) -> PlanLink:
 
 
 def set_link(name: str, a: str, b: str, up: bool, backend: DockerBackend | None = None) -> PlanLink:
-    """Set both ends of the link between A and B down (or up)."""
+    """Set both ends of the link between A and B down (or up, and put back
+    the planned routes through them, which the kernel dropped at down)."""
     backend = backend or default_backend()
     plan = running_plan(name, backend)
     link = find_link(plan, a, b)
     for end in (link.a, link.b):
         linkops.set_link_state(backend, plan.lab, end.node, end.iface, up)
+    if up:
+        for end in (link.a, link.b):
+            linkops.restore_routes(backend, plan, end.node, end.iface)
     return link
 
 
@@ -296,7 +300,7 @@ def needs_repair(name: str, backend: DockerBackend | None = None) -> dict[str, s
         else:
             missing = linkops.missing_interfaces(plan, node, linkops.interface_names(st.pid))
             if missing:
-                out[node] = f"interfaces missing: {', '.join(missing)} (container restarted?)"
+                out[node] = f"interfaces missing: {', '.join(missing)} (the node or its link peer was restarted)"
     return out
 
 
@@ -329,9 +333,10 @@ def repair(name: str, backend: DockerBackend | None = None, progress: Progress =
     to_setup: set[str] = set()
     for n, node in enumerate(broken, 1):
         peers = linkops.relink_node(backend, plan, node)
-        progress(Event("repair", f"re-created the links of {node}", n, len(broken)))
-        result.repaired.append(node)
-        to_setup |= {node, *peers}
+        progress(Event("repair", f"{node}: {len(peers)} link(s) re-created", n, len(broken)))
+        if peers:
+            result.repaired.append(node)
+            to_setup |= {node, *(end.node for end in peers)}
     for n, node in enumerate(sorted(to_setup), 1):
         linkops.rerun_setup(backend, plan.lab, node)
         progress(Event("configure", f"configured {node}", n, len(to_setup)))

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from . import PROJECT
 from .addressing import Addressing, assign
-from .model import DEFAULT_COST, NodeSpec, RouteSpec, Topology
+from .model import DEFAULT_COST, NodeSpec, RouteSpec, ServiceSpec, Topology
 from .routing import RouteGroup, computed_routes
 from .wiring import Wiring, build_wiring
 
@@ -69,6 +70,18 @@ class PlanDaemon(BaseModel):
     dead_interval: float = 0.8
 
 
+class PlanService(BaseModel):
+    """A service for the node's supervisor (see images/node/labnode/svconfig.py)."""
+
+    name: str
+    type: str
+    port: int | None = None
+    args: dict[str, Any] = Field(default_factory=dict)   # become --flags of the service
+    command: list[str] | None = None                     # type command
+    files_from: str | None = None    # a folder of the lab copied into the node ...
+    files_to: str | None = None      # ... here
+
+
 class PlanNode(BaseModel):
     name: str
     kind: Literal["host", "switch", "router"]
@@ -83,6 +96,7 @@ class PlanNode(BaseModel):
     bridge: str | None = None        # switches: the bridge all ports join
     routing: Literal["static", "computed", "dynamic"] | None = None   # routers
     daemon: PlanDaemon | None = None  # dynamic routers
+    services: list[PlanService] = Field(default_factory=list)
 
     def addresses(self) -> list[str]:
         return [i.address for i in self.interfaces if i.address]
@@ -208,6 +222,7 @@ def make_plan(topology: Topology, name: str | None = None, source: str | None = 
             bridge=BRIDGE if spec.kind == "switch" else None,
             routing=mode,
             daemon=_daemon(spec, interfaces, wiring, addressing, node_name, modes) if mode == "dynamic" else None,
+            services=[_service(svc, source) for svc in spec.services],
         )
     segments = [
         PlanSegment(name=seg.name, prefix=str(addressing.prefix[s]) if s in addressing.prefix else None,
@@ -235,6 +250,24 @@ def _routes(gateway: ipaddress.IPv4Address | None, written: list[RouteSpec],
         to = "default" if r.to.prefixlen == 0 else str(r.to)
         routes.append(PlanRoute(to=to, via=str(r.via), dev=dev_for(r.via), origin="static"))
     return routes
+
+
+SERVICE_ROOT = "/srv"
+
+
+def _service(svc: ServiceSpec, source: str | None) -> PlanService:
+    name = svc.effective_name
+    port = svc.effective_port
+    args: dict[str, Any] = {}
+    files_from = files_to = None
+    if svc.type != "command":
+        args = {"port": port, "bind": svc.bind}
+    if svc.root is not None:
+        files_to = f"{SERVICE_ROOT}/{name}"
+        files_from = str((Path(source).parent / svc.root).resolve()) if source else svc.root
+        args["root"] = files_to
+    return PlanService(name=name, type=svc.type, port=port, args=args, command=svc.command,
+                       files_from=files_from, files_to=files_to)
 
 
 def _groups(computed: list[RouteGroup], written: set[str]) -> list[PlanRouteGroup]:

@@ -17,6 +17,8 @@ from .plan import Plan, PlanNode
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
 CONFIG_DIR = "/etc/labnet"
 SETUP_SCRIPT = f"{CONFIG_DIR}/setup.sh"
+SERVICES_CONFIG = f"{CONFIG_DIR}/services.json"
+SERVICE_LOG_DIR = "/var/log/labnet"
 
 NodeFiles = dict[str, str]
 
@@ -35,11 +37,27 @@ def environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
 def render_node(plan: Plan, node: PlanNode, env: jinja2.Environment | None = None) -> NodeFiles:
     env = env or environment()
     ctx = {"plan": plan, "node": node}
-    return {
+    files = {
         SETUP_SCRIPT: env.get_template("node/setup.sh.j2").render(ctx),
         f"{CONFIG_DIR}/hosts": env.get_template("node/hosts.j2").render(ctx),
         f"{CONFIG_DIR}/node.json": json.dumps(node.model_dump(), indent=2) + "\n",
     }
+    if node.services:
+        files[SERVICES_CONFIG] = services_config(node)
+    return files
+
+
+def services_config(node: PlanNode) -> str:
+    """The supervisor's config (format: images/node/labnode/svconfig.py)."""
+    entries = []
+    for svc in node.services:
+        entry: dict = {"name": svc.name, "type": svc.type}
+        if svc.command:
+            entry["command"] = svc.command
+        else:
+            entry["args"] = svc.args
+        entries.append(entry)
+    return json.dumps({"services": entries}, indent=2) + "\n"
 
 
 def render_plan(plan: Plan) -> dict[str, NodeFiles]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 
 from .addressing import Addressing, assign
 from .errors import Problem
@@ -17,6 +18,7 @@ from .wiring import Port, Wiring, build_wiring
 
 NAME_HINT = "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 32 characters"
 BRIDGE_NAME = "br0"
+SERVICE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _iface_problem(name: str) -> tuple[str, str] | None:
@@ -29,6 +31,30 @@ def _iface_problem(name: str) -> tuple[str, str] | None:
     if name == "lo":
         return ("'lo' is the loopback interface and cannot be linked", "use eth0, eth1, ...")
     return None
+
+
+def _check_services(where: str, spec: NodeSpec, err) -> None:
+    if spec.services and spec.kind == "switch":
+        err(f"{where}.services", "a switch runs no services", "put services on a host or router")
+        return
+    names: dict[str, int] = {}
+    ports: dict[tuple[str, int], int] = {}
+    for k, svc in enumerate(spec.services):
+        name = svc.effective_name
+        if not SERVICE_NAME_RE.match(name):
+            err(f"{where}.services[{k}].name", f"'{name}' is not a usable service name",
+                "use letters, digits, '-', '_' or '.' (it names the log file)")
+        if name in names:
+            err(f"{where}.services[{k}]", f"a service named '{name}' is already services[{names[name]}]",
+                "give one of them another 'name'")
+        names.setdefault(name, k)
+        port = svc.effective_port
+        if port is not None:
+            proto = "udp" if svc.type == "udp-echo" else "tcp"
+            if (proto, port) in ports:
+                err(f"{where}.services[{k}].port", f"{proto} port {port} is already used by "
+                    f"services[{ports[(proto, port)]}]", "give one of them another 'port'")
+            ports.setdefault((proto, port), k)
 
 
 def check_topology(name: str | None, nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
@@ -68,6 +94,7 @@ def check_topology(name: str | None, nodes: dict[str, NodeSpec], lans: dict[str,
                 err(f"{where}.gateway", "a switch has no default gateway", "remove it; switches do not route")
             if spec.routes:
                 err(f"{where}.routes", "a switch has no routes", "remove them; switches do not route")
+        _check_services(where, spec, err)
         if spec.kind != "router":
             for key in ("routing", "router_id"):
                 if getattr(spec, key) is not None:

@@ -13,6 +13,7 @@ import shutil
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
 import docker
@@ -23,12 +24,20 @@ from .. import PROJECT
 from ..errors import BackendError, EngineUnavailable, LabStateError
 from ..plan import LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_PROJECT, LABEL_SOURCE, Plan
 from ..progress import Event, Progress
-from ..render import SETUP_SCRIPT, NodeFiles
+from ..render import SERVICE_LOG_DIR, SERVICES_CONFIG, SETUP_SCRIPT, NodeFiles
 from . import ExecResult, InterfaceState, LabSummary, NodeState
 from . import netlink
 
 WORKERS = 8
+SUPERVISOR_PIDFILE = "/run/labnet-supervisor.pid"
 T = TypeVar("T")
+
+
+def _world_readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mode |= 0o755 if info.isdir() else 0o644
+    return info
 
 
 def connect() -> docker.DockerClient:
@@ -196,10 +205,16 @@ class DockerBackend:
         def apply(name: str) -> None:
             container = self._container(plan.lab, name)
             self.put_files(container, files[name])
+            for svc in plan.nodes[name].services:
+                if svc.files_from and svc.files_to:
+                    self.put_folder(container, Path(svc.files_from), svc.files_to)
             code, out = container.exec_run(["sh", SETUP_SCRIPT], demux=False)
             if code != 0:
                 text = (out or b"").decode(errors="replace").strip()
                 raise BackendError(f"configuring {name}: {SETUP_SCRIPT} failed (exit {code}): {text}")
+            if plan.nodes[name].services:
+                self.start_services(container, [s.name for s in plan.nodes[name].services
+                                                if s.type != "command"])
 
         def applied(name: str) -> None:
             nonlocal done
@@ -230,6 +245,37 @@ class DockerBackend:
                 tar.addfile(info, io.BytesIO(data))
         if not container.put_archive("/", buf.getvalue()):
             raise BackendError(f"copying files into {container.name} failed")
+
+    @staticmethod
+    def put_folder(container: Container, source: Path, dest: str) -> None:
+        """Copy a host folder into the node as `dest` (replacing what is there)."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            tar.add(str(source), arcname=dest.strip("/"), filter=_world_readable)
+        container.exec_run(["rm", "-rf", dest])
+        if not container.put_archive("/", buf.getvalue()):
+            raise BackendError(f"copying {source} into {container.name}:{dest} failed")
+
+    @staticmethod
+    def start_services(container: Container, wait_for: list[str], timeout_s: float = 10.0) -> None:
+        """Start the node's supervisor (unless it runs) and wait until the
+        named services say they are listening."""
+        running = container.exec_run(["sh", "-c", f"kill -0 $(cat {SUPERVISOR_PIDFILE}) 2>/dev/null"])
+        if running.exit_code != 0:
+            container.exec_run(["python3", "-m", "labnode.supervisor", "--config", SERVICES_CONFIG,
+                                "--logdir", SERVICE_LOG_DIR, "--pidfile", SUPERVISOR_PIDFILE], detach=True)
+        if not wait_for:
+            return
+        logs = " ".join(f"{SERVICE_LOG_DIR}/{n}.log" for n in wait_for)
+        script = (f"end=$(( $(date +%s) + {int(timeout_s)} )); for f in {logs}; do "
+                  f"until grep -q 'listening on' $f 2>/dev/null; do "
+                  f"[ $(date +%s) -ge $end ] && {{ echo $f; exit 1; }}; sleep 0.05; done; done")
+        code, out = container.exec_run(["sh", "-c", script])
+        if code != 0:
+            log = (out or b"").decode(errors="replace").strip()
+            tail = container.exec_run(["sh", "-c", f"tail -n 5 {log} {SERVICE_LOG_DIR}/supervisor.log"]).output
+            raise BackendError(f"a service of {container.name} did not start within {timeout_s:.0f} s "
+                               f"({log}):\n{(tail or b'').decode(errors='replace').strip()}")
 
     # --- running labs --------------------------------------------------------
     def exec(self, lab: str, node: str, argv: list[str]) -> ExecResult:

@@ -19,7 +19,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.tcmsg import common as tc_common
 
 from ..errors import BackendError, LabStateError
-from ..plan import Plan
+from ..plan import Plan, PlanEnd
 from ..render import SETUP_SCRIPT
 from . import NodeState
 from . import netlink
@@ -68,6 +68,24 @@ def set_link_state(backend: DockerBackend, lab: str, node: str, iface: str, up: 
             ipr.link("set", index=idx, state="up" if up else "down")
         except NetlinkError as exc:
             raise BackendError(f"setting {node}:{iface} {'up' if up else 'down'}: {exc}") from exc
+
+
+def restore_routes(backend: DockerBackend, plan: Plan, node: str, iface: str) -> int:
+    """Put back the planned routes through node:iface. The kernel deletes the
+    routes through an interface that is set down, and does not bring them
+    back when it comes up again. Returns how many routes were written."""
+    routes = [r for r in plan.nodes[node].routes if r.dev == iface]
+    if not routes:
+        return 0
+    with netlink.open_netns(running_pid(backend, plan.lab, node)) as ipr:
+        idx = _index(ipr, iface, node)
+        for r in routes:
+            dst = "0.0.0.0/0" if r.to == "default" else r.to
+            try:
+                ipr.route("replace", dst=dst, gateway=r.via, oif=idx)
+            except NetlinkError as exc:
+                raise BackendError(f"restoring the route {r.to} via {r.via} on {node}: {exc}") from exc
+    return len(routes)
 
 
 # --- impairments (tc netem) ----------------------------------------------------
@@ -196,18 +214,18 @@ def interface_names(pid: int) -> set[str]:
         return {ln.get_attr("IFLA_IFNAME") for ln in ipr.get_links()}
 
 
-def relink_node(backend: DockerBackend, plan: Plan, node: str) -> list[str]:
+def relink_node(backend: DockerBackend, plan: Plan, node: str) -> list[PlanEnd]:
     """Re-create every planned link of `node` that is missing from its namespace.
 
     A peer end left behind in the other node's namespace (possible when the
     old namespace outlived the container) is deleted first. Returns the
-    other nodes whose interfaces were re-created (they need their setup again).
+    link ends re-created on the other nodes (those need their setup again).
     """
     pids = {st.node: st.pid for st in backend.nodes(plan.lab) if st.state == "running"}
     if node not in pids:
         raise LabStateError(f"node {node} of lab {plan.lab} is not running")
     present = interface_names(pids[node])
-    touched: list[str] = []
+    touched: list[PlanEnd] = []
     with netlink.open_netns(pids[node]) as ipr:
         for link in plan.links:
             for mine, other in ((link.a, link.b), (link.b, link.a)):
@@ -220,8 +238,8 @@ def relink_node(backend: DockerBackend, plan: Plan, node: str) -> list[str]:
                     for idx in peer.link_lookup(ifname=other.iface):
                         peer.link("del", index=idx)  # dangling end of the old pair
                 netlink.add_veth(ipr, mine.iface, pids[other.node], other.iface)
-                touched.append(other.node)
-    return sorted(set(touched))
+                touched.append(other)
+    return touched
 
 
 def rerun_setup(backend: DockerBackend, lab: str, node: str) -> None:
