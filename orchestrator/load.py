@@ -125,7 +125,8 @@ def _field_names(model: type[BaseModel], loc: Loc) -> list[str]:
     current: Any = model
     for part in loc:
         if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
+            fields = {(f.alias or n): f for n, f in current.model_fields.items()}
+            field = fields.get(str(part))
             if field is None:
                 return []
             current = field.annotation
@@ -138,7 +139,7 @@ def _field_names(model: type[BaseModel], loc: Loc) -> list[str]:
             args = [a for a in typing.get_args(current) if a is not type(None)]
             current = args[0]
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return [f.alias or n for n, f in current.model_fields.items()]
     return []
 
 

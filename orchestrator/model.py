@@ -175,6 +175,99 @@ class ServiceSpec(StrictModel):
         return self.port or DEFAULT_PORTS.get(self.type)
 
 
+Proto = Literal["tcp", "udp", "icmp", "any"]
+Action = Literal["accept", "drop", "reject"]
+
+
+def _port_range(value: Any) -> Any:
+    """80 or "8000-8080" -> (lo, hi)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"expected a port like 80 or a range like 8000-8080, got {value!r}")
+    if isinstance(value, int):
+        lo = hi = value
+    elif isinstance(value, str) and "-" in value:
+        a, _, b = value.partition("-")
+        if not (a.strip().isdigit() and b.strip().isdigit()):
+            raise ValueError(f"'{value}' is not a port range (expected like 8000-8080)")
+        lo, hi = int(a), int(b)
+    elif isinstance(value, str) and value.strip().isdigit():
+        lo = hi = int(value)
+    else:
+        raise ValueError(f"expected a port like 80 or a range like 8000-8080, got {value!r}")
+    for p in (lo, hi):
+        if not 1 <= p <= 65535:
+            raise ValueError(f"port {p} is out of range (1 to 65535)")
+    if lo > hi:
+        raise ValueError(f"the range {lo}-{hi} is backwards; write {hi}-{lo}")
+    return (lo, hi)
+
+
+class RuleSpec(StrictModel):
+    """One firewall rule; every match it leaves out matches anything.
+
+    `from`/`to`: a subnet (10.0.1.0/24), an address, a node (all its
+    addresses), a LAN (its subnet), `node.iface` (that address), or `any`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    src: str | list[str] = Field(default="any", alias="from")
+    dst: str | list[str] = Field(default="any", alias="to")
+    proto: Proto = "any"
+    port: tuple[int, int] | None = None
+    action: Action = "accept"
+
+    _port = field_validator("port", mode="before")(classmethod(lambda cls, v: _port_range(v)))
+
+    @model_validator(mode="after")
+    def _port_needs_proto(self) -> "RuleSpec":
+        if self.port is not None and self.proto not in ("tcp", "udp"):
+            raise ValueError(f"a port needs proto tcp or udp (this rule has proto {self.proto})")
+        return self
+
+
+class ChainSpec(StrictModel):
+    """A direction of traffic: its default policy and its ordered rules."""
+
+    policy: Literal["accept", "drop"] = "accept"
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+
+class FirewallSpec(StrictModel):
+    """Stateful by default: replies to allowed connections are let back in."""
+
+    input: ChainSpec | None = None      # traffic to the node itself
+    forward: ChainSpec | None = None    # traffic through a router
+    stateful: bool = True
+
+
+class ForwardSpec(StrictModel):
+    """A port forward: `public_port` on the outside address -> `to` (node:port)."""
+
+    proto: Literal["tcp", "udp"] = "tcp"
+    public_port: int = Field(ge=1, le=65535)
+    to: str
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: str) -> str:
+        node, sep, port = value.rpartition(":")
+        if not sep or not node or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"'{value}' is not node:port (expected like web:80)")
+        return value
+
+
+class NatSpec(StrictModel):
+    """Source NAT (masquerade) of inside subnets out of one interface, and
+    port forwards from the outside address to inside nodes."""
+
+    out: str
+    inside: list[str] | None = None     # default: every other connected subnet
+    forwards: list[ForwardSpec] = Field(default_factory=list)
+
+
 RoutingMode = Literal["static", "computed", "dynamic"]
 ROUTING_MODES: tuple[str, ...] = ("static", "computed", "dynamic")
 DEFAULT_COST = 10
@@ -191,6 +284,8 @@ class NodeSpec(StrictModel):
     #: routers only: the id the link-state daemon uses (default: first address)
     router_id: ipaddress.IPv4Address | None = None
     services: list[ServiceSpec] = Field(default_factory=list)
+    nat: NatSpec | None = None
+    firewall: FirewallSpec | None = None
 
     @field_validator("gateway", "router_id", mode="before")
     @classmethod

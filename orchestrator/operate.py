@@ -330,8 +330,12 @@ def repair(name: str, backend: DockerBackend | None = None, progress: Progress =
             result.started.append(node)
     if result.started:
         broken = needs_repair(plan.lab, backend)
+    pids = {st.node: st.pid for st in backend.nodes(plan.lab)}
+    # the restarted nodes (most interfaces missing) first: their peers then have nothing to do
+    order = sorted(broken, key=lambda node: -len(linkops.missing_interfaces(
+        plan, node, linkops.interface_names(pids[node]))))
     to_setup: set[str] = set()
-    for n, node in enumerate(broken, 1):
+    for n, node in enumerate(order, 1):
         peers = linkops.relink_node(backend, plan, node)
         progress(Event("repair", f"{node}: {len(peers)} link(s) re-created", n, len(broken)))
         if peers:

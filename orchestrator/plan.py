@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from . import PROJECT
 from .addressing import Addressing, assign
 from .model import DEFAULT_COST, NodeSpec, RouteSpec, ServiceSpec, Topology
+from .policy import PlanFirewall, PlanNat, Resolver, resolve_firewall, resolve_nat
 from .routing import RouteGroup, computed_routes
 from .wiring import Wiring, build_wiring
 
@@ -97,6 +98,8 @@ class PlanNode(BaseModel):
     routing: Literal["static", "computed", "dynamic"] | None = None   # routers
     daemon: PlanDaemon | None = None  # dynamic routers
     services: list[PlanService] = Field(default_factory=list)
+    nat: PlanNat | None = None
+    firewall: PlanFirewall | None = None
 
     def addresses(self) -> list[str]:
         return [i.address for i in self.interfaces if i.address]
@@ -195,6 +198,7 @@ def make_plan(topology: Topology, name: str | None = None, source: str | None = 
     modes = {n: (s.routing or topology.routing) for n, s in nodes_spec.items() if s.kind == "router"}
     computed = computed_routes(wiring, addressing, sorted(n for n, m in modes.items() if m == "computed"))
 
+    resolver = Resolver(wiring, addressing)
     nodes: dict[str, PlanNode] = {}
     for node_name, spec in nodes_spec.items():
         # declared interfaces first, in file order, then those links added
@@ -223,7 +227,11 @@ def make_plan(topology: Topology, name: str | None = None, source: str | None = 
             routing=mode,
             daemon=_daemon(spec, interfaces, wiring, addressing, node_name, modes) if mode == "dynamic" else None,
             services=[_service(svc, source) for svc in spec.services],
+            nat=resolve_nat(node_name, spec.nat, resolver, problems) if spec.nat else None,
+            firewall=resolve_firewall(node_name, spec.firewall, resolver, problems) if spec.firewall else None,
         )
+    if problems:
+        raise ValueError(f"make_plan needs a validated topology: {problems[0].format()}")
     segments = [
         PlanSegment(name=seg.name, prefix=str(addressing.prefix[s]) if s in addressing.prefix else None,
                     ports=[f"{p[0]}:{p[1]}" for p in seg.ports], switches=seg.switches, cost=seg.cost)

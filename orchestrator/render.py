@@ -18,6 +18,7 @@ TEMPLATE_DIR = PROJECT_ROOT / "templates"
 CONFIG_DIR = "/etc/labnet"
 SETUP_SCRIPT = f"{CONFIG_DIR}/setup.sh"
 SERVICES_CONFIG = f"{CONFIG_DIR}/services.json"
+NFT_RULESET = f"{CONFIG_DIR}/nftables.nft"
 SERVICE_LOG_DIR = "/var/log/labnet"
 
 NodeFiles = dict[str, str]
@@ -44,6 +45,8 @@ def render_node(plan: Plan, node: PlanNode, env: jinja2.Environment | None = Non
     }
     if node.services:
         files[SERVICES_CONFIG] = services_config(node)
+    if node.nat or node.firewall:
+        files[NFT_RULESET] = env.get_template("node/nftables.nft.j2").render(ctx)
     return files
 
 

@@ -59,6 +59,10 @@ def lab_schema() -> dict[str, Any]:
     schema = _retarget(schema)
     defs = {k: _retarget(v) for k, v in defs.items()}
     _short_forms(defs)
+    defs["RuleSpec"]["properties"]["port"] = {
+        "anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535},
+                  {"type": "string", "pattern": "^[0-9]+(-[0-9]+)?$"}, {"type": "null"}],
+        "default": None, "title": "Port", "description": "a port (80) or a range (8000-8080)"}
     for model in ("RouteSpec",):
         to = defs[model]["properties"]["to"]
         defs[model]["properties"]["to"] = {"anyOf": [to, {"const": "default"}], "title": to.get("title", "To")}

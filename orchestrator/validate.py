@@ -14,6 +14,7 @@ import re
 from .addressing import Addressing, assign
 from .errors import Problem
 from .model import IFNAME_MAX, IFNAME_RE, NAME_RE, LanSpec, LinkSpec, NodeSpec, PoolsSpec
+from .policy import check_policies
 from .wiring import Port, Wiring, build_wiring
 
 NAME_HINT = "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 32 characters"
@@ -165,6 +166,7 @@ def check_topology(name: str | None, nodes: dict[str, NodeSpec], lans: dict[str,
     errors.extend(problems)
     warnings.extend(warned)
     errors.extend(_check_next_hops(wiring, addressing))
+    errors.extend(check_policies(wiring, addressing))
     return errors, warnings
 
 

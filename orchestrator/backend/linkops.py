@@ -143,7 +143,7 @@ def impair(backend: DockerBackend, lab: str, node: str, iface: str, imp: Impairm
     else:
         kind = "tbf"
         rate_bytes = imp.rate_kbit * 1000 // 8
-        kwargs = {"rate": f"{imp.rate_kbit}kbit", "burst": max(rate_bytes // 100, 3200),
+        kwargs = {"rate": f"{imp.rate_kbit}kbit", "burst": max(rate_bytes // 100, 1600),
                   "latency": TBF_LATENCY}
     with netlink.open_netns(running_pid(backend, lab, node)) as ipr:
         idx = _index(ipr, iface, node)
@@ -382,7 +382,8 @@ def capture(backend: DockerBackend, lab: str, node: str, iface: str, *,
                 text += out
                 *lines, text = text.split(b"\n")
                 for ln in lines:
-                    on_line(ln.decode(errors="replace"))
+                    if ln.strip():  # tcpdump ends with a bare newline on SIGINT
+                        on_line(ln.decode(errors="replace"))
         except KeyboardInterrupt:
             interrupted = True
             if not stopping:

@@ -1,0 +1,66 @@
+"""`lab test NAME|PATH`: check a running lab's expectations, print a table,
+write JUnit XML. Registered on `orchestrator.cli.main` when imported."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from .cli import ProgressView, console, err_console, main, run
+from .testrun import DEFAULT_WORKERS, Result, run_lab_tests
+
+
+def print_results(results: Sequence[Result], lab: str = "", verbose: bool = False) -> int:
+    """Print the results table and a summary; return the exit code (0: all passed)."""
+    if not results:
+        err_console.print(f"[yellow]warning:[/yellow] lab {lab} has no expectations "
+                          "(add an 'expect:' section to its lab.yml; see docs/testing.md)")
+        return 0
+    table = Table("", "what", "from", "to", "expected", "got", "time", title=f"lab test {lab}".strip())
+    for r in results:
+        mark = "[green]ok[/green]" if r.ok else ("[red]ERROR[/red]" if r.error else "[red]FAIL[/red]")
+        got = escape(r.got) if r.ok else f"[red]{escape(r.got)}[/red]"
+        table.add_row(mark, escape(r.what), r.src, escape(r.dst), escape(r.expected), got, f"{r.seconds:.2f} s")
+    console.print(table)
+    failed = [r for r in results if not r.ok]
+    for r in failed if verbose else []:
+        console.print(f"[red]{escape(r.what)}[/red] ({r.id}): {escape(r.detail or r.got)}")
+    summary = f"{len(results) - len(failed)}/{len(results)} checks passed"
+    if failed:
+        console.print(f"[bold red]{summary}[/bold red]: {len(failed)} failed")
+        return 1
+    console.print(f"[green]{summary}[/green]")
+    return 0
+
+
+@main.command(name="test")
+@click.argument("name")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@click.option("--workers", type=click.IntRange(1, 256), default=DEFAULT_WORKERS, show_default=True,
+              help="Probes run at once (one exec per node and batch).")
+@click.option("-v", "--verbose", is_flag=True, help="Show each check as it finishes, and failure details.")
+def test_cmd(name: str, junit_file: str | None, workers: int, verbose: bool) -> None:
+    """Check the expectations of a running lab (NAME, or the lab's folder).
+
+    Exits 1 when any check fails."""
+    with ProgressView(verbose) as view:
+        results = run(run_lab_tests, name, progress=view, workers=workers)
+    lab = _lab_name(name)
+    code = print_results(results, lab, verbose)
+    if junit_file:
+        from .junit import write_junit
+        write_junit(junit_file, lab, results)
+        err_console.print(f"[dim]•[/dim] JUnit XML written to {junit_file}")
+    sys.exit(code)
+
+
+def _lab_name(name: str) -> str:
+    from .lab import resolve_lab_name
+    try:
+        return resolve_lab_name(name)
+    except Exception:
+        return name

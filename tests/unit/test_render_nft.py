@@ -1,0 +1,57 @@
+"""nftables rulesets rendered from templates/node/nftables.nft.j2, against
+golden files (rewrite them after a deliberate change with
+LABNET_UPDATE_GOLDEN=1), plus the rules that matter checked one by one."""
+
+import difflib
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestrator.load import load_lab
+from orchestrator.plan import make_plan
+from orchestrator.render import NFT_RULESET, SETUP_SCRIPT, render_plan
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+GOLDEN = Path(__file__).parent / "render"
+CASES = [("home-nat", "gw"), ("dmz-firewall", "fw"), ("dmz-firewall", "web")]
+
+
+def ruleset(lab, node):
+    plan = make_plan(load_lab(ROOT / "labs" / lab)[0])
+    return render_plan(plan)[node]
+
+
+@pytest.mark.parametrize("lab,node", CASES, ids=[f"{lab}-{node}" for lab, node in CASES])
+def test_ruleset_matches_golden_file(lab, node):
+    got = ruleset(lab, node)[NFT_RULESET]
+    golden = GOLDEN / f"{lab}-{node}.nft"
+    if os.environ.get("LABNET_UPDATE_GOLDEN"):
+        golden.write_text(got)
+    want = golden.read_text()
+    if got != want:
+        diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True), golden.name, "now"))
+        pytest.fail(f"the ruleset changed:\n{diff}", pytrace=False)
+
+
+def test_port_forward_and_masquerade_use_resolved_addresses():
+    text = ruleset("home-nat", "gw")[NFT_RULESET]
+    assert 'iifname "eth1" tcp dport 8080 dnat to 192.168.1.12:80' in text
+    assert 'oifname "eth1" ip saddr { 192.168.1.0/24 } masquerade' in text
+    assert "ct status dnat accept" in text
+    assert text.startswith("#!/usr/sbin/nft -f\n")
+    assert "flush ruleset" in text
+
+
+def test_names_resolve_to_addresses_and_reject_sends_resets():
+    text = ruleset("dmz-firewall", "fw")[NFT_RULESET]
+    assert "ip saddr { 203.0.113.0/24 } ip daddr { 192.168.20.10/32 } tcp dport 80 accept" in text
+    assert "meta l4proto tcp reject with tcp reset" in text
+    assert "reject with icmpx type admin-prohibited" in text
+    assert text.index("ct state established,related accept") < text.index("tcp dport 80 accept")
+
+
+def test_ruleset_is_loaded_by_the_setup_script_only_where_needed():
+    assert "nft -f /etc/labnet/nftables.nft" in ruleset("home-nat", "gw")[SETUP_SCRIPT]
+    assert NFT_RULESET not in ruleset("home-nat", "pc1")
+    assert "nft -f" not in ruleset("home-nat", "pc1")[SETUP_SCRIPT]
