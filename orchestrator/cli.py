@@ -256,6 +256,20 @@ def shell(name: str, node: str) -> None:
 @main.command()
 @click.argument("name")
 @click.argument("node")
+@click.argument("what", type=click.Choice(["routes", "neighbors", "lsdb", "stats"]), default="routes")
+@click.option("--json", "as_json", is_flag=True, help="The daemon's answer as JSON.")
+def routes(name: str, node: str, what: str, as_json: bool) -> None:
+    """Ask a router's link-state daemon: routes (default), neighbors, lsdb or stats."""
+    argv = ["python3", "-m", "labnode.routing.cli", what] + (["--json"] if as_json else [])
+    result = run(api.exec_in, name, node, argv)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("name")
+@click.argument("node")
 @click.option("--nick", required=True, help="Your nickname in the chat.")
 @click.option("--server", help="The node running the chat service (if the lab has several).")
 def chat(name: str, node: str, nick: str, server: str | None) -> None:

@@ -4,6 +4,7 @@ write JUnit XML. Registered on `orchestrator.cli.main` when imported."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 
 import click
@@ -14,7 +15,8 @@ from .cli import ProgressView, console, err_console, main, run
 from .testrun import DEFAULT_WORKERS, Result, run_lab_tests
 
 
-def print_results(results: Sequence[Result], lab: str = "", verbose: bool = False) -> int:
+def print_results(results: Sequence[Result], lab: str = "", verbose: bool = False,
+                  seconds: float | None = None) -> int:
     """Print the results table and a summary; return the exit code (0: all passed)."""
     if not results:
         err_console.print(f"[yellow]warning:[/yellow] lab {lab} has no expectations "
@@ -24,12 +26,16 @@ def print_results(results: Sequence[Result], lab: str = "", verbose: bool = Fals
     for r in results:
         mark = "[green]ok[/green]" if r.ok else ("[red]ERROR[/red]" if r.error else "[red]FAIL[/red]")
         got = escape(r.got) if r.ok else f"[red]{escape(r.got)}[/red]"
-        table.add_row(mark, escape(r.what), r.src, escape(r.dst), escape(r.expected), got, f"{r.seconds:.2f} s")
+        auto = r.what.startswith(f"{r.kind} {r.src} -> {r.dst}")
+        what = (r.kind + r.what[len(f"{r.kind} {r.src} -> {r.dst}"):]) if auto else r.what
+        table.add_row(mark, escape(what), r.src, escape(r.dst), escape(r.expected), got, f"{r.seconds:.2f} s")
     console.print(table)
     failed = [r for r in results if not r.ok]
     for r in failed if verbose else []:
         console.print(f"[red]{escape(r.what)}[/red] ({r.id}): {escape(r.detail or r.got)}")
     summary = f"{len(results) - len(failed)}/{len(results)} checks passed"
+    if seconds is not None:
+        summary += f" in {seconds:.1f} s"
     if failed:
         console.print(f"[bold red]{summary}[/bold red]: {len(failed)} failed")
         return 1
@@ -47,10 +53,11 @@ def test_cmd(name: str, junit_file: str | None, workers: int, verbose: bool) -> 
     """Check the expectations of a running lab (NAME, or the lab's folder).
 
     Exits 1 when any check fails."""
+    start = time.perf_counter()
     with ProgressView(verbose) as view:
         results = run(run_lab_tests, name, progress=view, workers=workers)
     lab = _lab_name(name)
-    code = print_results(results, lab, verbose)
+    code = print_results(results, lab, verbose, time.perf_counter() - start)
     if junit_file:
         from .junit import write_junit
         write_junit(junit_file, lab, results)

@@ -296,11 +296,11 @@ class _Checker:
             for i, hop in enumerate(s.via):
                 self.node(f"{w}.via[{i}]", hop, "hop", ("router",))
         elif isinstance(s, Service):
-            self.node(f"{w}.node", s.node, "server")
+            self.target(f"{w}.node", s.node, "server")
             if s.src is not None:
                 self.node(f"{w}.from", s.src, "client")
         elif isinstance(s, Chat):
-            self.node(f"{w}.server", s.server, "server")
+            self.target(f"{w}.server", s.server, "server")
             for i, client in enumerate(s.clients):
                 self.node(f"{w}.clients[{i}]", client, "client")
         elif isinstance(s, NatSource):
@@ -398,8 +398,9 @@ def check_expectations(raw: list[Any], nodes: Mapping[str, NodeSpec],
         exp, problems = parse_item(i, item)
         checker.problems.extend(problems)
         if exp is not None:
+            before = len(checker.problems)
             checker.check(exp)
-            if not problems:
+            if not problems and len(checker.problems) == before:
                 out.append(exp)
     return out, checker.problems
 
@@ -498,7 +499,7 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
                 add(exp, w, False, kind="path", src=s.src, dst=s.to, address=found[0], via=s.via,
                     expected=f"via {hops}", probe="path")
         elif isinstance(s, Service):
-            src = s.src or s.node
+            src = s.src or s.node.partition(".")[0]
             found = addr(f"{w}.node", s.node)
             if found:
                 want = f"status {s.status}" if s.status else "status < 400"

@@ -33,7 +33,7 @@ def junit_tree(lab: str, results: Sequence[Result], timestamp: _dt.datetime | No
                           hostname=socket.gethostname())
     for r in results:
         case = ET.SubElement(suite, "testcase", classname=f"labnet.{lab}.{r.kind}", name=_text(r.what),
-                             time=f"{r.seconds:.3f}", file=r.id)
+                             time=f"{r.seconds:.3f}")
         if not r.ok:
             tag = "error" if r.error else "failure"
             body = [f"{r.src} -> {r.dst}", f"expected: {r.expected}", f"got: {r.got}"]

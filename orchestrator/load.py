@@ -233,7 +233,7 @@ def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None
         warnings.extend(warned)
     if problems:
         raise TopologyError(source, _sorted(problems))
-    return Topology(name=name, description=header.description, routing=header.routing,
+    return Topology(name=name, description=header.description, routing=header.routing, dynamic=header.dynamic,
                     pools=header.pools, nodes=nodes, lans=lans,
                     links=[link for link in links if link is not None], expect=header.expect)
 

@@ -268,6 +268,21 @@ class NatSpec(StrictModel):
     forwards: list[ForwardSpec] = Field(default_factory=list)
 
 
+class DynamicSpec(StrictModel):
+    """Timers and key of the link-state routing daemon (`routing: dynamic`)."""
+
+    hello_interval: float = Field(default=0.2, gt=0, le=60)
+    dead_interval: float = Field(default=0.8, gt=0, le=600)
+    key: str | None = Field(default=None, min_length=8)   # shared secret: packets carry an HMAC
+
+    @model_validator(mode="after")
+    def _dead_after_hello(self) -> "DynamicSpec":
+        if self.dead_interval <= self.hello_interval:
+            raise ValueError(f"dead_interval ({self.dead_interval}) must be longer than hello_interval "
+                             f"({self.hello_interval}); 4 hellos is usual")
+        return self
+
+
 RoutingMode = Literal["static", "computed", "dynamic"]
 ROUTING_MODES: tuple[str, ...] = ("static", "computed", "dynamic")
 DEFAULT_COST = 10
@@ -418,6 +433,7 @@ class LabHeader(StrictModel):
     name: str | None = None
     description: str = ""
     routing: RoutingMode = "static"
+    dynamic: DynamicSpec = Field(default_factory=DynamicSpec)
     pools: PoolsSpec = Field(default_factory=PoolsSpec)
     nodes: dict[str, Any]
     lans: dict[str, Any] = Field(default_factory=dict)
@@ -433,6 +449,7 @@ class Topology(StrictModel):
     #: static: routes as written; computed: static routes computed from the
     #: graph (shortest paths by cost); dynamic: the link-state daemon
     routing: RoutingMode = "static"
+    dynamic: DynamicSpec = Field(default_factory=DynamicSpec)
     pools: PoolsSpec = Field(default_factory=PoolsSpec)
     nodes: dict[str, NodeSpec]
     lans: dict[str, LanSpec] = Field(default_factory=dict)

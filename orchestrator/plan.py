@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from . import PROJECT
 from .addressing import Addressing, assign
-from .model import DEFAULT_COST, NodeSpec, RouteSpec, ServiceSpec, Topology
+from .model import DEFAULT_COST, DynamicSpec, NodeSpec, RouteSpec, ServiceSpec, Topology
 from .policy import PlanFirewall, PlanNat, Resolver, resolve_firewall, resolve_nat
 from .routing import RouteGroup, computed_routes
 from .wiring import Wiring, build_wiring
@@ -69,6 +69,7 @@ class PlanDaemon(BaseModel):
     prefixes: list[str]                # connected subnets it advertises
     hello_interval: float = 0.2
     dead_interval: float = 0.8
+    key: str | None = None             # shared secret (HMAC of every packet)
 
 
 class PlanService(BaseModel):
@@ -225,8 +226,10 @@ def make_plan(topology: Topology, name: str | None = None, source: str | None = 
             computed_routes=groups,
             bridge=BRIDGE if spec.kind == "switch" else None,
             routing=mode,
-            daemon=_daemon(spec, interfaces, wiring, addressing, node_name, modes) if mode == "dynamic" else None,
-            services=[_service(svc, source) for svc in spec.services],
+            daemon=(_daemon(spec, interfaces, wiring, addressing, node_name, modes, topology.dynamic)
+                    if mode == "dynamic" else None),
+            services=[_service(svc, source) for svc in spec.services]
+            + ([ROUTING_SERVICE] if mode == "dynamic" else []),
             nat=resolve_nat(node_name, spec.nat, resolver, problems) if spec.nat else None,
             firewall=resolve_firewall(node_name, spec.firewall, resolver, problems) if spec.firewall else None,
         )
@@ -261,6 +264,10 @@ def _routes(gateway: ipaddress.IPv4Address | None, written: list[RouteSpec],
 
 
 SERVICE_ROOT = "/srv"
+ROUTING_CONFIG = "/etc/labnet/routing.json"
+#: dynamic routers run the link-state daemon under their supervisor
+ROUTING_SERVICE = PlanService(name="routed", type="command",
+                              command=["python3", "-m", "labnode.routing", "--config", ROUTING_CONFIG])
 
 
 def _service(svc: ServiceSpec, source: str | None) -> PlanService:
@@ -289,7 +296,7 @@ def _groups(computed: list[RouteGroup], written: set[str]) -> list[PlanRouteGrou
 
 
 def _daemon(spec: NodeSpec, interfaces: list[PlanInterface], wiring: Wiring,
-            addressing: Addressing, name: str, modes: dict[str, str]) -> PlanDaemon:
+            addressing: Addressing, name: str, modes: dict[str, str], options: DynamicSpec) -> PlanDaemon:
     """Routed interfaces: those facing another dynamic router."""
     routed = []
     prefixes = []
@@ -302,4 +309,6 @@ def _daemon(spec: NodeSpec, interfaces: list[PlanInterface], wiring: Wiring,
             routed.append({"name": iface.name, "cost": iface.cost, "address": iface.address})
     first = next((i.address for i in interfaces if i.address), "0.0.0.0/32")
     router_id = str(spec.router_id) if spec.router_id else first.split("/")[0]
-    return PlanDaemon(router_id=router_id, interfaces=routed, prefixes=prefixes)
+    return PlanDaemon(router_id=router_id, interfaces=routed, prefixes=prefixes,
+                      hello_interval=options.hello_interval, dead_interval=options.dead_interval,
+                      key=options.key)

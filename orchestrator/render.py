@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 
 from . import PROJECT_ROOT
-from .plan import Plan, PlanNode
+from .plan import ROUTING_CONFIG, Plan, PlanNode
 
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
 CONFIG_DIR = "/etc/labnet"
@@ -45,9 +45,17 @@ def render_node(plan: Plan, node: PlanNode, env: jinja2.Environment | None = Non
     }
     if node.services:
         files[SERVICES_CONFIG] = services_config(node)
+    if node.daemon is not None:
+        files[ROUTING_CONFIG] = routing_config(node)
     if node.nat or node.firewall:
         files[NFT_RULESET] = env.get_template("node/nftables.nft.j2").render(ctx)
     return files
+
+
+def routing_config(node: PlanNode) -> str:
+    """The link-state daemon's config (format: images/node/labnode/routing/config.py)."""
+    assert node.daemon is not None
+    return json.dumps(node.daemon.model_dump(), indent=2) + "\n"
 
 
 def services_config(node: PlanNode) -> str:

@@ -189,7 +189,7 @@ class _Runner:
             error = f": {d['error']}" if d.get("error") else ""
             if proto == "icmp":
                 passed = bool(d.get("received"))
-                got = (f"reply in {_fmt(d.get('avg'))} ({d['received']}/{d.get('sent')} answered)" if passed
+                got = (f"{d['received']}/{d.get('sent')} replies, {_fmt(d.get('avg'))}" if passed
                        else f"no reply ({d.get('loss', 1.0):.0%} loss{error})")
                 return _Seen(passed == want, got, f"ICMP errors: {d['errors']}" if d.get("errors") else "")
             if proto == "tcp":

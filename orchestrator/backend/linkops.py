@@ -147,12 +147,15 @@ def impair(backend: DockerBackend, lab: str, node: str, iface: str, imp: Impairm
                   "latency": TBF_LATENCY}
     with netlink.open_netns(running_pid(backend, lab, node)) as ipr:
         idx = _index(ipr, iface, node)
-        try:  # a root qdisc of another kind cannot be replaced in place
-            ipr.tc("del", index=idx, handle=0, parent=ROOT_HANDLE)
-        except NetlinkError:
-            pass  # only the default qdisc was there
         try:
-            ipr.tc("add", kind=kind, index=idx, handle=ROOT_QDISC, **kwargs)
+            try:
+                ipr.tc("replace", kind=kind, index=idx, handle=ROOT_QDISC, **kwargs)
+            except NetlinkError as exc:
+                if exc.code != errno.EINVAL:
+                    raise
+                # a root qdisc of another kind (tbf <-> netem) cannot be changed in place
+                ipr.tc("del", index=idx, handle=0, parent=ROOT_HANDLE)
+                ipr.tc("add", kind=kind, index=idx, handle=ROOT_QDISC, **kwargs)
         except NetlinkError as exc:
             if kind == "netem" and exc.code == errno.ENOENT:
                 raise BackendError(f"cannot impair {node}:{iface}: {NETEM_MISSING}") from exc
