@@ -54,14 +54,19 @@ def _hash_tree(root: Path, extra: str = "") -> str:
     return h.hexdigest()[:12]
 
 
-def base_packages() -> list[str]:
-    lines = (BASE_DIR / "packages.txt").read_text().splitlines()
+def base_packages(recipe: Path = BASE_DIR) -> list[str]:
+    lines = (recipe / "packages.txt").read_text().splitlines()
     return [ln.split("#")[0].strip() for ln in lines if ln.split("#")[0].strip()]
+
+
+def recipe_tag(repo: str, recipe: Path) -> str:
+    """The tag an image built from a debootstrap recipe folder gets."""
+    return f"{repo}:{_hash_tree(recipe, SUITE)}"
 
 
 def wanted_tags() -> ImageSet:
     """The tags the current recipes produce."""
-    base = f"{BASE_REPO}:{_hash_tree(BASE_DIR, SUITE)}"
+    base = recipe_tag(BASE_REPO, BASE_DIR)
     node = f"{NODE_REPO}:{_hash_tree(NODE_DIR, base)}"
     return ImageSet(base=base, node=node)
 
@@ -94,12 +99,15 @@ def ensure_images(client: docker.DockerClient, progress: Progress = silent,
     return tags
 
 
-def build_base(client: docker.DockerClient, tag: str, progress: Progress = silent) -> None:
+def build_base(client: docker.DockerClient, tag: str, progress: Progress = silent,
+               recipe: Path = BASE_DIR) -> None:
+    """Bootstrap a root file system from a recipe folder (packages.txt,
+    finalize.sh) and import it as `tag`."""
     if shutil.which("debootstrap") is None:
         raise ImageError("debootstrap is not installed; run scripts/bootstrap.sh "
                          "(or apt-get install debootstrap) and try again")
     mirror = os.environ.get("LABNET_DEBIAN_MIRROR", DEFAULT_MIRROR)
-    packages = base_packages()
+    packages = base_packages(recipe)
     work = Path(tempfile.mkdtemp(prefix="labnet-base-", dir=os.environ.get("LABNET_TMP", "/var/tmp")))
     rootfs = work / "rootfs"
     try:
@@ -108,7 +116,7 @@ def build_base(client: docker.DockerClient, tag: str, progress: Progress = silen
         cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
                SUITE, str(rootfs), mirror]
         _run_streaming(cmd, progress, "debootstrap")
-        shutil.copy(BASE_DIR / "finalize.sh", rootfs / "finalize.sh")
+        shutil.copy(recipe / "finalize.sh", rootfs / "finalize.sh")
         _run_streaming(["chroot", str(rootfs), "/bin/sh", "/finalize.sh"], progress, "finalize")
         (rootfs / "finalize.sh").unlink()
         progress(Event("image", f"importing the root file system as {tag}"))
