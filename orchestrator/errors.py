@@ -7,6 +7,7 @@
     │   └── EngineUnavailable   no Docker engine answers
     ├── LabStateError      the lab is not in the state the command needs
     │                      (already deployed, not deployed, node unknown)
+    ├── UsageError         an argument is not usable (a bad --name)
     └── DeployError        a deploy failed; what it created was removed
 """
 
@@ -72,6 +73,10 @@ class EngineUnavailable(BackendError):
 
 class LabStateError(LabError):
     """The lab is not in the state the operation needs."""
+
+
+class UsageError(LabError):
+    """An argument given to an operation is not usable."""
 
 
 class DeployError(LabError):

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from .backend import Backend, ExecResult, InterfaceState, LabSummary, NodeState
 from .backend.dockerengine import DockerBackend
-from .errors import DeployError, LabError, LabStateError, Problem
+from .errors import DeployError, LabError, LabStateError, Problem, UsageError
 from .images import ImageSet, ensure_images
 from .load import LAB_FILE, load_lab
+from .model import NAME_RE
 from .plan import Plan, make_plan
 from .progress import Event, Progress, silent
 from .render import NodeFiles, render_plan
@@ -37,6 +38,9 @@ class DeployResult:
 
 def prepare(path: str | Path, name: str | None = None) -> Prepared:
     """load -> plan -> render, no engine needed. Raises TopologyError."""
+    if name is not None and not NAME_RE.match(name):
+        raise UsageError(f"'{name}' is not a valid lab name: use lowercase letters, digits and '-', "
+                            "starting and ending with a letter or digit, at most 32 characters")
     warnings: list[Problem] = []
     topology, file = load_lab(path, warnings)
     plan = make_plan(topology, name=name, source=str(file))

@@ -43,3 +43,9 @@ def test_missing_lab_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["validate", str(tmp_path)])
     assert result.exit_code == 1
     assert "no lab file at" in result.output
+
+
+def test_a_bad_lab_name_is_refused():
+    result = CliRunner().invoke(main, ["plan", LAB, "--name", "Bad_Name"])
+    assert result.exit_code == 1
+    assert "'Bad_Name' is not a valid lab name" in result.output
