@@ -167,9 +167,21 @@ def deploy(path: str, name: str | None, force: bool, do_ping: bool, verbose: boo
 
 
 @main.command()
-@click.argument("name")
-def destroy(name: str) -> None:
+@click.argument("name", required=False)
+@click.option("--all", "all_labs", is_flag=True, help="Remove every lab of this project on the engine.")
+def destroy(name: str | None, all_labs: bool) -> None:
     """Remove every container of lab NAME (or of the lab in a folder). Safe to repeat."""
+    from . import operate
+    if all_labs == (name is not None):
+        fail("give a lab NAME or --all (not both)", code=2)
+    if all_labs:
+        with ProgressView() as view:
+            removed = run(operate.destroy_all, progress=view)
+        for lab, count in removed.items():
+            console.print(f"{lab}: removed {count} node{'s' if count != 1 else ''}")
+        if not removed:
+            console.print("no labs were deployed")
+        return
     with ProgressView() as view:
         count = run(api.destroy, name, progress=view)
     console.print(f"removed {count} node{'s' if count != 1 else ''}" if count else f"nothing of '{name}' was running")
@@ -193,15 +205,26 @@ def status(name: str | None) -> None:
 
 
 def _print_status(name: str) -> None:
+    from . import operate
     rows = run(api.status, name)
+    lab = rows[0][0].lab
+    try:
+        broken = operate.needs_repair(lab)
+    except LabError:
+        broken = {}  # the lab file is gone: nothing to compare with
+    impaired = run(operate.impairments, lab)
     table = Table("node", "kind", "state", "interfaces")
     for node, ifaces in rows:
         parts = []
         for i in ifaces:
             what = ", ".join(i.addresses) or (f"in {i.master}" if i.master else "")
-            parts.append(f"{i.name} {i.state}{' ' + what if what else ''}")
-        table.add_row(node.node, node.kind, node.state, "\n".join(parts))
+            imp = impaired.get((node.node, i.name))
+            parts.append(f"{i.name} {i.state}{' ' + what if what else ''}{' [' + imp.describe() + ']' if imp else ''}")
+        state = node.state if node.node not in broken else f"[red]needs repair[/red]: {broken[node.node]}"
+        table.add_row(node.node, node.kind, state, "\n".join(parts))
     console.print(table)
+    if broken:
+        console.print(f"run 'lab repair {lab}' to re-create what is missing")
 
 
 @main.command(name="ping")
@@ -277,6 +300,10 @@ def chat(name: str, node: str, nick: str, server: str | None) -> None:
     argv = run(api.chat_argv, name, node, nick, server)
     os.execvp(argv[0], argv)
 
+
+# commands in their own modules, registered on `main` when imported
+from . import cli_ops  # noqa: E402,F401
+from . import cli_test  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -18,17 +18,13 @@ from . import graph as graphing
 from .backend import linkops
 from .backend.dockerengine import DockerBackend
 from .backend.linkops import CaptureResult, Impairment
-from .errors import LabError, LabStateError
+from .errors import LabStateError, UsageError
 from .lab import default_backend, prepare, resolve_lab_name, running_plan
 from .load import LAB_FILE
 from .plan import Plan, PlanLink
 from .progress import Event, Progress, silent
 
 LOG_DIR = "/var/log/labnet"
-
-
-class UsageError(LabError):
-    """An argument is malformed (a unit, an interface reference, ...)."""
 
 
 # --- units -------------------------------------------------------------------------
@@ -343,6 +339,10 @@ def repair(name: str, backend: DockerBackend | None = None, progress: Progress =
             to_setup |= {node, *(end.node for end in peers)}
     for n, node in enumerate(sorted(to_setup), 1):
         linkops.rerun_setup(backend, plan.lab, node)
+        services = plan.nodes[node].services
+        if services:  # a restarted container lost its supervisor; start it again
+            container = backend.client.containers.get(plan.nodes[node].container)
+            backend.start_services(container, [s.name for s in services if s.type != "command"])
         progress(Event("configure", f"configured {node}", n, len(to_setup)))
         result.reconfigured.append(node)
     return result

@@ -2,7 +2,8 @@
 # Prepare this machine for labnet. Idempotent: a second run reuses everything.
 #
 #   1. Debian packages: docker.io (the engine), debootstrap (base image),
-#      iproute2, python3-venv; installed only if missing.
+#      iproute2, graphviz (lab graph), docker-compose (compose/), python3-venv;
+#      installed only if missing.
 #   2. A Docker engine: reused if one answers; otherwise dockerd is started
 #      with no default bridge and no host firewall rules.
 #   3. A virtualenv in .venv with labnet and its test tools (editable).
@@ -35,6 +36,8 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v dot >/dev/null || missing+=(graphviz)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   # If installing docker.io starts an engine (systemd machines), it must
@@ -48,7 +51,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  say "packages: docker.io, debootstrap, iproute2, python3-venv present"
+  say "packages: docker.io, debootstrap, iproute2, graphviz, docker-compose, python3-venv present"
 fi
 
 # --- 2. the engine -------------------------------------------------------------

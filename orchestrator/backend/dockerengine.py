@@ -260,7 +260,7 @@ class DockerBackend:
     def start_services(container: Container, wait_for: list[str], timeout_s: float = 10.0) -> None:
         """Start the node's supervisor (unless it runs) and wait until the
         named services say they are listening."""
-        running = container.exec_run(["sh", "-c", f"kill -0 $(cat {SUPERVISOR_PIDFILE}) 2>/dev/null"])
+        running = container.exec_run(["pgrep", "-f", "python3 -m labnode.supervisor"])
         if running.exit_code != 0:
             container.exec_run(["python3", "-m", "labnode.supervisor", "--config", SERVICES_CONFIG,
                                 "--logdir", SERVICE_LOG_DIR, "--pidfile", SUPERVISOR_PIDFILE], detach=True)

@@ -126,36 +126,46 @@ NETEM_MISSING = ("this machine's kernel has no netem queueing discipline (sch_ne
                  "alone, which works with tbf")
 
 
+def _qdisc_args(imp: Impairment) -> tuple[str, dict]:
+    if imp.delay_ms or imp.loss_pct:
+        kwargs: dict = {"delay": int(imp.delay_ms * 1000), "jitter": int(imp.jitter_ms * 1000),
+                        "loss": imp.loss_pct}
+        if imp.rate_kbit:
+            kwargs["rate"] = f"{imp.rate_kbit}kbit"
+        return "netem", kwargs
+    rate_bytes = imp.rate_kbit * 1000 // 8
+    return "tbf", {"rate": f"{imp.rate_kbit}kbit", "burst": max(rate_bytes // 100, 1600),
+                   "latency": TBF_LATENCY}
+
+
 def impair(backend: DockerBackend, lab: str, node: str, iface: str, imp: Impairment) -> str:
     """Replace the root qdisc of node:iface: netem for delay/jitter/loss (with
     its own rate limit if one is asked too), tbf for a rate limit alone.
+    A change that fails leaves the previous impairment in place.
     Returns the qdisc kind used."""
     if imp.is_empty():
         raise ValueError("an impairment needs at least one of delay, jitter, loss, rate")
     if imp.jitter_ms and not imp.delay_ms:
         raise ValueError("jitter needs a delay to vary around (give --delay too)")
-    if imp.delay_ms or imp.loss_pct:
-        kind = "netem"
-        kwargs: dict = {"delay": int(imp.delay_ms * 1000), "jitter": int(imp.jitter_ms * 1000),
-                        "loss": imp.loss_pct}
-        if imp.rate_kbit:
-            kwargs["rate"] = f"{imp.rate_kbit}kbit"
-    else:
-        kind = "tbf"
-        rate_bytes = imp.rate_kbit * 1000 // 8
-        kwargs = {"rate": f"{imp.rate_kbit}kbit", "burst": max(rate_bytes // 100, 1600),
-                  "latency": TBF_LATENCY}
-    with netlink.open_netns(running_pid(backend, lab, node)) as ipr:
+    kind, kwargs = _qdisc_args(imp)
+    pid = running_pid(backend, lab, node)
+    previous = read_impairments(pid).get(iface)
+    with netlink.open_netns(pid) as ipr:
         idx = _index(ipr, iface, node)
         try:
             try:
                 ipr.tc("replace", kind=kind, index=idx, handle=ROOT_QDISC, **kwargs)
             except NetlinkError as exc:
-                if exc.code != errno.EINVAL:
+                if exc.code != errno.EINVAL or previous is None:
                     raise
                 # a root qdisc of another kind (tbf <-> netem) cannot be changed in place
                 ipr.tc("del", index=idx, handle=0, parent=ROOT_HANDLE)
-                ipr.tc("add", kind=kind, index=idx, handle=ROOT_QDISC, **kwargs)
+                try:
+                    ipr.tc("add", kind=kind, index=idx, handle=ROOT_QDISC, **kwargs)
+                except NetlinkError:
+                    old_kind, old_kwargs = _qdisc_args(previous)
+                    ipr.tc("add", kind=old_kind, index=idx, handle=ROOT_QDISC, **old_kwargs)
+                    raise
         except NetlinkError as exc:
             if kind == "netem" and exc.code == errno.ENOENT:
                 raise BackendError(f"cannot impair {node}:{iface}: {NETEM_MISSING}") from exc
