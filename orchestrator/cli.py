@@ -22,6 +22,20 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class Output:
+    """How results are shown: set by `lab --quiet` / `lab --json`."""
+
+    quiet = False   # no progress lines
+    json = False    # results (and errors) as one JSON document on stdout
+
+
+OUT = Output()
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
 class ProgressView:
     """Renders library progress events: a live status line on a terminal,
     one line per finished stage everywhere."""
@@ -31,8 +45,9 @@ class ProgressView:
         self.status = None
 
     def __enter__(self) -> "ProgressView":
-        self.status = err_console.status("working…")
-        self.status.__enter__()
+        if not OUT.quiet:
+            self.status = err_console.status("working…")
+            self.status.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -40,6 +55,8 @@ class ProgressView:
             self.status.__exit__(*exc)
 
     def __call__(self, event: Event) -> None:
+        if OUT.quiet:
+            return
         text = f"{event.stage}: {event.message}"
         if event.total:
             text = f"{event.stage} [{event.done}/{event.total}]: {event.message}"
@@ -58,8 +75,12 @@ def _stage_done(event: Event) -> str:
     return f"{event.stage}: {event.total} {words.get(event.stage, 'done')}"
 
 
-def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {message}")
+def fail(message: str, code: int = 1, problems: list[str] | None = None) -> None:
+    if OUT.json:
+        emit_json({"error": message, **({"problems": problems} if problems else {})})
+    err_console.print(f"[bold red]error:[/bold red] {message}", markup=True)
+    for line in problems or []:
+        err_console.print("  " + line, markup=False)
     sys.exit(code)
 
 
@@ -68,11 +89,9 @@ def run(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except TopologyError as exc:
-        err_console.print(f"[bold red]{exc.source}[/bold red]: {len(exc.problems)} "
-                          f"error{'s' if len(exc.problems) != 1 else ''} in the lab file:")
-        for p in exc.problems:
-            err_console.print("  " + p.format(exc.source), markup=False)
-        sys.exit(1)
+        count = len(exc.problems)
+        fail(f"{exc.source}: {count} error{'s' if count != 1 else ''} in the lab file:",
+             problems=[p.format(exc.source) for p in exc.problems])
     except (LabError, FileNotFoundError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -82,8 +101,13 @@ def run(fn, *args, **kwargs):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="labnet")
-def main() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines: results and errors only.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Results of validate, deploy, destroy, status and ping as JSON on stdout (implies --quiet).")
+def main(quiet: bool, as_json: bool) -> None:
     """Real-network labs from a YAML file: Docker nodes, veth links, real routing."""
+    OUT.quiet = quiet or as_json
+    OUT.json = as_json
 
 
 # --- checking and planning (no engine needed) -------------------------------
@@ -92,6 +116,10 @@ def main() -> None:
 def validate(path: str) -> None:
     """Check a lab file and report every problem in it."""
     prepared = run(api.prepare, path)
+    if OUT.json:
+        emit_json({"ok": True, "lab": prepared.plan.lab, "nodes": len(prepared.plan.nodes),
+                   "links": len(prepared.plan.links), "warnings": [w.format() for w in prepared.warnings]})
+        return
     for w in prepared.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {w.format()}", markup=True)
     console.print(f"{path}: ok ({len(prepared.plan.nodes)} nodes, {len(prepared.plan.links)} links)")
@@ -155,6 +183,16 @@ def deploy(path: str, name: str | None, force: bool, do_ping: bool, verbose: boo
     """Deploy the lab in PATH (a folder with lab.yml, or the file)."""
     with ProgressView(verbose) as view:
         result = run(api.deploy, path, name=name, force=force, progress=view)
+    if OUT.json:
+        data = {"lab": result.plan.lab, "nodes": len(result.plan.nodes), "links": len(result.plan.links),
+                "timings": result.timings, "warnings": [w.format() for w in result.warnings]}
+        if do_ping:
+            results = run(api.ping_all, result.plan.lab)
+            data["ping"] = [r.__dict__ for r in results]
+        emit_json(data)
+        if do_ping and not all(r.ok for r in results):
+            sys.exit(1)
+        return
     for w in result.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {w.format()}")
     t = result.timings
@@ -177,6 +215,9 @@ def destroy(name: str | None, all_labs: bool) -> None:
     if all_labs:
         with ProgressView() as view:
             removed = run(operate.destroy_all, progress=view)
+        if OUT.json:
+            emit_json({"removed": removed})
+            return
         for lab, count in removed.items():
             console.print(f"{lab}: removed {count} node{'s' if count != 1 else ''}")
         if not removed:
@@ -184,6 +225,9 @@ def destroy(name: str | None, all_labs: bool) -> None:
         return
     with ProgressView() as view:
         count = run(api.destroy, name, progress=view)
+    if OUT.json:
+        emit_json({"lab": name, "removed": count})
+        return
     console.print(f"removed {count} node{'s' if count != 1 else ''}" if count else f"nothing of '{name}' was running")
 
 
@@ -193,6 +237,9 @@ def status(name: str | None) -> None:
     """List deployed labs, or the nodes of lab NAME with their addresses."""
     if name is None:
         labs = run(api.list_labs)
+        if OUT.json:
+            emit_json([s.__dict__ for s in labs])
+            return
         if not labs:
             console.print("no labs are deployed")
             return
@@ -213,6 +260,13 @@ def _print_status(name: str) -> None:
     except LabError:
         broken = {}  # the lab file is gone: nothing to compare with
     impaired = run(operate.impairments, lab)
+    if OUT.json:
+        emit_json([{**node.__dict__, "needs_repair": broken.get(node.node),
+                    "interfaces": [{**i.__dict__, "impairment": (impaired[(node.node, i.name)].describe()
+                                                                 if (node.node, i.name) in impaired else None)}
+                                   for i in ifaces]}
+                   for node, ifaces in rows])
+        return
     table = Table("node", "kind", "state", "interfaces")
     for node, ifaces in rows:
         parts = []
@@ -238,6 +292,11 @@ def ping_cmd(name: str, verbose: bool) -> None:
 def _print_ping(name: str, verbose: bool) -> None:
     with ProgressView(verbose) as view:
         results = run(api.ping_all, name, progress=view)
+    if OUT.json:
+        emit_json([r.__dict__ for r in results])
+        if not all(r.ok for r in results):
+            sys.exit(1)
+        return
     hosts = sorted({r.src for r in results} | {r.dst for r in results})
     table = Table("from \\ to", *hosts, title="all-pairs ping")
     for src in hosts:

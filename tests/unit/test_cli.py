@@ -49,3 +49,13 @@ def test_a_bad_lab_name_is_refused():
     result = CliRunner().invoke(main, ["plan", LAB, "--name", "Bad_Name"])
     assert result.exit_code == 1
     assert "'Bad_Name' is not a valid lab name" in result.output
+
+
+def test_json_mode_for_scripts():
+    ok = CliRunner().invoke(main, ["--json", "validate", LAB])
+    assert ok.exit_code == 0
+    assert json.loads(ok.stdout) == {"ok": True, "lab": "five-subnets", "nodes": 12, "links": 11, "warnings": []}
+    bad = CliRunner().invoke(main, ["--json", "validate", BAD])
+    assert bad.exit_code == 1
+    data = json.loads(bad.stdout)
+    assert data["error"].endswith("4 errors in the lab file:") and len(data["problems"]) == 4
