@@ -178,8 +178,9 @@ def images_build(force: bool, verbose: bool) -> None:
 @click.option("--name", help="Deploy under another name (run two copies side by side).")
 @click.option("--force", is_flag=True, help="Redeploy if the lab is already up.")
 @click.option("--ping", "do_ping", is_flag=True, help="Then ping every host from every host.")
+@click.option("--test", "do_test", is_flag=True, help="Then check the lab's expectations (like lab test).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every step.")
-def deploy(path: str, name: str | None, force: bool, do_ping: bool, verbose: bool) -> None:
+def deploy(path: str, name: str | None, force: bool, do_ping: bool, do_test: bool, verbose: bool) -> None:
     """Deploy the lab in PATH (a folder with lab.yml, or the file)."""
     with ProgressView(verbose) as view:
         result = run(api.deploy, path, name=name, force=force, progress=view)
@@ -201,7 +202,10 @@ def deploy(path: str, name: str | None, force: bool, do_ping: bool, verbose: boo
                   f"(create {t['create']:.1f} s, wire {t['wire']:.2f} s, configure {t['configure']:.1f} s)")
     _print_status(result.plan.lab)
     if do_ping:
-        _print_ping(result.plan.lab, verbose)
+        _print_ping(result.plan.lab, verbose, exit_on_failure=not do_test)
+    if do_test:
+        from .cli_test import test_and_print
+        sys.exit(test_and_print(result.plan.lab, verbose=verbose))
 
 
 @main.command()
@@ -289,7 +293,7 @@ def ping_cmd(name: str, verbose: bool) -> None:
     _print_ping(name, verbose)
 
 
-def _print_ping(name: str, verbose: bool) -> None:
+def _print_ping(name: str, verbose: bool, exit_on_failure: bool = True) -> None:
     with ProgressView(verbose) as view:
         results = run(api.ping_all, name, progress=view)
     if OUT.json:
@@ -310,7 +314,7 @@ def _print_ping(name: str, verbose: bool) -> None:
     console.print(f"{len(results) - len(failed)}/{len(results)} pairs reachable")
     for r in failed:
         console.print(f"  [red]{r.src} -> {r.dst} ({r.address})[/red]: {r.detail}")
-    if failed:
+    if failed and exit_on_failure:
         sys.exit(1)
 
 

@@ -53,6 +53,13 @@ def test_cmd(name: str, junit_file: str | None, workers: int, verbose: bool) -> 
     """Check the expectations of a running lab (NAME, or the lab's folder).
 
     Exits 1 when any check fails."""
+    sys.exit(test_and_print(name, verbose=verbose, workers=workers, junit_file=junit_file))
+
+
+def test_and_print(name: str, *, verbose: bool = False, workers: int = DEFAULT_WORKERS,
+                   junit_file: str | None = None) -> int:
+    """Run a deployed lab's checks with progress, print the table (and write
+    JUnit XML); return the exit code. `lab deploy --test` calls this too."""
     start = time.perf_counter()
     with ProgressView(verbose) as view:
         results = run(run_lab_tests, name, progress=view, workers=workers)
@@ -62,7 +69,7 @@ def test_cmd(name: str, junit_file: str | None, workers: int, verbose: bool) -> 
         from .junit import write_junit
         write_junit(junit_file, lab, results)
         err_console.print(f"[dim]•[/dim] JUnit XML written to {junit_file}")
-    sys.exit(code)
+    return code
 
 
 def _lab_name(name: str) -> str:

@@ -240,8 +240,10 @@ def _pydantic_problems(exc: ValidationError, where: str, model: type[_Spec]) -> 
 
 
 class _Checker:
-    def __init__(self, nodes: Mapping[str, NodeSpec], interfaces: Mapping[str, Iterable[str]] | None):
+    def __init__(self, nodes: Mapping[str, NodeSpec], interfaces: Mapping[str, Iterable[str]] | None,
+                 broken: Iterable[str] = ()):
         self.nodes = nodes
+        self.broken = set(broken)  # nodes that exist but did not validate: no verdict on them
         self.interfaces = {n: set(i) for n, i in interfaces.items()} if interfaces is not None else None
         self.problems: list[Problem] = []
 
@@ -250,7 +252,7 @@ class _Checker:
 
     def node(self, where: str, name: str, role: str = "node", kinds: tuple[str, ...] = ("host", "router")
              ) -> bool:
-        if name is None:  # not well formed: reported already
+        if name is None or name in self.broken:  # not well formed: reported already
             return False
         spec = self.nodes.get(name)
         if spec is None:
@@ -382,8 +384,8 @@ def _example(model: type[_Spec]) -> str:
 
 
 def check_expectations(raw: list[Any], nodes: Mapping[str, NodeSpec],
-                       interfaces: Mapping[str, Iterable[str]] | None = None
-                       ) -> tuple[list[Expectation], list[Problem]]:
+                       interfaces: Mapping[str, Iterable[str]] | None = None,
+                       broken: Iterable[str] = ()) -> tuple[list[Expectation], list[Problem]]:
     """Validate the raw expect list. Returns the expectations and every problem.
 
     `interfaces` (node -> its interface names after wiring, see
@@ -392,7 +394,7 @@ def check_expectations(raw: list[Any], nodes: Mapping[str, NodeSpec],
     if not isinstance(raw, list):
         return [], [Problem("expect", f"expected a list of expectations, got {type(raw).__name__}",
                             "start each item with '- ', like '- all_pairs: hosts'")]
-    checker = _Checker(nodes, interfaces)
+    checker = _Checker(nodes, interfaces, broken)
     out: list[Expectation] = []
     for i, item in enumerate(raw):
         exp, problems = parse_item(i, item)
@@ -488,7 +490,7 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
                 pairs = [(s.src, ref, f"{w}.to[{i}]") for i, ref in enumerate(s.to)]
                 kind = exp.kind
             for src, ref, where in pairs:
-                found = addr(where, ref)
+                found = addr(w if isinstance(s, AllPairs) else where, ref)
                 if found:
                     add(exp, where, len(pairs) > 1, kind=kind, src=src, dst=ref, address=found[0],
                         proto=s.proto, expected=_expected(kind, s.proto), probe=s.proto.split(":")[0])

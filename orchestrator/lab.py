@@ -85,6 +85,7 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False,
             ("create", lambda: backend.create_nodes(plan, images.node, progress)),
             ("wire", lambda: backend.wire_links(plan, progress)),
             ("configure", lambda: backend.configure(plan, prepared.files, progress)),
+            ("impair", lambda: backend.apply_impairments(plan, progress)),
         ):
             t = time.perf_counter()
             step()

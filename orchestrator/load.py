@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem, TopologyError
+from .expect import check_expectations, wired_interfaces
 from .model import LabHeader, LanSpec, LinkSpec, NodeSpec, Topology
 from .validate import check_topology
 
@@ -224,6 +225,9 @@ def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None
 
     name = header.name if header.name is not None else default_name
     found, warned = check_topology(name, nodes, lans, links, broken, header.pools)
+    _, expect_problems = check_expectations(header.expect, nodes,
+                                            wired_interfaces(nodes, lans, links, broken), broken)
+    found += expect_problems
     for p in found + warned:
         object.__setattr__(p, "line", p.line or lines.line_of(_parse_where(p.where)))
     problems.extend(found)

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from . import units
+
 #: Node and lab names: they become hostnames and parts of container names.
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 #: Linux refuses interface names longer than this.
@@ -333,6 +335,39 @@ class Endpoint(StrictModel):
         return f"{self.node}:{self.iface}" if self.iface else self.node
 
 
+class ImpairSpec(StrictModel):
+    """What a link does to the packets leaving each of its ends (tc netem/tbf):
+    `{delay: 50ms, jitter: 5ms, loss: 2%, rate: 10mbit}`. Stored in ms, %, kbit/s."""
+
+    delay: float | None = None
+    jitter: float | None = None
+    loss: float | None = None
+    rate: int | None = None
+
+    @field_validator("delay", "jitter", mode="before")
+    @classmethod
+    def _time(cls, value: Any, info: Any) -> Any:
+        return None if value is None else units.parse_duration_ms(str(value), info.field_name)
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss(cls, value: Any) -> Any:
+        return None if value is None else units.parse_percent(str(value), "loss")
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        return None if value is None else units.parse_rate_kbit(str(value), "rate")
+
+    @model_validator(mode="after")
+    def _sensible(self) -> "ImpairSpec":
+        if not (self.delay or self.jitter or self.loss or self.rate):
+            raise ValueError("an impairment needs at least one of delay, jitter, loss, rate")
+        if self.jitter and not self.delay:
+            raise ValueError("jitter varies a delay: give a delay too (e.g. delay: 50ms, jitter: 5ms)")
+        return self
+
+
 def _optional_network(value: Any) -> Any:
     return None if value is None else parse_network(value)
 
@@ -348,6 +383,7 @@ class LinkSpec(StrictModel):
     b: Endpoint
     prefix: ipaddress.IPv4Network | None = None
     cost: int = Field(default=DEFAULT_COST, ge=1, le=65535)
+    impair: ImpairSpec | None = None
 
     _prefix = field_validator("prefix", mode="before")(classmethod(lambda cls, v: _optional_network(v)))
 

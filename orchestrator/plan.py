@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from . import PROJECT
 from .addressing import Addressing, assign
+from .expect import Check, plan_checks
 from .model import DEFAULT_COST, DynamicSpec, NodeSpec, RouteSpec, ServiceSpec, Topology
 from .policy import PlanFirewall, PlanNat, Resolver, resolve_firewall, resolve_nat
 from .routing import RouteGroup, computed_routes
@@ -122,10 +123,20 @@ class PlanEnd(BaseModel):
         return f"{self.node}:{self.iface}"
 
 
+class PlanImpairment(BaseModel):
+    """Applied to the packets leaving both ends of a link."""
+
+    delay_ms: float = 0.0
+    jitter_ms: float = 0.0
+    loss_pct: float = 0.0
+    rate_kbit: int = 0
+
+
 class PlanLink(BaseModel):
     id: int
     a: PlanEnd
     b: PlanEnd
+    impair: PlanImpairment | None = None
 
 
 class Plan(BaseModel):
@@ -136,6 +147,7 @@ class Plan(BaseModel):
     nodes: dict[str, PlanNode]
     links: list[PlanLink]
     segments: list[PlanSegment] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)   # the resolved expect: section (orchestrator.expect)
 
     def hosts_entries(self) -> list[tuple[str, str]]:
         """(address, name) for /etc/hosts: a node's first address by its name."""
@@ -164,6 +176,8 @@ def make_mac(lab: str, node: str, iface: str) -> str:
 def _sysctls(kind: str) -> dict[str, str]:
     return {
         "net.ipv4.ip_forward": "1" if kind == "router" else "0",
+        # answer every traceroute probe: a lab is for watching packets, not for rate limits
+        "net.ipv4.icmp_ratelimit": "0",
         # Labs are IPv4; keep captures free of IPv6 chatter.
         "net.ipv6.conf.all.disable_ipv6": "1",
         "net.ipv6.conf.default.disable_ipv6": "1",
@@ -179,7 +193,10 @@ def make_plan(topology: Topology, name: str | None = None, source: str | None = 
         raise ValueError(f"make_plan needs a validated topology: {(problems + errors)[0].format()}")
     nodes_spec = wiring.nodes
 
-    links = [PlanLink(id=n, a=PlanEnd(node=c.a[0], iface=c.a[1]), b=PlanEnd(node=c.b[0], iface=c.b[1]))
+    links = [PlanLink(id=n, a=PlanEnd(node=c.a[0], iface=c.a[1]), b=PlanEnd(node=c.b[0], iface=c.b[1]),
+                      impair=PlanImpairment(delay_ms=c.impair.delay or 0, jitter_ms=c.impair.jitter or 0,
+                                            loss_pct=c.impair.loss or 0, rate_kbit=c.impair.rate or 0)
+                      if c.impair else None)
              for n, c in enumerate(wiring.cables)]
     ports: dict[str, dict[str, PlanInterface]] = {n: {} for n in nodes_spec}
     for link, cable in zip(links, wiring.cables):
@@ -240,8 +257,10 @@ def make_plan(topology: Topology, name: str | None = None, source: str | None = 
                     ports=[f"{p[0]}:{p[1]}" for p in seg.ports], switches=seg.switches, cost=seg.cost)
         for s, seg in enumerate(wiring.segments)
     ]
-    return Plan(lab=lab, description=topology.description, source=source, routing=topology.routing,
+    plan = Plan(lab=lab, description=topology.description, source=source, routing=topology.routing,
                 nodes=nodes, links=links, segments=segments)
+    plan.checks = plan_checks(topology.expect, plan)
+    return plan
 
 
 def _routes(gateway: ipaddress.IPv4Address | None, written: list[RouteSpec],

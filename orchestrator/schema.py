@@ -63,6 +63,10 @@ def lab_schema() -> dict[str, Any]:
         "anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535},
                   {"type": "string", "pattern": "^[0-9]+(-[0-9]+)?$"}, {"type": "null"}],
         "default": None, "title": "Port", "description": "a port (80) or a range (8000-8080)"}
+    for key, example in (("delay", "50ms"), ("jitter", "5ms"), ("loss", "2%"), ("rate", "10mbit")):
+        defs["ImpairSpec"]["properties"][key] = {"anyOf": [{"type": "string"}, {"type": "null"}],
+                                                 "default": None, "title": key.title(),
+                                                 "description": f"e.g. {example}"}
     for model in ("RouteSpec",):
         to = defs[model]["properties"]["to"]
         defs[model]["properties"]["to"] = {"anyOf": [to, {"const": "default"}], "title": to.get("title", "To")}

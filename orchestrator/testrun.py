@@ -280,7 +280,7 @@ def run_check(runner: _Runner, check: Check, first: _Seen | None = None,
 def _batch(runner: _Runner, checks: list[tuple[int, Check]]) -> list[tuple[int, _Seen, float]]:
     """First attempts of several checks from one node, in one exec."""
     start = time.monotonic()
-    jobs = [runner.argv(c, c.timeout) for _, c in checks]
+    jobs = [runner.argv(c, _first_timeout(c, c.wait)) for _, c in checks]
     try:
         outs = runner.probe_many(checks[0][1].src, jobs)
     except _ProbeError as exc:
@@ -301,8 +301,10 @@ def run_checks(backend: Backend, plan: Plan, checks: list[Check] | None = None, 
                workers: int = DEFAULT_WORKERS, progress: Progress = silent) -> list[Result]:
     """Run checks (default: the plan's) concurrently; results in check order.
 
-    Checks without `wait` are grouped by the node they run in (one exec per
-    node); checks that may wait (and nat_source, two steps) run one by one."""
+    First attempts are grouped by the node they run in (one exec per node,
+    checks that may wait apart from those that may not); checks that fail
+    and may wait are then retried one by one until their deadline, counted
+    from the start. nat_source (two steps) runs on its own."""
     checks = lab_checks(plan) if checks is None else checks
     if not checks:
         return []
@@ -310,10 +312,10 @@ def run_checks(backend: Backend, plan: Plan, checks: list[Check] | None = None, 
     results: list[Result | None] = [None] * len(checks)
     total = len(checks)
     progress(Event("test", f"{total} checks on {plan.lab}", 0, total))
-    groups: dict[str, list[tuple[int, Check]]] = {}
+    groups: dict[tuple[str, bool], list[tuple[int, Check]]] = {}
     for n, check in enumerate(checks):
-        if check.kind != "nat_source" and check.wait <= 0:
-            groups.setdefault(check.src, []).append((n, check))
+        if check.kind != "nat_source":
+            groups.setdefault((check.src, check.wait > 0), []).append((n, check))
     done = 0
 
     def finish(n: int, result: Result) -> None:
@@ -323,13 +325,16 @@ def run_checks(backend: Backend, plan: Plan, checks: list[Check] | None = None, 
         progress(Event("test", f"{result.what}: {'ok' if result.ok else 'FAIL'}", done, total))
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending = {pool.submit(run_check, runner, c): n for n, c in enumerate(checks)
-                   if c.kind == "nat_source" or c.wait > 0}
+        pending = {pool.submit(run_check, runner, c): n for n, c in enumerate(checks) if c.kind == "nat_source"}
         batches = [pool.submit(_batch, runner, group[i:i + BATCH_SIZE])
                    for group in groups.values() for i in range(0, len(group), BATCH_SIZE)]
         for fut in as_completed(batches):
             for n, seen, start in fut.result():
-                finish(n, run_check(runner, checks[n], seen, start))  # no further attempt
+                check = checks[n]
+                if seen.ok or seen.final or check.wait <= 0:
+                    finish(n, run_check(runner, check, seen, start))  # no further attempt
+                else:
+                    pending[pool.submit(run_check, runner, check, seen, start)] = n
         while pending:
             for fut in as_completed(list(pending)):
                 finish(pending.pop(fut), fut.result())

@@ -12,7 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .errors import Problem
-from .model import DEFAULT_COST, Endpoint, LanSpec, LinkSpec, NodeSpec
+from .model import DEFAULT_COST, Endpoint, ImpairSpec, LanSpec, LinkSpec, NodeSpec
 
 Port = tuple[str, str]  # (node, interface)
 
@@ -24,6 +24,7 @@ class Cable:
     b: Port
     prefix: ipaddress.IPv4Network | None = None
     cost: int = DEFAULT_COST
+    impair: ImpairSpec | None = None
 
 
 @dataclass
@@ -73,7 +74,8 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
     conflicting subnets) are returned, and the offending parts left out."""
     problems: list[Problem] = []
     nodes = dict(nodes)
-    raw: list[tuple[str, Endpoint, Endpoint, ipaddress.IPv4Network | None, int, str | None]] = []
+    raw: list[tuple[str, Endpoint, Endpoint, ipaddress.IPv4Network | None, int, str | None,
+                    ImpairSpec | None]] = []
     member_addr: dict[tuple[str, int], tuple[ipaddress.IPv4Interface, str]] = {}
 
     for lan_name, lan in lans.items():
@@ -100,12 +102,12 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
         for m, member in enumerate(lan.members):
             mwhere = f"{where}.members[{m}]"
             end = Endpoint(node=member.node, iface=member.iface)
-            raw.append((mwhere, end, Endpoint(node=switch), lan.prefix, lan.cost, lan_name))
+            raw.append((mwhere, end, Endpoint(node=switch), lan.prefix, lan.cost, lan_name, None))
             if member.address is not None:
                 member_addr[(mwhere, 0)] = (member.address, f"{mwhere}.address")
     for i, link in enumerate(links):
         if link is not None:
-            raw.append((f"links[{i}]", link.a, link.b, link.prefix, link.cost, None))
+            raw.append((f"links[{i}]", link.a, link.b, link.prefix, link.cost, None, link.impair))
 
     # name every cable end
     used: dict[str, set[str]] = {name: set(spec.interfaces) for name, spec in nodes.items()}
@@ -122,7 +124,7 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
     cables: list[Cable] = []
     lan_of: dict[str, str | None] = {}
     explicit: dict[Port, tuple[ipaddress.IPv4Interface, str]] = {}
-    for where, a, b, prefix, cost, lan_name in raw:
+    for where, a, b, prefix, cost, lan_name, impair in raw:
         if a.node not in nodes or b.node not in nodes or a.node == b.node:
             continue
         ports = []
@@ -134,7 +136,7 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
                 iface = _next_free(used[end.node])
                 used[end.node].add(iface)
             ports.append((end.node, iface))
-        cable = Cable(where, ports[0], ports[1], prefix, cost)
+        cable = Cable(where, ports[0], ports[1], prefix, cost, impair)
         cables.append(cable)
         lan_of[where] = lan_name
         if (where, 0) in member_addr:

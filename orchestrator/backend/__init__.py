@@ -34,6 +34,7 @@ class InterfaceState:
     mac: str
     addresses: list[str] = field(default_factory=list)
     master: str | None = None
+    oper: str = "UNKNOWN"   # the kernel's operational state: UP once the link carries traffic
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,36 @@ class DockerBackend:
             progress(Event("configure", f"configured {name}", done, total))
 
         _parallel(plan.nodes, apply, applied)
+        self.wait_links_up(plan)
+
+    def wait_links_up(self, plan: Plan, timeout_s: float = 5.0) -> None:
+        """Wait until the kernel reports every planned interface operationally
+        UP: a veth whose peer just came up drops packets until then (the
+        kernel activates it asynchronously, within about a second)."""
+        pids = self._pids(plan.lab)
+        deadline = time.monotonic() + timeout_s
+        waiting = {(n, i.name) for n, node in plan.nodes.items() for i in node.interfaces}
+        while waiting:
+            for node in sorted({n for n, _ in waiting}):
+                up = {i.name for i in netlink.read_interfaces(pids[node]) if i.oper == "UP"}
+                waiting -= {(node, i) for i in up}
+            if not waiting or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        if waiting:
+            names = ", ".join(f"{n}:{i}" for n, i in sorted(waiting)[:5])
+            raise BackendError(f"interfaces did not come up within {timeout_s:.0f} s: {names}")
+
+    def apply_impairments(self, plan: Plan, progress: Progress) -> None:
+        """The impairments written on links, on the packets leaving both ends."""
+        from .linkops import Impairment, impair  # linkops builds on this module
+
+        ends = [(end, link.impair) for link in plan.links if link.impair for end in (link.a, link.b)]
+        for n, (end, spec) in enumerate(ends, 1):
+            imp = Impairment(delay_ms=spec.delay_ms, jitter_ms=spec.jitter_ms, loss_pct=spec.loss_pct,
+                             rate_kbit=spec.rate_kbit)
+            impair(self, plan.lab, end.node, end.iface, imp)
+            progress(Event("impair", f"{end}: {imp.describe()}", n, len(ends)))
 
     @staticmethod
     def put_files(container: Container, files: NodeFiles) -> None:

@@ -58,5 +58,6 @@ def read_interfaces(pid: int) -> list[InterfaceState]:
             mac=ln.get_attr("IFLA_ADDRESS") or "",
             addresses=by_index.get(ln["index"], []),
             master=names.get(master) if master else None,
+            oper=ln.get_attr("IFLA_OPERSTATE") or "UNKNOWN",
         ))
     return out
