@@ -1,6 +1,7 @@
 """Deploy and destroy on the real engine: clean-up after failures and Ctrl-C,
 repeatable destroy, the command line end to end."""
 
+import json
 import subprocess
 import sys
 
@@ -124,3 +125,25 @@ def test_stop_is_prompt_thanks_to_init(backend, tmp_path):
         assert c.attrs["State"]["ExitCode"] == 143
     finally:
         api.destroy("t-stop", backend=backend)
+
+
+def test_impairments_written_on_a_link_are_applied_at_deploy(backend, tmp_path):
+    from orchestrator import operate
+    folder = tmp_path / "t-impair"
+    folder.mkdir()
+    (folder / "lab.yml").write_text(
+        "nodes:\n  a: {kind: host}\n  b: {kind: host}\n"
+        "links:\n  - {a: a, b: b, prefix: 10.9.0.0/24, impair: {rate: 100kbit}}\n")
+    api.deploy(folder, backend=backend)
+    try:
+        imps = operate.impairments("t-impair", backend=backend)
+        assert {k: v.describe() for k, v in imps.items()} == {
+            ("a", "eth0"): "rate 100kbit", ("b", "eth0"): "rate 100kbit"}
+        # 1400-byte pings every 10 ms through 100 kbit/s (about 110 ms a packet): once the
+        # bucket's burst is spent they queue, and round trips grow past 100 ms
+        out = api.exec_in("t-impair", "a", ["lab-probe", "ping", "10.9.0.11", "--count", "4", "--size", "1400",
+                                            "--interval", "0.01", "--timeout", "3"], backend=backend)
+        result = json.loads(out.stdout)
+        assert result["received"] >= 2 and result["max"] > 100, result  # tbf drops what waits over 200 ms
+    finally:
+        api.destroy("t-impair", backend=backend)
