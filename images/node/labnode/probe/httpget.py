@@ -1,0 +1,61 @@
+"""http: GET a URL and report status, headers, body length and time.
+
+Redirects are reported, not followed.  ok = a status below 400 (or exactly
+--status when given) and, with --contains, the text found in the body.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from urllib.parse import urlsplit
+
+MAX_KEEP = 16 * 1024 * 1024  # body bytes kept for --contains; longer bodies are only counted
+
+
+def get(url: str, timeout: float = 5.0, contains: str | None = None,
+        status: int | None = None) -> dict:
+    if "://" not in url:
+        url = "http://" + url
+    result: dict = {"probe": "http", "url": url, "ok": False}
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        result["error"] = f"not an http(s) URL: {url!r}"
+        return result
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" \
+        else http.client.HTTPConnection
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    started = time.monotonic()
+    conn = connection_class(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"User-Agent": "labnode-probe"})
+        response = conn.getresponse()
+        kept = bytearray()
+        length = 0
+        while chunk := response.read(65536):
+            length += len(chunk)
+            if len(kept) < MAX_KEEP:
+                kept += chunk
+    except (OSError, http.client.HTTPException) as exc:
+        reason = "timed out" if isinstance(exc, socket.timeout) else (
+            getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+        result["error"] = f"request failed: {reason}"
+        result["time_ms"] = round((time.monotonic() - started) * 1000.0, 3)
+        return result
+    finally:
+        conn.close()
+    result.update(status=response.status, reason=response.reason,
+                  headers={k.lower(): v for k, v in response.getheaders()},
+                  body_length=length, time_ms=round((time.monotonic() - started) * 1000.0, 3))
+    ok = response.status == status if status is not None else response.status < 400
+    if not ok:
+        result["error"] = f"status {response.status} {response.reason}"
+    if contains is not None:
+        found = contains.encode("utf-8") in kept
+        result["contains"] = found
+        if not found and ok:
+            result["error"] = f"body does not contain {contains!r}"
+        ok = ok and found
+    result["ok"] = ok
+    return result

@@ -1,0 +1,335 @@
+"""Static file HTTP/1.1 server on one thread with selectors.
+
+    python3 -m labnode.services.http --port 80 --root /srv/web [--timeout 15]
+
+GET and HEAD; other standard methods get 405 (with Allow), unknown ones 501,
+malformed requests 400.  Keep-alive by default for HTTP/1.1 (and for 1.0 with
+"Connection: keep-alive"), "Connection: close" honoured, pipelined requests
+answered in order.  A connection idle for --timeout seconds is closed, and a
+request head that is not complete --timeout seconds after its first byte
+gets 408 (slow clients cannot hold a connection open by trickling bytes).
+Files are confined to --root (see labnode.webroot).  One access-log line per
+request on stdout:
+
+    10.0.1.2:40312 "GET /index.html HTTP/1.1" 200 1234
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import time
+from collections import deque
+
+from email.utils import formatdate
+
+from labnode.httpparse import (KNOWN_METHODS, REASONS, SERVED_METHODS, HttpError, Request,
+                               first_line, parse_request, response_head)
+from labnode.netutil import endpoint, flush_log, listen, log, run, service_parser
+from labnode.webroot import WebRoot, content_type, error_page, split_target
+
+RECV_SIZE = 65536
+SMALL_FILE = 256 * 1024  # read into memory at once; bigger files are streamed with sendfile
+LINGER = 2.0             # seconds to drain a closing connection (avoids resetting replies)
+ACCEPT_BATCH = 64        # connections accepted per wakeup
+
+
+class FileBody:
+    """An open file (descriptor) still to be sent with os.sendfile()."""
+
+    __slots__ = ("fd", "offset", "remaining")
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.offset = 0
+        self.remaining = size
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Conn:
+    __slots__ = ("sock", "client", "inbuf", "out", "close_after", "linger", "closing",
+                 "last_active", "request_started", "events")
+
+    def __init__(self, sock: socket.socket, addr) -> None:
+        self.sock = sock
+        self.client = endpoint(addr)
+        self.inbuf = bytearray()
+        self.out: deque = deque()       # bytes / memoryview / FileBody, in order
+        self.close_after = False        # close once `out` is sent
+        self.linger = True              # ... after draining what the client still sends
+        self.closing = False            # write side shut, draining until EOF
+        self.last_active = time.monotonic()
+        self.request_started: float | None = None
+        self.events = selectors.EVENT_READ
+
+
+class HttpServer:
+    def __init__(self, sock: socket.socket, root: str, timeout: float = 15.0) -> None:
+        self.listener = sock
+        self.web = WebRoot(root)
+        self.timeout = timeout
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(sock, selectors.EVENT_READ, None)
+        self.conns: set[Conn] = set()
+        self._next_sweep = 0.0
+
+    def serve_forever(self) -> None:
+        tick = max(0.05, min(1.0, self.timeout / 4))
+        while True:
+            for key, events in self.sel.select(tick):
+                conn = key.data
+                if conn is None:
+                    self._accept()
+                elif events & selectors.EVENT_READ:
+                    self._on_readable(conn)
+                elif events & selectors.EVENT_WRITE:
+                    self._process(conn)
+            self._sweep()
+            flush_log()  # access log lines, once per round
+
+    # -- connections ------------------------------------------------------
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):  # bounded: established clients get their turn too
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of descriptors etc.: the rest wait a round
+                log(f"accept failed: {exc}")
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = Conn(sock, addr)
+            self.conns.add(conn)
+            self.sel.register(sock, selectors.EVENT_READ, conn)
+            self._on_readable(conn)  # the request often arrived with the handshake
+
+    def _close(self, conn: Conn) -> None:
+        if conn in self.conns:
+            self.conns.discard(conn)
+            self.sel.unregister(conn.sock)
+            conn.sock.close()
+            for item in conn.out:
+                if isinstance(item, FileBody):
+                    item.close()
+            conn.out.clear()
+
+    def _want(self, conn: Conn, events: int) -> None:
+        if conn.events != events:
+            conn.events = events
+            self.sel.modify(conn.sock, events, conn)
+
+    def _sweep(self) -> None:
+        """Close idle connections; answer 408 to requests that take too long."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + min(1.0, self.timeout / 4)
+        for conn in list(self.conns):
+            if conn.closing:
+                if now - conn.last_active > LINGER:
+                    self._close(conn)
+            elif conn.request_started is not None and not conn.out \
+                    and now - conn.request_started > self.timeout \
+                    and conn.inbuf.strip(b"\r\n"):
+                self._error(conn, HttpError(408, f"request not complete after {self.timeout:g}s"),
+                            first_line(conn.inbuf))
+                conn.inbuf.clear()
+                self._process(conn)
+            elif now - conn.last_active > self.timeout:
+                self._close(conn)
+
+    # -- reading and answering -------------------------------------------
+
+    def _on_readable(self, conn: Conn) -> None:
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(conn)
+            return
+        if not data:
+            self._close(conn)
+            return
+        if conn.closing:
+            return  # draining after our last response: discard
+        conn.last_active = time.monotonic()
+        if conn.request_started is None:
+            conn.request_started = conn.last_active
+        conn.inbuf += data
+        self._process(conn)
+
+    def _process(self, conn: Conn) -> None:
+        """Send pending output, then answer buffered requests one at a time."""
+        while True:
+            if conn.out and not self._flush(conn):
+                return  # socket full (resume on EVENT_WRITE) or connection gone
+            if conn.close_after:
+                if conn.linger or conn.inbuf:
+                    self._shut(conn)
+                else:
+                    self._close(conn)  # the client asked to close and sent nothing more
+                return
+            if not conn.inbuf:
+                break
+            try:
+                parsed = parse_request(conn.inbuf)
+            except HttpError as exc:
+                self._error(conn, exc, first_line(conn.inbuf))
+                conn.inbuf.clear()
+                continue
+            if parsed is None:
+                break  # the rest of the head has not arrived yet
+            request, used = parsed
+            del conn.inbuf[:used]
+            conn.request_started = time.monotonic() if conn.inbuf else None
+            self._answer(conn, request)
+        self._want(conn, selectors.EVENT_READ)
+
+    def _answer(self, conn: Conn, request: Request) -> None:
+        keep = request.keep_alive and not request.has_body  # bodies are not read: close after
+        method = request.method
+        try:
+            if method not in SERVED_METHODS:
+                if method in KNOWN_METHODS:
+                    raise HttpError(405, f"{method} is not allowed here")
+                raise HttpError(501, f"{method} is not implemented")
+            found = self.web.resolve(request.target)
+            headers = [("Connection", "keep-alive" if keep else "close")]
+            status = 200
+            if found.kind == "redirect":
+                status = 301
+                body = error_page(301, REASONS[301], f"see {found.location}")
+                headers += [("Location", found.location),
+                            ("Content-Type", "text/html; charset=utf-8")]
+            elif found.kind == "listing":
+                body = self.web.listing(found.path, split_target(request.target)[0])
+                headers.append(("Content-Type", "text/html; charset=utf-8"))
+            else:
+                body = self._open(found.path)
+                headers += [("Content-Type", content_type(found.path)),
+                            ("Last-Modified", formatdate(found.mtime, usegmt=True))]
+        except HttpError as exc:
+            self._error(conn, exc, request.line, keep=keep and exc.status in (403, 404))
+            return
+        streamed = isinstance(body, FileBody)
+        size = body.remaining if streamed else len(body)
+        headers.append(("Content-Length", str(size)))
+        head = response_head(status, headers)
+        if method == "HEAD":
+            if streamed:
+                body.close()
+            conn.out.append(head)
+            size = 0
+        elif streamed:
+            conn.out += (head, body)
+        else:
+            conn.out.append(head + body)  # one send() for head and a small body
+        conn.close_after = not keep
+        # A client that said "Connection: close" sends nothing after this request
+        # (RFC 9112 9.6), so we may close at once; otherwise drain first.
+        conn.linger = request.has_body or not request.wants_close
+        log(f'{conn.client} "{request.line}" {status} {size}', flush=False)
+
+    @staticmethod
+    def _open(path: str):
+        """The file's bytes if small, else a FileBody to stream."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as exc:
+            raise HttpError(403, f"cannot open: {exc.strerror}") from None
+        size = os.fstat(fd).st_size  # the size of what we actually send
+        if size > SMALL_FILE:
+            return FileBody(fd, size)
+        try:
+            chunks = []
+            while size > 0 and (chunk := os.read(fd, size)):
+                chunks.append(chunk)
+                size -= len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def _error(self, conn: Conn, error: HttpError, line: str, keep: bool = False) -> None:
+        """Queue an error response (the connection closes after it unless keep)."""
+        reason = REASONS.get(error.status, "Error")
+        body = error_page(error.status, reason, error.detail)
+        headers = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
+                   ("Connection", "keep-alive" if keep else "close")]
+        if error.status == 405:
+            headers.append(("Allow", ", ".join(SERVED_METHODS)))
+        head = response_head(error.status, headers)
+        conn.out.append(head if line.startswith("HEAD ") else head + body)
+        conn.close_after = not keep
+        conn.linger = True
+        log(f'{conn.client} "{line}" {error.status} {len(body)}', flush=False)
+
+    # -- writing ----------------------------------------------------------
+
+    def _flush(self, conn: Conn) -> bool:
+        """Send queued output; True once all of it is out."""
+        sock = conn.sock
+        try:
+            while conn.out:
+                item = conn.out[0]
+                if isinstance(item, FileBody):
+                    count = min(item.remaining, 1 << 20)
+                    sent = os.sendfile(sock.fileno(), item.fd, item.offset, count)
+                    item.offset += sent
+                    item.remaining -= sent
+                    if item.remaining <= 0 or sent == 0:  # sent == 0: the file shrank
+                        item.close()
+                        conn.out.popleft()
+                else:
+                    sent = sock.send(item)
+                    if sent < len(item):
+                        conn.out[0] = memoryview(item)[sent:]
+                    else:
+                        conn.out.popleft()
+                conn.last_active = time.monotonic()
+        except (BlockingIOError, InterruptedError):
+            self._want(conn, selectors.EVENT_WRITE)  # not reading meanwhile
+            return False
+        except OSError:
+            self._close(conn)
+            return False
+        return True
+
+    def _shut(self, conn: Conn) -> None:
+        """Everything sent: half-close and drain until the client closes too,
+        so that unread request bytes do not make the kernel reset the reply."""
+        conn.closing = True
+        conn.last_active = time.monotonic()
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        self._want(conn, selectors.EVENT_READ)
+
+
+def main(argv=None) -> int:
+    parser = service_parser("http", "static file HTTP server", 80)
+    parser.add_argument("--root", default="/srv/web", help="document root (default /srv/web)")
+    parser.add_argument("--timeout", type=float, default=15.0,
+                        help="idle / slow-request timeout in seconds (default 15)")
+    args = parser.parse_args(argv)
+
+    def serve() -> None:
+        sock = listen(args.bind, args.port)
+        server = HttpServer(sock, args.root, args.timeout)
+        log(f"http listening on {endpoint(sock.getsockname())} serving {server.web.root}")
+        server.serve_forever()
+
+    return run("http", serve)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The select() server of the classic exercise.
+
+Accepts any number of clients on one thread, and logs for each client
+
+    ('10.0.1.2', 40312): connected
+    ('10.0.1.2', 40312): received 6 bytes: b'hello\\n'
+    ('10.0.1.2', 40312): disconnected
+
+It echoes what it receives back to the sender (--no-echo turns that off), so
+`nc HOST PORT` shows it working from the other side too.  It uses the
+selectors module (epoll on Linux), which is select() without the 1024-socket
+limit of select.select.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+
+from labnode.netutil import endpoint, listen, log, peer, run, service_parser
+
+CHUNK = 4096
+ACCEPT_BATCH = 64  # connections accepted per wakeup
+MAX_PENDING = 1 << 20  # echo bytes a client may leave unread before we stop reading it
+
+
+class Client:
+    __slots__ = ("sock", "name", "out")
+
+    def __init__(self, sock: socket.socket, addr) -> None:
+        self.sock = sock
+        self.name = peer(addr)
+        self.out = bytearray()
+
+
+class SelectServer:
+    def __init__(self, sock: socket.socket, echo: bool = True) -> None:
+        self.listener = sock
+        self.echo = echo
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(sock, selectors.EVENT_READ, None)
+
+    def serve_forever(self) -> None:
+        while True:
+            for key, events in self.sel.select():
+                if key.data is None:
+                    self._accept()
+                    continue
+                client = key.data
+                if events & selectors.EVENT_READ and not self._read(client):
+                    continue
+                if events & selectors.EVENT_WRITE:
+                    self._write(client)
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):  # bounded: established clients get their turn too
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. out of file descriptors: try again later
+                log(f"accept failed: {exc}")
+                return
+            sock.setblocking(False)
+            client = Client(sock, addr)
+            self.sel.register(sock, selectors.EVENT_READ, client)
+            log(f"{client.name}: connected")
+
+    def _read(self, client: Client) -> bool:
+        try:
+            data = client.sock.recv(CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError as exc:
+            self._close(client, f"disconnected ({exc.strerror or exc})")
+            return False
+        if not data:
+            self._close(client, "disconnected")
+            return False
+        log(f"{client.name}: received {len(data)} bytes: {data!r}")
+        if self.echo:
+            client.out += data
+            self._write(client)
+        return True
+
+    def _write(self, client: Client) -> None:
+        try:
+            sent = client.sock.send(client.out) if client.out else 0
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._close(client, f"disconnected ({exc.strerror or exc})")
+            return
+        del client.out[:sent]
+        events = selectors.EVENT_WRITE if client.out else 0
+        if len(client.out) < MAX_PENDING:  # a client that never reads stops being read
+            events |= selectors.EVENT_READ
+        self.sel.modify(client.sock, events, client)
+
+    def _close(self, client: Client, how: str) -> None:
+        self.sel.unregister(client.sock)
+        client.sock.close()
+        log(f"{client.name}: {how}")
+
+
+def main(argv=None) -> int:
+    parser = service_parser("select", "select() server: logs every connection and chunk", 7000)
+    parser.add_argument("--no-echo", dest="echo", action="store_false",
+                        help="only log what arrives, do not send it back")
+    args = parser.parse_args(argv)
+
+    def serve() -> None:
+        sock = listen(args.bind, args.port)
+        log(f"select listening on {endpoint(sock.getsockname())}")
+        SelectServer(sock, echo=args.echo).serve_forever()
+
+    return run("select", serve)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

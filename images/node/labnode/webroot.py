@@ -1,0 +1,153 @@
+"""Mapping request targets to files under a document root, safely.
+
+A target is confined to the root: any `..` segment (also when it arrives
+percent-encoded as %2e%2e), a NUL byte, a backslash in a segment, or a path
+that after resolving symlinks lands outside the root is refused with 403.
+Empty and `.` segments are ignored, so `//etc/passwd` means
+`<root>/etc/passwd`, never `/etc/passwd`.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import stat
+from urllib.parse import quote, unquote_to_bytes, urlsplit
+
+from labnode.httpparse import HttpError
+
+CONTENT_TYPES = {
+    ".txt": "text/plain; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".htm": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".xml": "application/xml",
+    ".csv": "text/csv; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".ico": "image/vnd.microsoft.icon",
+    ".webp": "image/webp",
+    ".pdf": "application/pdf",
+    ".zip": "application/zip",
+    ".gz": "application/gzip",
+    ".wasm": "application/wasm",
+    ".mp4": "video/mp4",
+}
+DEFAULT_TYPE = "application/octet-stream"
+INDEX = "index.html"
+
+
+def content_type(path: str) -> str:
+    return CONTENT_TYPES.get(os.path.splitext(path)[1].lower(), DEFAULT_TYPE)
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """(raw path, query) of an origin-form or absolute-form request target."""
+    if target.startswith(("http://", "https://")):
+        parts = urlsplit(target)
+        return parts.path or "/", parts.query
+    if not target.startswith("/"):
+        raise HttpError(400, "request target is not an absolute path")
+    path, _, query = target.partition("?")
+    return path.partition("#")[0], query
+
+
+def url_segments(raw_path: str) -> list[str]:
+    """The decoded path segments, or HttpError if the path is not acceptable."""
+    try:
+        decoded = unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise HttpError(400, "path is not valid UTF-8 once decoded") from None
+    if "\x00" in decoded:
+        raise HttpError(400, "NUL byte in path")
+    segments = []
+    for segment in decoded.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == ".." or "\\" in segment:
+            raise HttpError(403, "path leaves the document root")
+        segments.append(segment)
+    return segments
+
+
+class Resolved:
+    """What a request target names: a file, a directory or a redirect."""
+
+    __slots__ = ("kind", "path", "size", "mtime", "location")
+
+    def __init__(self, kind: str, path: str = "", size: int = 0, mtime: float = 0.0,
+                 location: str = "") -> None:
+        self.kind = kind          # "file", "listing" or "redirect"
+        self.path = path          # real path on disk
+        self.size = size
+        self.mtime = mtime
+        self.location = location  # for a redirect
+
+
+class WebRoot:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.realpath(root)
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(f"document root {root!r} is not a directory")
+
+    def inside(self, real: str) -> bool:
+        return real == self.root or real.startswith(self.root + os.sep)
+
+    def confine(self, path: str) -> tuple[str, os.stat_result]:
+        """realpath + stat of path, refusing anything that resolves outside."""
+        real = os.path.realpath(path)
+        if not self.inside(real):
+            raise HttpError(403, "path leads outside the document root")
+        try:
+            return real, os.stat(real)
+        except (FileNotFoundError, NotADirectoryError):
+            raise HttpError(404, "no such file") from None
+        except PermissionError:
+            raise HttpError(403, "permission denied") from None
+        except OSError as exc:  # symlink loops, names too long, ...
+            raise HttpError(404, f"cannot open: {exc.strerror}") from None
+
+    def resolve(self, target: str) -> Resolved:
+        raw_path, query = split_target(target)
+        segments = url_segments(raw_path)
+        real, st = self.confine(os.path.join(self.root, *segments))
+        if stat.S_ISDIR(st.st_mode):
+            if not raw_path.endswith("/"):  # so relative links in the page work
+                return Resolved("redirect", location=raw_path + "/" + ("?" + query if query else ""))
+            index = os.path.join(real, INDEX)
+            if os.path.lexists(index):
+                real, st = self.confine(index)
+            else:
+                return Resolved("listing", path=real)
+        if not stat.S_ISREG(st.st_mode):  # fifos, devices, sockets: never opened
+            raise HttpError(403, "not a regular file")
+        return Resolved("file", path=real, size=st.st_size, mtime=st.st_mtime)
+
+    def listing(self, real: str, raw_path: str) -> bytes:
+        """A small HTML index of a directory without index.html."""
+        try:
+            names = sorted(os.listdir(real))
+        except OSError as exc:
+            raise HttpError(403, f"cannot list directory: {exc.strerror}") from None
+        title = html.escape(unquote_to_bytes(raw_path).decode("utf-8", "replace"))
+        items = []
+        for name in names:
+            slash = "/" if os.path.isdir(os.path.join(real, name)) else ""
+            items.append(f'<li><a href="{quote(name)}{slash}">{html.escape(name)}{slash}</a></li>')
+        page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {title}"
+                f"</title></head>\n<body><h1>Index of {title}</h1>\n<ul>\n"
+                + "\n".join(items) + "\n</ul></body></html>\n")
+        return page.encode("utf-8")
+
+
+def error_page(status: int, reason: str, detail: str) -> bytes:
+    return (f"<!DOCTYPE html>\n<html><head><title>{status} {reason}</title></head>\n"
+            f"<body><h1>{status} {reason}</h1>\n<p>{html.escape(detail)}</p></body></html>\n"
+            ).encode("utf-8")

@@ -1,0 +1,128 @@
+"""Helpers for the in-node program tests: subprocesses with collected output,
+services on loopback port 0, bounded socket reads."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "images", "node")
+NODE_DIR = os.path.normpath(NODE_DIR)
+if NODE_DIR not in sys.path:
+    sys.path.insert(0, NODE_DIR)
+
+
+def node_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (NODE_DIR, env.get("PYTHONPATH")) if p)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+class Proc:
+    """A subprocess whose output lines are collected as they come."""
+
+    def __init__(self, argv: list[str], **popen) -> None:
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=node_env(), text=True,
+                                     **popen)
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 5.0, start: int = 0) -> re.Match:
+        """The first output line (from index start) matching the regex."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
+                    match = regex.search(line)
+                    if match:
+                        return match
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"no line matching {pattern!r}; output:\n"
+                                         + "\n".join(self.lines))
+                self._cond.wait(min(left, 0.1))
+
+    def output(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def stop(self, timeout: float = 5.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(2)
+        return self.proc.returncode
+
+
+class Service(Proc):
+    """python3 -m labnode.services.<module> on 127.0.0.1, port 0."""
+
+    def __init__(self, module: str, *args: str) -> None:
+        super().__init__([sys.executable, "-m", f"labnode.services.{module}",
+                          "--bind", "127.0.0.1", "--port", "0", *args])
+        self.port = int(self.wait_for(r"listening on 127\.0\.0\.1:(\d+)")[1])
+
+
+def connect(port: int, timeout: float = 3.0) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.settimeout(timeout)
+    return sock
+
+
+def recv_all(sock: socket.socket, timeout: float = 3.0) -> bytes:
+    """Everything until the peer closes (bounded by timeout)."""
+    sock.settimeout(timeout)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def run_module(module: str, *args: str, timeout: float = 20.0, input: str | None = None,
+               prefix: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run python3 -m module args... to completion (bounded)."""
+    argv = [*(prefix or []), sys.executable, "-m", module, *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=node_env(),
+                          timeout=timeout, input=input)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+needs_root = pytest.mark.skipif(not is_root(), reason="needs root (raw sockets)")
