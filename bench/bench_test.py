@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator import lab as api  # noqa: E402
-from orchestrator.expect import plan_checks  # noqa: E402
+from orchestrator.checks import plan_checks  # noqa: E402
 from orchestrator.testrun import PROBE, _Runner, run_checks  # noqa: E402
 
 NAME = "t-test-bench"

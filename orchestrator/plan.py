@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from . import PROJECT
 from .addressing import Addressing, assign
-from .expect import Check, plan_checks
+from .checks import plan_checks
+from .expect import Check
 from .model import DEFAULT_COST, DynamicSpec, NodeSpec, RouteSpec, ServiceSpec, Topology
 from .policy import PlanFirewall, PlanNat, Resolver, resolve_firewall, resolve_nat
 from .routing import RouteGroup, computed_routes

@@ -112,7 +112,7 @@ class Lab:
 
     def address(self, ref: str) -> str:
         """'pc1' (its first address), 'r1.eth1' or an address -> the address."""
-        from .expect import _address
+        from .checks import _address
         found, problem = _address(self.plan, ref)
         if problem:
             raise KeyError(f"{ref}: {problem}")

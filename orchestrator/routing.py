@@ -10,7 +10,6 @@ is on it; ties are broken by router name, so the result is predictable.
 from __future__ import annotations
 
 import heapq
-import ipaddress
 from dataclasses import dataclass
 
 from .addressing import Addressing

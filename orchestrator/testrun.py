@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .backend import Backend
-from .expect import Check, plan_checks
+from .checks import plan_checks
+from .expect import Check
 from .plan import Plan
 from .progress import Event, Progress, silent
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import orchestrator.cli_test  # noqa: F401  (registers `lab test`)
 from orchestrator import lab as api
 from orchestrator.cli import main
-from orchestrator.expect import plan_checks
+from orchestrator.checks import plan_checks
 from orchestrator.testrun import run_checks, run_lab_tests
 from tests.conftest import LABS, ROOT
 

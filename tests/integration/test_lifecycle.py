@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator import lab as api
 from orchestrator.errors import DeployError
-from tests.conftest import LABS, ROOT
+from tests.conftest import ROOT
 from tests.integration.conftest import host_network_snapshot
 
 SMALL = """

@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 from orchestrator.errors import TopologyError
-from orchestrator.expect import check_expectations, parse_duration, plan_checks, resolve
+from orchestrator.checks import plan_checks, resolve
+from orchestrator.expect import check_expectations, parse_duration
 from orchestrator.lab import prepare
 from orchestrator.load import load_text
 from orchestrator.model import NodeSpec

@@ -30,7 +30,7 @@ def test_plan_matches_golden_file(path):
     expected_file = HERE / "expected" / path.name
     if os.environ.get("LABNET_UPDATE_GOLDEN"):
         expected_file.write_text(got)
-    assert expected_file.is_file(), f"no golden file; create it with LABNET_UPDATE_GOLDEN=1"
+    assert expected_file.is_file(), "no golden file; create it with LABNET_UPDATE_GOLDEN=1"
     want = expected_file.read_text()
     if got != want:
         diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True),
