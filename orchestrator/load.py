@@ -224,7 +224,7 @@ def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None
             problems.extend(_problems_from(exc, LinkSpec, ("links", i), lines))
 
     name = header.name if header.name is not None else default_name
-    found, warned = check_topology(name, nodes, lans, links, broken, header.pools)
+    found, warned = check_topology(name, nodes, lans, links, broken, header.pools, header.routing)
     _, expect_problems = check_expectations(header.expect, nodes,
                                             wired_interfaces(nodes, lans, links, broken), broken)
     found += expect_problems

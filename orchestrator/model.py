@@ -273,8 +273,8 @@ class NatSpec(StrictModel):
 class DynamicSpec(StrictModel):
     """Timers and key of the link-state routing daemon (`routing: dynamic`)."""
 
-    hello_interval: float = Field(default=0.2, gt=0, le=60)
-    dead_interval: float = Field(default=0.8, gt=0, le=600)
+    hello_interval: float = Field(default=0.2, ge=0.01, le=65)
+    dead_interval: float = Field(default=0.8, ge=0.02, le=3600)
     key: str | None = Field(default=None, min_length=8)   # shared secret: packets carry an HMAC
 
     @model_validator(mode="after")

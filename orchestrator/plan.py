@@ -179,6 +179,9 @@ def _sysctls(kind: str) -> dict[str, str]:
         "net.ipv4.ip_forward": "1" if kind == "router" else "0",
         # answer every traceroute probe: a lab is for watching packets, not for rate limits
         "net.ipv4.icmp_ratelimit": "0",
+        # equal-cost multipath sends replies back another way: no strict reverse-path check
+        "net.ipv4.conf.all.rp_filter": "0",
+        "net.ipv4.conf.default.rp_filter": "0",
         # Labs are IPv4; keep captures free of IPv6 chatter.
         "net.ipv6.conf.all.disable_ipv6": "1",
         "net.ipv6.conf.default.disable_ipv6": "1",
@@ -327,8 +330,10 @@ def _daemon(spec: NodeSpec, interfaces: list[PlanInterface], wiring: Wiring,
         seg = wiring.segments[wiring.segment_of[(name, iface.name)]]
         if any(p[0] != name and modes.get(p[0]) == "dynamic" for p in seg.ports):
             routed.append({"name": iface.name, "cost": iface.cost, "address": iface.address})
-    first = next((i.address for i in interfaces if i.address), "0.0.0.0/32")
-    router_id = str(spec.router_id) if spec.router_id else first.split("/")[0]
+    if spec.router_id is not None:
+        router_id = str(spec.router_id)
+    else:  # validate.py makes sure a dynamic router without router_id has an address
+        router_id = next(i.address for i in interfaces if i.address).split("/")[0]
     return PlanDaemon(router_id=router_id, interfaces=routed, prefixes=prefixes,
                       hello_interval=options.hello_interval, dead_interval=options.dead_interval,
                       key=options.key)

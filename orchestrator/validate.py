@@ -60,7 +60,7 @@ def _check_services(where: str, spec: NodeSpec, err) -> None:
 
 def check_topology(name: str | None, nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
                    links: list[LinkSpec | None], broken: set[str],
-                   pools: PoolsSpec) -> tuple[list[Problem], list[Problem]]:
+                   pools: PoolsSpec, routing: str = "static") -> tuple[list[Problem], list[Problem]]:
     errors: list[Problem] = []
     warnings: list[Problem] = []
 
@@ -167,6 +167,11 @@ def check_topology(name: str | None, nodes: dict[str, NodeSpec], lans: dict[str,
     warnings.extend(warned)
     errors.extend(_check_next_hops(wiring, addressing))
     errors.extend(check_policies(wiring, addressing))
+    for node, spec in nodes.items():
+        dynamic = spec.kind == "router" and (spec.routing or routing) == "dynamic"
+        if dynamic and spec.router_id is None and not any(p[0] == node for p in addressing.address):
+            err(f"nodes.{node}", f"router '{node}' runs the routing daemon but has no address to take "
+                "its router id from", "link it to something, or give it 'router_id: 1.1.1.1'")
     return errors, warnings
 
 

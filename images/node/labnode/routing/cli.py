@@ -1,0 +1,109 @@
+"""python3 -m labnode.routing.cli neighbors|lsdb|routes|stats [--json] [--socket PATH]
+
+Asks the running daemon over its control socket and prints a table (or the
+raw JSON with --json).  Exit status 0 on success, 1 if the daemon cannot be
+reached or refuses the request.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+
+from .control import COMMANDS
+
+DEFAULT_SOCKET = "/run/labnet-routed.sock"
+
+
+class CliError(Exception):
+    pass
+
+
+def ask(path: str, command: str, timeout: float = 3.0):
+    """The data the daemon answers to `command`."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(json.dumps({"command": command}).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as exc:
+        raise CliError(f"cannot reach the routing daemon at {path}: {exc.strerror or exc}") from None
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        raise CliError("the routing daemon sent an unreadable answer") from None
+    if not reply.get("ok"):
+        raise CliError(reply.get("error", "request refused"))
+    return reply["data"]
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    cells = [[str(c) for c in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths).rstrip()] + lines[1:])
+
+
+def render(command: str, data) -> str:
+    if command == "neighbors":
+        if not data:
+            return "no neighbours"
+        return table(["interface", "neighbor", "address", "state", "cost", "for (s)", "dead in (s)", "rxmt"],
+                     [[n["interface"], n["router_id"], n["address"], n["state"], n["cost"], f"{n['for']:.1f}",
+                       f"{n['dead_in']:.2f}", n["retransmit_queue"]] for n in data])
+    if command == "routes":
+        if not data:
+            return "no routes"
+        rows = []
+        for r in data:
+            hops = r["nexthops"]
+            for i, nh in enumerate(hops):
+                first = i == 0
+                rows.append([r["prefix"] if first else "", r["cost"] if first else "",
+                             nh["gateway"], nh["interface"], f"{len(hops)} paths" if first and len(hops) > 1 else ""])
+        return table(["prefix", "cost", "next hop", "interface", "ecmp"], rows)
+    if command == "lsdb":
+        blocks = []
+        for lsa in data:
+            reach = "self" if lsa["self"] else (f"distance {lsa['distance']}" if lsa["reachable"] else "unreachable")
+            reach = "flushed, max age" if lsa.get("flushed") else reach
+            head = f"{lsa['router_id']}  seq {lsa['seq']}  age {lsa['age']}s  checksum {lsa['checksum']}  ({reach})"
+            links = ", ".join(f"{l['neighbor']} cost {l['cost']}" for l in lsa["links"]) or "none"
+            prefixes = ", ".join(p["prefix"] + (f" +{p['metric']}" if p["metric"] else "")
+                                 for p in lsa["prefixes"]) or "none"
+            blocks.append(f"{head}\n  links:    {links}\n  prefixes: {prefixes}")
+        return "\n".join(blocks) if blocks else "empty database"
+    if command == "stats":
+        lines = [f"router {data['router_id']}  up {data['uptime']:.1f}s  seq {data['seq']}",
+                 f"lsdb {data['lsdb_size']} LSAs, {data['routes']} routes, {data['neighbors_full']} full neighbours,"
+                 f" last SPF {data['spf_last_ms']:.2f} ms",
+                 f"interfaces up: {', '.join(data['interfaces_up']) or 'none'}", ""]
+        counters = data["counters"]
+        return "\n".join(lines) + table(["counter", "value"], [[k, v] for k, v in counters.items()])
+    raise CliError(f"unknown command {command}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lab-routed", description="Inspect the routing daemon.")
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("--json", action="store_true", help="print the daemon's JSON answer")
+    parser.add_argument("--socket", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
+    args = parser.parse_args(argv)
+    try:
+        data = ask(args.socket, args.command)
+        print(json.dumps(data, indent=2) if args.json else render(args.command, data))
+    except CliError as exc:
+        print(f"lab-routed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""The wire format: a compact binary encoding with optional HMAC-SHA256.
+
+Every packet (network byte order):
+
+    0      1      2             4                     8      9        12
+    +------+------+-------------+---------------------+------+--------+
+    | ver  | type |   length    |      router id      | auth | zero*3 |
+    +------+------+-------------+---------------------+------+--------+
+    | body ...                                                        |
+    +-----------------------------------------------------------------+
+    | auth 1 only: 8-byte packet counter | 32-byte HMAC-SHA256        |
+    +-----------------------------------------------------------------+
+
+`length` covers the whole packet, trailer included; the HMAC covers every
+byte before it.  Bodies:
+
+    HELLO (1): hello ms u16, dead ms u32, incarnation u32, count u16,
+               count x neighbour id u32 (every router heard on the link)
+    LSU   (2): count u16, count x LSA
+    ACK   (3): count u16, count x (router id u32, seq u32, checksum u32)
+    LSA      : router id u32, seq u32, age u16, nlinks u16, nprefixes u16,
+               nlinks x (neighbour id u32, cost u16),
+               nprefixes x (network u32, length u8, metric u16)
+
+Anything that does not decode exactly raises PacketError (and only that).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+import time
+from dataclasses import dataclass
+from typing import Iterable, Union
+
+from .addr import mask
+from .lsa import LSA, Link, Prefix
+
+VERSION = 1
+HELLO, LSU, ACK = 1, 2, 3
+TYPE_NAMES = {HELLO: "hello", LSU: "lsu", ACK: "ack"}
+AUTH_NONE, AUTH_HMAC = 0, 1
+
+HEADER = struct.Struct("!BBHIB3x")
+COUNT = struct.Struct("!H")
+HELLO_FIXED = struct.Struct("!HIIH")
+RID = struct.Struct("!I")
+LSA_HEAD = struct.Struct("!IIHHH")
+LINK = struct.Struct("!IH")
+PREFIX = struct.Struct("!IBH")
+ACK_ENTRY = struct.Struct("!III")
+AUTH_SEQ = struct.Struct("!Q")
+DIGEST_SIZE = 32
+TRAILER_SIZE = AUTH_SEQ.size + DIGEST_SIZE
+
+MAX_PACKET = 8192  # anything longer is dropped as oversized
+TARGET_PACKET = 1400  # LSUs and ACKs are split to stay under a link MTU
+
+
+class PacketError(Exception):
+    """A packet that cannot be accepted; `reason` names the drop counter."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Hello:
+    hello_interval: float  # seconds
+    dead_interval: float
+    incarnation: int  # random per daemon start: a change means it restarted
+    neighbors: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class AckEntry:
+    router_id: int
+    seq: int
+    checksum: int
+
+
+Body = Union[Hello, tuple[LSA, ...], tuple[AckEntry, ...]]
+
+
+@dataclass(frozen=True)
+class Packet:
+    type: int
+    router_id: int
+    body: Body
+    auth_seq: int | None = None
+
+
+def lsa_size(lsa: LSA) -> int:
+    return LSA_HEAD.size + LINK.size * len(lsa.links) + PREFIX.size * len(lsa.prefixes)
+
+
+def encode_lsa(lsa: LSA) -> bytes:
+    parts = [LSA_HEAD.pack(lsa.router_id, lsa.seq, lsa.age, len(lsa.links), len(lsa.prefixes))]
+    parts += [LINK.pack(*link) for link in lsa.links]
+    parts += [PREFIX.pack(*prefix) for prefix in lsa.prefixes]
+    return b"".join(parts)
+
+
+class Codec:
+    """Encodes this router's packets and decodes everybody's.
+
+    With a key, every packet carries a strictly increasing 64-bit counter
+    (microseconds since the epoch at start, +1 per packet) and an HMAC.
+    """
+
+    def __init__(self, router_id: int, key: str | bytes | None = None):
+        self.router_id = router_id
+        self.key = key.encode() if isinstance(key, str) else key
+        self._counter = time.time_ns() // 1000
+
+    # -- encoding ---------------------------------------------------------
+    def _frame(self, ptype: int, body: bytes) -> bytes:
+        if self.key is None:
+            return HEADER.pack(VERSION, ptype, HEADER.size + len(body), self.router_id, AUTH_NONE) + body
+        self._counter += 1
+        length = HEADER.size + len(body) + TRAILER_SIZE
+        data = HEADER.pack(VERSION, ptype, length, self.router_id, AUTH_HMAC) + body
+        data += AUTH_SEQ.pack(self._counter)
+        return data + hmac.new(self.key, data, hashlib.sha256).digest()
+
+    @property
+    def overhead(self) -> int:
+        return HEADER.size + (TRAILER_SIZE if self.key else 0) + COUNT.size
+
+    def hello(self, hello: Hello) -> bytes:
+        body = HELLO_FIXED.pack(round(hello.hello_interval * 1000), round(hello.dead_interval * 1000),
+                                hello.incarnation, len(hello.neighbors))
+        body += b"".join(RID.pack(rid) for rid in hello.neighbors)
+        return self._frame(HELLO, body)
+
+    def lsus(self, lsas: Iterable[LSA]) -> list[bytes]:
+        """LSU packets carrying `lsas`, each kept under TARGET_PACKET when it can."""
+        chunks = _chunk((encode_lsa(lsa) for lsa in lsas), TARGET_PACKET - self.overhead)
+        packets = [self._frame(LSU, COUNT.pack(len(c)) + b"".join(c)) for c in chunks]
+        for packet in packets:
+            if len(packet) > MAX_PACKET:
+                raise ValueError(f"LSA too large for one packet ({len(packet)} bytes)")
+        return packets
+
+    def acks(self, entries: Iterable[AckEntry]) -> list[bytes]:
+        encoded = (ACK_ENTRY.pack(e.router_id, e.seq, e.checksum) for e in entries)
+        chunks = _chunk(encoded, TARGET_PACKET - self.overhead)
+        return [self._frame(ACK, COUNT.pack(len(c)) + b"".join(c)) for c in chunks]
+
+    # -- decoding ---------------------------------------------------------
+    def decode(self, data: bytes) -> Packet:
+        if len(data) > MAX_PACKET:
+            raise PacketError("oversized", f"{len(data)} bytes")
+        if len(data) < HEADER.size:
+            raise PacketError("truncated", f"{len(data)} bytes")
+        version, ptype, length, router_id, auth = HEADER.unpack_from(data)
+        if version != VERSION:
+            raise PacketError("bad_version", str(version))
+        if length != len(data):
+            raise PacketError("truncated" if length > len(data) else "bad_length",
+                              f"header says {length}, got {len(data)}")
+        auth_seq, end = self._check_auth(data, auth)
+        if ptype not in TYPE_NAMES:
+            raise PacketError("bad_type", str(ptype))
+        try:
+            body = _DECODERS[ptype](memoryview(data)[HEADER.size:end])
+        except struct.error as exc:
+            raise PacketError("malformed", str(exc)) from None
+        return Packet(ptype, router_id, body, auth_seq)
+
+    def _check_auth(self, data: bytes, auth: int) -> tuple[int | None, int]:
+        if auth not in (AUTH_NONE, AUTH_HMAC):
+            raise PacketError("malformed", f"auth type {auth}")
+        if self.key is None:
+            if auth != AUTH_NONE:
+                raise PacketError("bad_auth", "authenticated packet but no key configured")
+            return None, len(data)
+        if auth != AUTH_HMAC:
+            raise PacketError("bad_auth", "unauthenticated packet")
+        if len(data) < HEADER.size + TRAILER_SIZE:
+            raise PacketError("truncated", "short authentication trailer")
+        digest = hmac.new(self.key, data[:-DIGEST_SIZE], hashlib.sha256).digest()
+        if not hmac.compare_digest(digest, data[-DIGEST_SIZE:]):
+            raise PacketError("bad_auth", "HMAC mismatch")
+        end = len(data) - TRAILER_SIZE
+        return AUTH_SEQ.unpack_from(data, end)[0], end
+
+
+def _chunk(items: Iterable[bytes], limit: int) -> list[list[bytes]]:
+    chunks: list[list[bytes]] = []
+    current: list[bytes] = []
+    size = 0
+    for item in items:
+        if current and size + len(item) > limit:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += len(item)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _count(view: memoryview, item_size: int) -> int:
+    (count,) = COUNT.unpack_from(view)
+    if len(view) != COUNT.size + count * item_size:
+        raise PacketError("malformed", f"{count} entries do not fill {len(view)} bytes")
+    return count
+
+
+def _decode_hello(view: memoryview) -> Hello:
+    hello_ms, dead_ms, incarnation, count = HELLO_FIXED.unpack_from(view)
+    if len(view) != HELLO_FIXED.size + count * RID.size:
+        raise PacketError("malformed", "hello neighbour list length")
+    if hello_ms == 0 or dead_ms <= hello_ms:
+        raise PacketError("malformed", f"hello {hello_ms} ms / dead {dead_ms} ms")
+    neighbors = tuple(RID.unpack_from(view, HELLO_FIXED.size + i * RID.size)[0] for i in range(count))
+    return Hello(hello_ms / 1000, dead_ms / 1000, incarnation, neighbors)
+
+
+def _decode_lsas(view: memoryview) -> tuple[LSA, ...]:
+    (count,) = COUNT.unpack_from(view)
+    offset, lsas = COUNT.size, []
+    for _ in range(count):
+        lsa, offset = _decode_lsa(view, offset)
+        lsas.append(lsa)
+    if offset != len(view):
+        raise PacketError("malformed", f"{len(view) - offset} trailing bytes after LSAs")
+    return tuple(lsas)
+
+
+def _decode_lsa(view: memoryview, offset: int) -> tuple[LSA, int]:
+    rid, seq, age, nlinks, nprefixes = LSA_HEAD.unpack_from(view, offset)
+    offset += LSA_HEAD.size
+    if offset + nlinks * LINK.size + nprefixes * PREFIX.size > len(view):
+        raise PacketError("malformed", "LSA runs past the packet")
+    links = []
+    for _ in range(nlinks):
+        link = Link(*LINK.unpack_from(view, offset))
+        if link.cost == 0:
+            raise PacketError("malformed", "link cost 0")
+        links.append(link)
+        offset += LINK.size
+    prefixes = []
+    for _ in range(nprefixes):
+        prefix = Prefix(*PREFIX.unpack_from(view, offset))
+        if prefix.length > 32 or prefix.network & ~mask(prefix.length) & 0xFFFFFFFF:
+            raise PacketError("malformed", "bad prefix")
+        prefixes.append(prefix)
+        offset += PREFIX.size
+    return LSA(rid, seq, age, tuple(links), tuple(prefixes)), offset
+
+
+def _decode_acks(view: memoryview) -> tuple[AckEntry, ...]:
+    count = _count(view, ACK_ENTRY.size)
+    return tuple(AckEntry(*ACK_ENTRY.unpack_from(view, COUNT.size + i * ACK_ENTRY.size))
+                 for i in range(count))
+
+
+_DECODERS = {HELLO: _decode_hello, LSU: _decode_lsas, ACK: _decode_acks}

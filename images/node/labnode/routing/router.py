@@ -1,0 +1,321 @@
+"""The protocol engine, without any I/O.
+
+`Router` is driven by its owner (the daemon, or a simulation in the tests):
+
+    router.receive(ifname, source_address, data, now)   # a UDP payload arrived
+    router.interface_up(ifname, now) / interface_down(ifname, now)
+    router.tick(now)                  # at the latest at router.next_deadline()
+    router.shutdown(now)              # say goodbye: flush our LSA
+
+and it answers through two callbacks: `send(ifname, destination, data)` for
+packets (destination is the multicast group for hellos, a neighbour's address
+otherwise) and `on_routes(table)` whenever the computed table changes.
+`now` is a monotonic clock in seconds.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from typing import Callable
+
+from .addr import format_prefix, in_prefix, int_to_ip, ip_to_int
+from .config import Config
+from .lsa import LSA, LSDB, SEQ_MAX, Link, Prefix
+from .packet import ACK, HELLO, LSU, TYPE_NAMES, AckEntry, Codec, Hello, PacketError
+from .flooding import Flooding
+from .spf import build_graph, prefix_routes, shortest_paths
+from .state import FULL, INIT, Neighbor, Port, RouteTable
+from .table import describe, resolve
+
+log = logging.getLogger("labnode.routing")
+
+SendFn = Callable[[str, int, bytes], None]
+RoutesFn = Callable[[RouteTable], None]
+HOUSEKEEPING_INTERVAL = 1.0
+
+
+class Router(Flooding):
+    def __init__(self, config: Config, send: SendFn, on_routes: RoutesFn | None = None, *,
+                 now: float, initial_seq: int | None = None, rng: random.Random | None = None):
+        self.config = config
+        self.rid = config.router_id
+        self.codec = Codec(self.rid, config.key)
+        self.group = ip_to_int(config.multicast_group)
+        self._send_raw = send
+        self._on_routes = on_routes or (lambda table: None)
+        self._rng = rng or random.Random()
+        self.incarnation = self._rng.getrandbits(32)
+        self.ports = {i.name: Port(i) for i in config.interfaces}
+        self.lsdb = LSDB(config.lsa_max_age, flush_hold=max(1.0, 4 * config.retransmit_interval))
+        self.seq = (int(time.time()) if initial_seq is None else initial_seq) & SEQ_MAX
+        self.stats: Counter[str] = Counter()
+        self.routes: RouteTable = {}
+        self.spf_last_ms = 0.0
+        self.started = now
+        self._originate_pending = True
+        self._force_originate = False
+        self._spf_due: float | None = None
+        self._hold_origination_until = 0.0  # after a sequence wrap, see _wrap
+        self._next_refresh = now + config.lsa_refresh_interval
+        self._next_housekeeping = now + HOUSEKEEPING_INTERVAL
+        self._unreachable_since: dict[int, float] = {}
+        self._tx_lsas: dict[Neighbor, dict[int, LSA]] = {}
+        self._tx_acks: dict[Neighbor, list[AckEntry]] = {}
+        self._after(now)
+
+    # -- inputs -------------------------------------------------------------
+    def interface_up(self, name: str, now: float) -> None:
+        port = self.ports.get(name)
+        if port is None or port.up:
+            return
+        log.info("interface %s up", name)
+        port.up = True
+        port.next_hello = now
+        self._originate_pending = True
+        self.tick(now)
+
+    def interface_down(self, name: str, now: float) -> None:
+        port = self.ports.get(name)
+        if port is None or not port.up:
+            return
+        log.info("interface %s down", name)
+        port.up = False
+        for nb in list(port.neighbors.values()):
+            self._drop(port, nb, now, "interface down")
+        port.neighbors.clear()
+        self._originate_pending = True
+        self._after(now)
+
+    def receive(self, ifname: str, src: int, data: bytes, now: float) -> None:
+        self.stats["rx_packets"] += 1
+        port = self.ports.get(ifname)
+        if port is None or not port.up:
+            self.stats["rx_unrouted_interface"] += 1
+            return
+        try:
+            packet = self.codec.decode(data)
+        except PacketError as exc:
+            self.stats[f"rx_{exc.reason}"] += 1
+            log.debug("dropped packet from %s on %s: %s", int_to_ip(src), ifname, exc)
+            return
+        cfg = port.config
+        if packet.router_id == self.rid:
+            self.stats["rx_own_router_id"] += 1
+            return
+        if src == cfg.address or not in_prefix(src, cfg.network, cfg.length):
+            self.stats["rx_bad_source"] += 1
+            return
+        nb = port.neighbors.get(packet.router_id)
+        if packet.auth_seq is not None and nb is not None:
+            if packet.auth_seq <= nb.auth_seq:
+                self.stats["rx_replayed"] += 1
+                return
+            nb.auth_seq = packet.auth_seq
+        if packet.type == HELLO:
+            self._on_hello(port, nb, packet.router_id, src, packet.body, packet.auth_seq, now)
+        elif nb is None or nb.state != FULL or nb.address != src:
+            self.stats["rx_not_neighbor"] += 1
+            return
+        elif packet.type == LSU:
+            self._on_lsu(nb, packet.body, now)
+        elif packet.type == ACK:
+            self._on_ack(nb, packet.body)
+        self.stats[f"rx_{TYPE_NAMES[packet.type]}"] += 1
+        self._after(now)
+
+    def tick(self, now: float) -> None:
+        for port in self.ports.values():
+            if not port.up:
+                continue
+            for nb in list(port.neighbors.values()):
+                if now >= nb.expires():
+                    self._drop(port, nb, now, "dead interval expired")
+                    del port.neighbors[nb.router_id]
+                elif nb.state == FULL:
+                    self._retransmit(nb, now)
+            if now >= port.next_hello:
+                self._send_hello(port, now)
+        if now >= self._next_refresh:
+            self._originate_pending = self._force_originate = True
+        if now >= self._next_housekeeping:
+            self._housekeeping(now)
+        self._after(now)
+
+    def next_deadline(self) -> float:
+        times = [self._next_refresh, self._next_housekeeping]
+        if self._originate_pending:
+            times.append(self._hold_origination_until)
+        if self._spf_due is not None:
+            times.append(self._spf_due)
+        rxmt = self.config.retransmit_interval
+        for port in self.ports.values():
+            if port.up:
+                times.append(port.next_hello)
+                for nb in port.neighbors.values():
+                    times.append(nb.expires())
+                    times += [sent + rxmt for _, sent in nb.retransmit.values()]
+        return min(times)
+
+    def shutdown(self, now: float) -> None:
+        """Tell every neighbour we are leaving: our LSA flushed at max age,
+        then a hello listing nobody so that they drop the adjacency at once."""
+        flush = LSA(self.rid, (self.seq + 1) & SEQ_MAX, self.config.lsa_max_age)
+        for port in self.ports.values():
+            if not port.up:
+                continue
+            for nb in port.full_neighbors():
+                for data in self.codec.lsus([flush]):
+                    self._send(port.name, nb.address, data, "lsu")
+            self._send(port.name, self.group, self.codec.hello(self._hello(port, listed=())), "hello")
+        self.lsdb.remove(self.rid)
+
+    # -- hellos and adjacencies ---------------------------------------------
+    def _hello(self, port: Port, listed: tuple[int, ...] | None = None) -> Hello:
+        neighbors = tuple(sorted(port.neighbors)) if listed is None else listed
+        return Hello(self.config.hello_interval, self.config.dead_interval, self.incarnation, neighbors)
+
+    def _send_hello(self, port: Port, now: float) -> None:
+        self._send(port.name, self.group, self.codec.hello(self._hello(port)), "hello")
+        port.next_hello = now + self.config.hello_interval * self._rng.uniform(0.9, 1.0)
+
+    def _on_hello(self, port: Port, nb: Neighbor | None, rid: int, src: int, hello: Hello,
+                  auth_seq: int | None, now: float) -> None:
+        if nb is not None and nb.incarnation != hello.incarnation:
+            self._drop(port, nb, now, "neighbour restarted")
+            del port.neighbors[rid]
+            nb = None
+        if nb is None:
+            nb = Neighbor(rid, src, port.name, hello.incarnation, hello.dead_interval, now,
+                          since=now, auth_seq=auth_seq or 0)
+            port.neighbors[rid] = nb
+            log.info("neighbour %s heard on %s (%s)", int_to_ip(rid), port.name, int_to_ip(src))
+            self._send_hello(port, now)  # let it hear us without waiting a full interval
+        nb.address, nb.last_heard, nb.dead_interval = src, now, hello.dead_interval
+        if self.rid in hello.neighbors:
+            if nb.state != FULL:
+                self._adjacency_up(port, nb, now)
+        elif nb.state == FULL:
+            self._drop(port, nb, now, "it no longer hears us")
+
+    def _adjacency_up(self, port: Port, nb: Neighbor, now: float) -> None:
+        nb.state, nb.since = FULL, now
+        log.info("adjacency with %s on %s is up", int_to_ip(nb.router_id), port.name)
+        self.stats["adjacency_up"] += 1
+        self._send_hello(port, now)  # so it reaches two-way before our LSAs arrive
+        for rid in self.lsdb:  # database synchronisation: send it everything
+            self._queue(nb, self.lsdb.get(rid, now), now)  # type: ignore[arg-type]
+        self._originate_pending = True
+
+    def _drop(self, port: Port, nb: Neighbor, now: float, why: str) -> None:
+        """Leave FULL (the caller removes the neighbour if it is gone)."""
+        if nb.state == FULL:
+            log.info("adjacency with %s on %s is down: %s", int_to_ip(nb.router_id), port.name, why)
+            self.stats["adjacency_down"] += 1
+            self._originate_pending = True
+        nb.state, nb.since = INIT, now
+        nb.retransmit.clear()
+        self._tx_lsas.pop(nb, None)
+        self._tx_acks.pop(nb, None)
+
+    # -- origination, SPF, ageing ---------------------------------------------
+    def _originate(self, now: float) -> None:
+        if self.seq >= SEQ_MAX:
+            mine = self.lsdb.get(self.rid, now)
+            self._wrap(mine if mine is not None else LSA(self.rid, SEQ_MAX, 0), now)
+            return
+        force, self._force_originate, self._originate_pending = self._force_originate, False, False
+        up = [port for port in self.ports.values() if port.up]
+        links = tuple(sorted(Link(nb.router_id, port.config.cost) for port in up for nb in port.full_neighbors()))
+        prefixes = tuple(Prefix(net, length, m) for (net, length), m in sorted(self._connected().items()))
+        current = self.lsdb.get(self.rid, now)
+        if not force and current is not None and current.links == links and current.prefixes == prefixes:
+            return
+        self.seq = (self.seq + 1) & SEQ_MAX or 1
+        lsa = LSA(self.rid, self.seq, 0, links, prefixes)
+        self.lsdb.install(lsa, now)
+        self.stats["lsa_originated"] += 1
+        self._next_refresh = now + self.config.lsa_refresh_interval
+        self._flood(lsa, now, exclude=None)
+        self._schedule_spf(now)
+
+    def _connected(self) -> dict[tuple[int, int], int]:
+        """The prefixes we advertise, with their metrics: the subnets of
+        routed interfaces that are up, and the configured prefixes, except
+        that a configured prefix which is a routed interface's subnet comes
+        and goes with that interface."""
+        routed = {port.key: port for port in self.ports.values()}
+        metric = {key: 0 for key, port in routed.items() if port.up}
+        for p in self.config.prefixes:
+            port = routed.get(p.key)
+            if port is None or port.up:
+                metric[p.key] = min(p.metric, metric.get(p.key, p.metric))
+        return metric
+
+    def _schedule_spf(self, now: float) -> None:
+        if self._spf_due is None:
+            self._spf_due = now + self.config.spf_delay
+
+    def _housekeeping(self, now: float) -> None:
+        self._next_housekeeping = now + HOUSEKEEPING_INTERVAL
+        died, removed = self.lsdb.expire(now)
+        hold = self.config.unreachable_hold
+        if hold > 0:
+            stale = [rid for rid, since in self._unreachable_since.items() if now - since >= hold]
+            removed += [rid for rid in stale if self.lsdb.remove(rid) is not None]
+        for rid in died:
+            log.info("LSA of %s reached max age", int_to_ip(rid))
+            self.stats["lsa_expired"] += 1
+        for rid in removed:
+            self._unreachable_since.pop(rid, None)
+        if died or removed:
+            self._schedule_spf(now)
+            if self.rid in died or self.rid in removed:
+                self._originate_pending = self._force_originate = True
+
+    def _run_spf(self, now: float) -> None:
+        self._spf_due = None
+        started = time.perf_counter()
+        lsas = self.lsdb.lsas(now)
+        dist, hops = shortest_paths(build_graph(lsas), self.rid)
+        routes = prefix_routes(lsas, self.rid, dist, hops) if self.rid in lsas else {}
+        local = set(self._connected())
+        table = resolve(routes, self.ports.values(), local)
+        for rid in self.lsdb:
+            if rid in dist or rid not in lsas:
+                self._unreachable_since.pop(rid, None)
+            else:
+                self._unreachable_since.setdefault(rid, now)
+        self.spf_last_ms = (time.perf_counter() - started) * 1000
+        self.stats["spf_runs"] += 1
+        if table != self.routes:
+            self.stats["route_changes"] += 1
+            for key in sorted(set(table) | set(self.routes)):
+                if table.get(key) != self.routes.get(key):
+                    log.info("route %s: %s", format_prefix(*key), describe(table.get(key)))
+            self.routes = table
+            self._on_routes(table)
+
+    # -- output -----------------------------------------------------------------
+    def _after(self, now: float) -> None:
+        """Work deferred to the end of every input: originate, SPF, send."""
+        if self._originate_pending and now >= self._hold_origination_until:
+            self._originate(now)
+        if self._spf_due is not None and now >= self._spf_due:
+            self._run_spf(now)
+        tx_lsas, self._tx_lsas = self._tx_lsas, {}
+        for nb, lsas in tx_lsas.items():
+            for data in self.codec.lsus(self._aged(lsa, now) for lsa in lsas.values()):
+                self._send(nb.iface, nb.address, data, "lsu")
+        tx_acks, self._tx_acks = self._tx_acks, {}
+        for nb, acks in tx_acks.items():
+            for data in self.codec.acks(acks):
+                self._send(nb.iface, nb.address, data, "ack")
+
+    def _send(self, ifname: str, dst: int, data: bytes, kind: str) -> None:
+        self.stats[f"tx_{kind}"] += 1
+        self.stats["tx_packets"] += 1
+        self.stats["tx_bytes"] += len(data)
+        self._send_raw(ifname, dst, data)
+

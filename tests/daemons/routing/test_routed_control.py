@@ -1,0 +1,91 @@
+"""The control socket and the CLI, against a Router on the simulated network."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import pytest
+
+from labnode.routing import cli, control
+
+from routed_simnet import SimNet
+from routed_topo import SQUARE
+
+
+@pytest.fixture(scope="module")
+def net():
+    net = SimNet(SQUARE)
+    net.run_until(net.converged, limit=3)
+    return net
+
+
+@pytest.fixture
+def server(net, tmp_path):
+    path = str(tmp_path / "ctl.sock")
+    srv = control.ControlServer(path, lambda cmd: control.answer(net.routers["r1"], cmd, net.now))
+    stop = threading.Event()
+
+    def serve():
+        srv.sock.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.sock.accept()
+            except (socket.timeout, BlockingIOError):
+                continue
+            with conn:
+                conn.settimeout(1)
+                conn.sendall(json.dumps(srv._respond(srv._read(conn))).encode() + b"\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield path
+    stop.set()
+    thread.join()
+    srv.close()
+
+
+def test_views_describe_the_router(net):
+    r1 = net.routers["r1"]
+    routes = {row["prefix"]: row for row in control.routes(r1)}
+    assert routes["10.100.4.0/24"]["cost"] == 20
+    assert {nh["gateway"] for nh in routes["10.100.4.0/24"]["nexthops"]} == {"10.0.1.2", "10.0.3.2"}
+    lsdb = {row["router_id"]: row for row in control.lsdb(r1, net.now)}
+    assert lsdb["1.1.1.1"]["self"] and lsdb["4.4.4.4"]["distance"] == 20
+    assert {l["neighbor"] for l in lsdb["4.4.4.4"]["links"]} == {"1.1.1.1", "2.2.2.2", "3.3.3.3"}
+    assert [n["state"] for n in control.neighbors(r1, net.now)] == ["full"] * 3
+    assert control.stats(r1, net.now)["neighbors_full"] == 3
+
+
+def test_ask_over_the_socket_and_render(server):
+    routes = cli.ask(server, "routes")
+    text = cli.render("routes", routes)
+    lines = text.splitlines()
+    assert lines[0].split()[:4] == ["prefix", "cost", "next", "hop"]
+    assert lines[0].split()[-1] == "ecmp"
+    at = next(i for i, l in enumerate(lines) if l.startswith("10.100.4.0/24"))
+    assert lines[at].split()[1] == "20" and lines[at].endswith("2 paths")
+    assert lines[at + 1].split() == ["10.0.3.2", "l3a"]  # the second path on its own line
+    for command, fragment in (("neighbors", "2.2.2.2"), ("lsdb", "distance 20"), ("stats", "rx_hello")):
+        assert fragment in cli.render(command, cli.ask(server, command))
+
+
+def test_bad_requests_get_an_error(server):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(server)
+        s.sendall(b'{"command": "reboot"}\n')
+        reply = json.loads(s.makefile().readline())
+    assert reply["ok"] is False and "neighbors" in reply["error"]
+    with pytest.raises(cli.CliError):
+        cli.ask(server, "reboot")
+
+
+def test_cli_main_reports_unreachable_daemon(tmp_path, capsys):
+    assert cli.main(["routes", "--socket", str(tmp_path / "none.sock")]) == 1
+    assert "cannot reach the routing daemon" in capsys.readouterr().err
+
+
+def test_empty_views_render():
+    assert cli.render("routes", []) == "no routes"
+    assert cli.render("neighbors", []) == "no neighbours"
+    assert cli.render("lsdb", []) == "empty database"

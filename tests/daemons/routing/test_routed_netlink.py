@@ -1,0 +1,108 @@
+"""rtnetlink messages: built and parsed without a kernel, then against a
+real kernel inside a throw-away namespace."""
+from __future__ import annotations
+
+import json
+import socket
+import textwrap
+
+import pytest
+
+from labnode.routing import netlink as nl
+from labnode.routing.addr import ip_to_int, parse_prefix
+
+from routed_nslab import NetnsLab, leftover_namespaces, netns_available
+from routed_topo import Topology
+
+A, B = ip_to_int("10.0.1.2"), ip_to_int("10.0.2.2")
+
+
+def roundtrip(prefix, hops):
+    payload = nl.route_payload(prefix, hops, protocol=99, metric=20, table=254)
+    return nl.parse_route(payload)
+
+
+def test_single_path_route_round_trip():
+    prefix = parse_prefix("10.9.0.0/16")
+    assert roundtrip(prefix, (nl.Nexthop(3, A),)) == (prefix, (nl.Nexthop(3, A),), 99, 254, 20)
+
+
+def test_multipath_route_round_trip():
+    hops = (nl.Nexthop(3, A), nl.Nexthop(5, B))
+    prefix = parse_prefix("10.8.0.0/16")
+    assert roundtrip(prefix, hops) == (prefix, hops, 99, 254, 20)
+
+
+def test_default_route_has_no_destination_attribute():
+    payload = nl.route_payload((0, 0), (nl.Nexthop(3, A),), protocol=99, metric=20, table=254)
+    assert nl.RTA_DST not in nl.parse_attrs(payload, nl.RTMSG.size)
+    assert nl.parse_route(payload)[0] == (0, 0)
+
+
+def test_delete_uses_scope_nowhere_and_carries_protocol():
+    payload = nl.route_payload(parse_prefix("10.8.0.0/16"), (), protocol=42, metric=7, table=254, delete=True)
+    fields = nl.RTMSG.unpack_from(payload)
+    assert fields[5] == 42 and fields[6] == nl.RT_SCOPE_NOWHERE
+
+
+def test_messages_split_a_datagram_and_attrs_are_aligned():
+    one = nl.message(nl.RTM_NEWROUTE, 0, 7, nl.attr(1, b"abc"))
+    two = nl.message(nl.NLMSG_DONE, 0, 8, b"")
+    got = list(nl.messages(one + two))
+    assert [(t, s) for t, _, s, _ in got] == [(nl.RTM_NEWROUTE, 7), (nl.NLMSG_DONE, 8)]
+    assert len(nl.attr(1, b"abc")) == 8 and nl.parse_attrs(got[0][3]) == {1: b"abc"}
+
+
+def test_link_message_flags():
+    def link(flags, name=b"eth1\0", msg_type=nl.RTM_NEWLINK):
+        payload = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 1, 4, flags, 0) + nl.attr(nl.IFLA_IFNAME, name)
+        return nl.parse_link(msg_type, payload)
+    assert link(nl.IFF_UP | nl.IFF_LOWER_UP) == nl.LinkState(4, "eth1", True, False)
+    assert link(nl.IFF_UP).running is False  # up but no carrier
+    assert link(nl.IFF_LOWER_UP).running is False  # administratively down
+    assert link(nl.IFF_UP, msg_type=nl.RTM_DELLINK).deleted is True
+    assert nl.parse_link(nl.RTM_NEWLINK, b"\0" * 4) is None
+
+
+REASON = netns_available()
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(REASON is not None, reason=REASON or "")
+def test_route_table_against_the_kernel():
+    nslab = NetnsLab(Topology.build(3, [(1, 2, 1), (1, 3, 1)]))
+    try:
+        nslab.create()
+        code = textwrap.dedent("""
+            import json, socket, subprocess
+            from labnode.routing import netlink as nl
+            from labnode.routing.addr import ip_to_int, parse_prefix
+            t = nl.RouteTable(99, 20, 254)
+            a = nl.Nexthop(socket.if_nametoindex("l1a"), ip_to_int("10.0.1.2"))
+            b = nl.Nexthop(socket.if_nametoindex("l2a"), ip_to_int("10.0.2.2"))
+            p, q = parse_prefix("10.9.0.0/16"), parse_prefix("10.8.0.0/16")
+            t.replace(p, (a,)); t.replace(q, tuple(sorted((a, b))))
+            out = {"first": sorted(map(str, t.dump().items()))}
+            t.replace(p, tuple(sorted((a, b)))); t.replace(q, (b,))
+            out["second"] = sorted(map(str, t.dump().items()))
+            out["ip"] = subprocess.run(["ip", "route", "show", "proto", "99"], capture_output=True, text=True).stdout
+            t.delete(q); t.delete(q)  # twice: deleting what is gone is fine
+            try:
+                t.replace(parse_prefix("10.7.0.0/16"), (nl.Nexthop(a.ifindex, ip_to_int("192.0.2.9")),))
+            except nl.NetlinkError as exc:
+                out["error"] = exc.errno
+            out["third"] = sorted(map(str, t.dump().items()))
+            print(json.dumps(out))
+        """)
+        result = nslab.run_in("r1", code)
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        p, q = parse_prefix("10.9.0.0/16"), parse_prefix("10.8.0.0/16")
+        assert len(out["first"]) == 2 and len(out["second"]) == 2
+        assert "nexthop via 10.0.1.2 dev l1a" in out["ip"] and "10.8.0.0/16 via 10.0.2.2 dev l2a" in out["ip"]
+        assert out["error"] == 101  # ENETUNREACH: the gateway is not on the link
+        assert len(out["third"]) == 1 and str(p) in out["third"][0]
+        assert str(q) not in " ".join(out["third"])
+    finally:
+        nslab.close()
+    assert leftover_namespaces(nslab.tag) == []
