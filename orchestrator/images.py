@@ -42,7 +42,7 @@ class ImageSet:
     node: str
 
 
-def _hash_tree(root: Path, extra: str = "") -> str:
+def hash_tree(root: Path, extra: str = "") -> str:
     h = hashlib.sha256(extra.encode())
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if "__pycache__" in path.parts or path.suffix == ".pyc":
@@ -61,13 +61,13 @@ def base_packages(recipe: Path = BASE_DIR) -> list[str]:
 
 def recipe_tag(repo: str, recipe: Path) -> str:
     """The tag an image built from a debootstrap recipe folder gets."""
-    return f"{repo}:{_hash_tree(recipe, SUITE)}"
+    return f"{repo}:{hash_tree(recipe, SUITE)}"
 
 
 def wanted_tags() -> ImageSet:
     """The tags the current recipes produce."""
     base = recipe_tag(BASE_REPO, BASE_DIR)
-    node = f"{NODE_REPO}:{_hash_tree(NODE_DIR, base)}"
+    node = f"{NODE_REPO}:{hash_tree(NODE_DIR, base)}"
     return ImageSet(base=base, node=node)
 
 
