@@ -94,9 +94,31 @@ def ensure_images(client: docker.DockerClient, progress: Progress = silent,
         progress(Event("image", f"base image {tags.base} is up to date"))
     if force or not _exists(client, tags.node):
         build_node(client, tags.base, tags.node, progress)
+        prune_old_images(client, tags, progress)
     else:
         progress(Event("image", f"node image {tags.node} is up to date"))
     return tags
+
+
+def prune_old_images(client: docker.DockerClient, keep: ImageSet, progress: Progress = silent) -> list[str]:
+    """Remove base and node images of earlier recipes that no container uses
+    (found by label; every in-node code change builds a new node image)."""
+    used = {c.image.id for c in client.containers.list(all=True)}
+    removed = []
+    for role, repo, current in (("node", NODE_REPO, keep.node), ("base", BASE_REPO, keep.base)):
+        for image in client.images.list(filters={"label": [f"{LABEL_PROJECT}={PROJECT}", f"{LABEL_ROLE}={role}"]}):
+            tags = [t for t in image.tags if t.startswith(repo + ":")]
+            if image.id in used or current in image.tags or (image.tags and not tags):
+                continue  # in use, current, or tagged by someone else: keep
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.APIError:
+                continue  # still needed (a child image): leave it
+            removed += tags or [image.short_id]
+            progress(Event("image", f"removed the old image {', '.join(tags) or image.short_id}"))
+    if _exists(client, keep.node):
+        client.api.tag(keep.node, NODE_REPO, "latest")
+    return removed
 
 
 def build_base(client: docker.DockerClient, tag: str, progress: Progress = silent,

@@ -147,3 +147,19 @@ def test_impairments_written_on_a_link_are_applied_at_deploy(backend, tmp_path):
         assert result["received"] >= 2 and result["max"] > 100, result  # tbf drops what waits over 200 ms
     finally:
         api.destroy("t-impair", backend=backend)
+
+
+def test_images_of_older_recipes_are_pruned(backend, tmp_path):
+    import io
+
+    from orchestrator.images import prune_old_images, wanted_tags
+    current = wanted_tags()
+    old_tag = "labnet/node:t-old-recipe"
+    dockerfile = f"FROM {current.node}\nLABEL t.old=1\n".encode()
+    backend.client.images.build(fileobj=io.BytesIO(dockerfile), tag=old_tag, network_mode="none",
+                                labels={"labnet.project": "labnet", "labnet.role": "node"}, rm=True)
+    removed = prune_old_images(backend.client, current)
+    assert old_tag in removed
+    assert [t for t in (i.tags for i in backend.client.images.list(name="labnet/node")) if old_tag in t] == []
+    assert backend.client.images.get(current.node)  # the current one stays
+    assert current.node in backend.client.images.get("labnet/node:latest").tags
