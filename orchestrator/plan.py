@@ -18,9 +18,10 @@ from . import PROJECT
 from .addressing import Addressing, assign
 from .checks import plan_checks
 from .expect import Check
-from .model import DEFAULT_COST, DynamicSpec, NodeSpec, RouteSpec, ServiceSpec, Topology
+from .model import DEFAULT_COST, NodeSpec, RouteSpec, Topology
 from .policy import PlanFirewall, PlanNat, Resolver, resolve_firewall, resolve_nat
 from .routing import RouteGroup, computed_routes
+from .specs import DynamicSpec, ServiceSpec
 from .wiring import Wiring, build_wiring
 
 BRIDGE = "br0"

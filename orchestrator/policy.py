@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from .addressing import Addressing
 from .errors import Problem
-from .model import ChainSpec, FirewallSpec, NatSpec
+from .specs import ChainSpec, FirewallSpec, NatSpec
 from .wiring import Wiring
 
 

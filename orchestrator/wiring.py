@@ -12,7 +12,8 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .errors import Problem
-from .model import DEFAULT_COST, Endpoint, ImpairSpec, LanSpec, LinkSpec, NodeSpec
+from .model import DEFAULT_COST, Endpoint, LanSpec, LinkSpec, NodeSpec
+from .specs import ImpairSpec
 
 Port = tuple[str, str]  # (node, interface)
 

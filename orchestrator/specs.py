@@ -1,0 +1,193 @@
+"""What nodes and links may carry besides addresses and routes: services,
+firewalls, NAT, link impairments, and the routing daemon's options."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from . import units
+from .modelbase import StrictModel
+
+
+ServiceType = Literal["http", "select", "chat", "udp-echo", "command"]
+SERVICE_TYPES: tuple[str, ...] = ("http", "select", "chat", "udp-echo", "command")
+#: the port a service listens on when none is written
+DEFAULT_PORTS = {"http": 80, "select": 6000, "chat": 5000, "udp-echo": 7}
+
+
+class ServiceSpec(StrictModel):
+    """A program the node's supervisor runs: `{type: http, port: 80, root: www}`.
+
+    `root` (http) is a folder relative to the lab folder, copied into the node;
+    `command` runs any program (type command) under the same supervision.
+    """
+
+    type: ServiceType
+    name: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    bind: str = "0.0.0.0"
+    root: str | None = None
+    command: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> "ServiceSpec":
+        if self.type == "http" and self.root is None:
+            raise ValueError("an http service needs 'root': the folder (in the lab folder) it serves")
+        if self.type != "http" and self.root is not None:
+            raise ValueError(f"'root' is for http services, not {self.type}")
+        if self.type == "command" and not self.command:
+            raise ValueError("a command service needs 'command': [program, arguments...]")
+        if self.type != "command" and self.command is not None:
+            raise ValueError(f"'command' is for type command, not {self.type}")
+        return self
+
+    @property
+    def effective_name(self) -> str:
+        return self.name or self.type
+
+    @property
+    def effective_port(self) -> int | None:
+        return self.port or DEFAULT_PORTS.get(self.type)
+
+
+Proto = Literal["tcp", "udp", "icmp", "any"]
+Action = Literal["accept", "drop", "reject"]
+
+
+def _port_range(value: Any) -> Any:
+    """80 or "8000-8080" -> (lo, hi)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"expected a port like 80 or a range like 8000-8080, got {value!r}")
+    if isinstance(value, int):
+        lo = hi = value
+    elif isinstance(value, str) and "-" in value:
+        a, _, b = value.partition("-")
+        if not (a.strip().isdigit() and b.strip().isdigit()):
+            raise ValueError(f"'{value}' is not a port range (expected like 8000-8080)")
+        lo, hi = int(a), int(b)
+    elif isinstance(value, str) and value.strip().isdigit():
+        lo = hi = int(value)
+    else:
+        raise ValueError(f"expected a port like 80 or a range like 8000-8080, got {value!r}")
+    for p in (lo, hi):
+        if not 1 <= p <= 65535:
+            raise ValueError(f"port {p} is out of range (1 to 65535)")
+    if lo > hi:
+        raise ValueError(f"the range {lo}-{hi} is backwards; write {hi}-{lo}")
+    return (lo, hi)
+
+
+class RuleSpec(StrictModel):
+    """One firewall rule; every match it leaves out matches anything.
+
+    `from`/`to`: a subnet (10.0.1.0/24), an address, a node (all its
+    addresses), a LAN (its subnet), `node.iface` (that address), or `any`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    src: str | list[str] = Field(default="any", alias="from")
+    dst: str | list[str] = Field(default="any", alias="to")
+    proto: Proto = "any"
+    port: tuple[int, int] | None = None
+    action: Action = "accept"
+
+    _port = field_validator("port", mode="before")(classmethod(lambda cls, v: _port_range(v)))
+
+    @model_validator(mode="after")
+    def _port_needs_proto(self) -> "RuleSpec":
+        if self.port is not None and self.proto not in ("tcp", "udp"):
+            raise ValueError(f"a port needs proto tcp or udp (this rule has proto {self.proto})")
+        return self
+
+
+class ChainSpec(StrictModel):
+    """A direction of traffic: its default policy and its ordered rules."""
+
+    policy: Literal["accept", "drop"] = "accept"
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+
+class FirewallSpec(StrictModel):
+    """Stateful by default: replies to allowed connections are let back in."""
+
+    input: ChainSpec | None = None      # traffic to the node itself
+    forward: ChainSpec | None = None    # traffic through a router
+    stateful: bool = True
+
+
+class ForwardSpec(StrictModel):
+    """A port forward: `public_port` on the outside address -> `to` (node:port)."""
+
+    proto: Literal["tcp", "udp"] = "tcp"
+    public_port: int = Field(ge=1, le=65535)
+    to: str
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: str) -> str:
+        node, sep, port = value.rpartition(":")
+        if not sep or not node or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"'{value}' is not node:port (expected like web:80)")
+        return value
+
+
+class NatSpec(StrictModel):
+    """Source NAT (masquerade) of inside subnets out of one interface, and
+    port forwards from the outside address to inside nodes."""
+
+    out: str
+    inside: list[str] | None = None     # default: every other connected subnet
+    forwards: list[ForwardSpec] = Field(default_factory=list)
+
+
+class DynamicSpec(StrictModel):
+    """Timers and key of the link-state routing daemon (`routing: dynamic`)."""
+
+    hello_interval: float = Field(default=0.2, ge=0.01, le=65)
+    dead_interval: float = Field(default=0.8, ge=0.02, le=3600)
+    key: str | None = Field(default=None, min_length=8)   # shared secret: packets carry an HMAC
+
+    @model_validator(mode="after")
+    def _dead_after_hello(self) -> "DynamicSpec":
+        if self.dead_interval <= self.hello_interval:
+            raise ValueError(f"dead_interval ({self.dead_interval}) must be longer than hello_interval "
+                             f"({self.hello_interval}); 4 hellos is usual")
+        return self
+
+
+class ImpairSpec(StrictModel):
+    """What a link does to the packets leaving each of its ends (tc netem/tbf):
+    `{delay: 50ms, jitter: 5ms, loss: 2%, rate: 10mbit}`. Stored in ms, %, kbit/s."""
+
+    delay: float | None = None
+    jitter: float | None = None
+    loss: float | None = None
+    rate: int | None = None
+
+    @field_validator("delay", "jitter", mode="before")
+    @classmethod
+    def _time(cls, value: Any, info: Any) -> Any:
+        return None if value is None else units.parse_duration_ms(str(value), info.field_name)
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss(cls, value: Any) -> Any:
+        return None if value is None else units.parse_percent(str(value), "loss")
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        return None if value is None else units.parse_rate_kbit(str(value), "rate")
+
+    @model_validator(mode="after")
+    def _sensible(self) -> "ImpairSpec":
+        if not (self.delay or self.jitter or self.loss or self.rate):
+            raise ValueError("an impairment needs at least one of delay, jitter, loss, rate")
+        if self.jitter and not self.delay:
+            raise ValueError("jitter varies a delay: give a delay too (e.g. delay: 50ms, jitter: 5ms)")
+        return self
