@@ -318,6 +318,13 @@ def _print_ping(name: str, verbose: bool, exit_on_failure: bool = True) -> None:
         sys.exit(1)
 
 
+def _relay(result) -> None:
+    """Pass on what a command in a node printed, and its exit code."""
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    sys.exit(result.exit_code)
+
+
 @main.command(name="exec", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("node")
@@ -325,9 +332,7 @@ def _print_ping(name: str, verbose: bool, exit_on_failure: bool = True) -> None:
 def exec_cmd(name: str, node: str, command: tuple[str, ...]) -> None:
     """Run a command in a node: lab exec NAME NODE -- CMD ARGS..."""
     result = run(api.exec_in, name, node, list(command))
-    sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
-    sys.exit(result.exit_code)
+    _relay(result)
 
 
 @main.command()
@@ -348,9 +353,7 @@ def routes(name: str, node: str, what: str, as_json: bool) -> None:
     """Ask a router's link-state daemon: routes (default), neighbors, lsdb or stats."""
     argv = ["python3", "-m", "labnode.routing.cli", what] + (["--json"] if as_json else [])
     result = run(api.exec_in, name, node, argv)
-    sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
-    sys.exit(result.exit_code)
+    _relay(result)
 
 
 @main.command()

@@ -102,3 +102,25 @@ def run(name: str, main: Callable[[], None]) -> int:
         print(f"{name}: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+ACCEPT_BATCH = 64  # connections accepted per wakeup
+
+
+def accept_ready(listener: socket.socket, nodelay: bool = False, batch: int = ACCEPT_BATCH):
+    """Yield (socket, address) for the connections waiting on a non-blocking
+    listener, each set non-blocking; at most `batch` per call, so that
+    established clients get their turn too. An accept error (out of file
+    descriptors, say) is logged and the rest wait for the next round."""
+    for _ in range(batch):
+        try:
+            sock, addr = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log(f"accept failed: {exc}")
+            return
+        sock.setblocking(False)
+        if nodelay:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        yield sock, addr

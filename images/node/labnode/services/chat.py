@@ -28,11 +28,10 @@ import time
 import unicodedata
 
 from labnode import chatproto
-from labnode.netutil import endpoint, flush_log, listen, log, peer, run, service_parser
+from labnode.netutil import accept_ready, endpoint, flush_log, listen, log, peer, run, service_parser
 
 RECV_SIZE = 65536
 MAX_NICK = 32
-ACCEPT_BATCH = 64  # connections accepted per wakeup
 
 
 class Client:
@@ -111,16 +110,7 @@ class ChatServer:
     # -- events -----------------------------------------------------------
 
     def _accept(self) -> None:
-        for _ in range(ACCEPT_BATCH):  # bounded: established clients get their turn too
-            try:
-                sock, addr = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log(f"accept failed: {exc}")
-                return
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for sock, addr in accept_ready(self.listener, nodelay=True):
             client = Client(sock, addr)
             self.clients[sock] = client
             self.sel.register(sock, selectors.EVENT_READ, client)

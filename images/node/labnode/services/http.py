@@ -26,13 +26,12 @@ from email.utils import formatdate
 
 from labnode.httpparse import (KNOWN_METHODS, REASONS, SERVED_METHODS, HttpError, Request,
                                first_line, parse_request, response_head)
-from labnode.netutil import endpoint, flush_log, listen, log, run, service_parser
+from labnode.netutil import accept_ready, endpoint, flush_log, listen, log, run, service_parser
 from labnode.webroot import WebRoot, content_type, error_page, split_target
 
 RECV_SIZE = 65536
 SMALL_FILE = 256 * 1024  # read into memory at once; bigger files are streamed with sendfile
 LINGER = 2.0             # seconds to drain a closing connection (avoids resetting replies)
-ACCEPT_BATCH = 64        # connections accepted per wakeup
 
 
 class FileBody:
@@ -95,16 +94,7 @@ class HttpServer:
     # -- connections ------------------------------------------------------
 
     def _accept(self) -> None:
-        for _ in range(ACCEPT_BATCH):  # bounded: established clients get their turn too
-            try:
-                sock, addr = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # out of descriptors etc.: the rest wait a round
-                log(f"accept failed: {exc}")
-                return
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for sock, addr in accept_ready(self.listener, nodelay=True):
             conn = Conn(sock, addr)
             self.conns.add(conn)
             self.sel.register(sock, selectors.EVENT_READ, conn)

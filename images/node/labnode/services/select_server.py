@@ -17,10 +17,9 @@ from __future__ import annotations
 import selectors
 import socket
 
-from labnode.netutil import endpoint, listen, log, peer, run, service_parser
+from labnode.netutil import accept_ready, endpoint, listen, log, peer, run, service_parser
 
 CHUNK = 4096
-ACCEPT_BATCH = 64  # connections accepted per wakeup
 MAX_PENDING = 1 << 20  # echo bytes a client may leave unread before we stop reading it
 
 
@@ -53,15 +52,7 @@ class SelectServer:
                     self._write(client)
 
     def _accept(self) -> None:
-        for _ in range(ACCEPT_BATCH):  # bounded: established clients get their turn too
-            try:
-                sock, addr = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # e.g. out of file descriptors: try again later
-                log(f"accept failed: {exc}")
-                return
-            sock.setblocking(False)
+        for sock, addr in accept_ready(self.listener):
             client = Client(sock, addr)
             self.sel.register(sock, selectors.EVENT_READ, client)
             log(f"{client.name}: connected")
