@@ -95,17 +95,29 @@ def _walk(node: yaml.Node, loc: Loc, lines: LineMap, problems: list[Problem]) ->
             _walk(item, loc + (i,), lines, problems)
 
 
+#: libyaml's parser when PyYAML has it (ten times faster), with the same marks
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose(text: str, loader_class: type) -> tuple[yaml.Node | None, Any]:
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
+
+
 def parse_yaml(text: str) -> tuple[Any, LineMap, list[Problem]]:
     """Parse YAML text; return the data, where each part of it is, and problems."""
     lines = LineMap()
     problems: list[Problem] = []
     try:
-        loader = yaml.SafeLoader(text)
         try:
-            root = loader.get_single_node()
-            data = loader.construct_document(root) if root is not None else None
-        finally:
-            loader.dispose()
+            root, data = _compose(text, _FAST_LOADER)
+        except yaml.YAMLError:
+            # parse again with PyYAML's own parser: its messages are the clearer ones
+            root, data = _compose(text, yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -200,10 +200,13 @@ def _check_next_hops(wiring: Wiring, addressing: Addressing) -> list[Problem]:
     """Gateways and static next hops: on a connected subnet, not the node's own
     address, held by a node on that segment."""
     errors = []
+    by_node: dict[str, dict[Port, ipaddress.IPv4Interface]] = {}
+    for p, a in addressing.address.items():
+        by_node.setdefault(p[0], {})[p] = a
     for node, spec in wiring.nodes.items():
         if spec.kind == "switch":
             continue
-        mine = {p: a for p, a in addressing.address.items() if p[0] == node}
+        mine = by_node.get(node, {})
         hops: list[tuple[str, ipaddress.IPv4Address]] = []
         if spec.gateway is not None:
             hops.append((f"nodes.{node}.gateway", spec.gateway))
