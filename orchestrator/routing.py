@@ -16,7 +16,7 @@ from .addressing import Addressing
 from .wiring import Wiring
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hashing: edges key the route groups
 class Edge:
     to: int          # router index
     cost: int
@@ -113,29 +113,30 @@ def computed_routes(wiring: Wiring, addressing: Addressing, for_routers: list[st
     out: dict[str, list[RouteGroup]] = {}
     for name in for_routers:
         dist, first = dijkstra(adj, index[name])
-        groups: dict[int, list[str]] = {}
-        edges: dict[int, Edge] = {}
-
-        def add(e: Edge) -> list[str]:
-            key = id(e)
-            if key not in groups:
-                groups[key] = []
-                edges[key] = e
-            return groups[key]
-
+        groups: dict[Edge, list[str]] = {}
         for x, nets in enumerate(owned):
             e = first[x]
             if nets and e is not None:
-                add(e).extend(nets)
-        for net, a, b in pairs:
-            best = a if dist[a] <= dist[b] else b
+                if e in groups:
+                    groups[e].extend(nets)
+                else:
+                    groups[e] = list(nets)
+        for net, a, b in pairs:  # the hot loop of large labs: kept plain
+            da, db = dist[a], dist[b]
+            if da <= db:
+                best, d = a, da
+            else:
+                best, d = b, db
             e = first[best]
-            if e is not None and dist[best] != 0:  # 0: the router is on this subnet
-                add(e).append(net)
+            if e is not None and d != 0:  # 0: the router is on this subnet
+                if e in groups:
+                    groups[e].append(net)
+                else:
+                    groups[e] = [net]
         for net, members in shared:
             best = min(members, key=dist.__getitem__)
             e = first[best]
             if e is not None and dist[best] != 0:
-                add(e).append(net)
-        out[name] = [RouteGroup(edges[k].via, edges[k].dev, nets) for k, nets in groups.items()]
+                groups.setdefault(e, []).append(net)
+        out[name] = [RouteGroup(e.via, e.dev, nets) for e, nets in groups.items()]
     return out
