@@ -87,7 +87,12 @@ def test_wrong_expectations_fail_saying_what_was_seen(backend, wrong):
     assert [r.what for r in results if r.error] == []  # network verdicts, not probe trouble
     got = by_what(results)
     assert got["wrong reach icmp"].got.startswith("no reply (100% loss: ")
-    assert "unreachable" in got["wrong reach icmp"].got
+    # r1 answers "network unreachable", but the kernel sends such routing errors
+    # at most 5 at once and then 1 a second per source (net.ipv4.route.error_cost
+    # and error_burst, which are the host's, not the lab's): when other probes
+    # took them, nothing comes back
+    seen = got["wrong reach icmp"].got
+    assert "unreachable" in seen or "no reply from 192.168.9.10" in seen, seen
     assert got["wrong reach tcp"].got == "port 81 closed"
     assert got["wrong reach udp"].got == "no echo on udp 7: port unreachable"
     assert got["wrong deny"].expected == "no reply" and got["wrong deny"].got.startswith("2/2 replies")
