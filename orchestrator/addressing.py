@@ -128,20 +128,12 @@ def assign(wiring: Wiring, pools: PoolsSpec) -> tuple[Addressing, list[Problem],
             if p in wiring.explicit:
                 out.address[p] = wiring.explicit[p][0]
         values = [int(a) for a in usable]
-        cursor = 0
-        for p in routers:
-            while values[cursor] in in_use:
-                cursor += 1
-            in_use.add(values[cursor])
-            out.address[p] = IPv4If(f"{ipaddress.IPv4Address(values[cursor])}/{net.prefixlen}")
         start = HOST_OFFSET - 1 if len(values) >= 62 else 0
-        order = values[start:] + values[:start]
-        cursor = 0
-        for p in hosts:
-            while order[cursor] in in_use:
-                cursor += 1
-            in_use.add(order[cursor])
-            out.address[p] = IPv4If(f"{ipaddress.IPv4Address(order[cursor])}/{net.prefixlen}")
+        for ports, order in ((routers, values), (hosts, values[start:] + values[:start])):
+            free = (v for v in order if v not in in_use)
+            for p, v in zip(ports, free):
+                in_use.add(v)
+                out.address[p] = IPv4If(f"{ipaddress.IPv4Address(v)}/{net.prefixlen}")
 
     # 4. default gateways of hosts, and LANs without a router
     multi_segment = len(wiring.segments) > 1

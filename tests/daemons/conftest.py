@@ -17,9 +17,9 @@ if NODE_DIR not in sys.path:
     sys.path.insert(0, NODE_DIR)
 
 
-@pytest.fixture
-def start_service():
-    """start_service(module, *args) -> Service; all stopped at teardown."""
+def _services():
+    """A start(module, *args) -> Service function; every service it started
+    is stopped when the generator resumes (at the fixture's teardown)."""
     started: list[Service] = []
 
     def start(module: str, *args: str) -> Service:
@@ -30,18 +30,15 @@ def start_service():
     yield start
     for service in started:
         service.stop()
+
+
+@pytest.fixture
+def start_service():
+    """start_service(module, *args) -> Service; all stopped at teardown."""
+    yield from _services()
 
 
 @pytest.fixture(scope="module")
 def module_service():
     """Like start_service, but the services live for the whole test module."""
-    started: list[Service] = []
-
-    def start(module: str, *args: str) -> Service:
-        service = Service(module, *args)
-        started.append(service)
-        return service
-
-    yield start
-    for service in started:
-        service.stop()
+    yield from _services()
