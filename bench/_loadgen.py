@@ -25,7 +25,6 @@ if NODE_DIR not in sys.path:
 
 from labnode import chatproto  # noqa: E402
 
-
 # -- processes ----------------------------------------------------------------
 
 def free_port() -> int:

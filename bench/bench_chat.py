@@ -17,7 +17,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _loadgen  # noqa: E402
+import _loadgen
 
 
 def main() -> int:

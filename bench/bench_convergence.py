@@ -39,10 +39,11 @@ sys.dont_write_bytecode = True  # images/node is the image build context: keep i
 sys.path.insert(0, str(HERE.parents[1] / "images" / "node"))
 sys.path.insert(0, str(HERE.parents[1] / "tests" / "daemons" / "routing"))
 
-from labnode.routing import netlink as nl  # noqa: E402
-from labnode.routing.addr import format_prefix  # noqa: E402
 from routed_nslab import lab, netns_available  # noqa: E402
 from routed_topo import Topology  # noqa: E402
+
+from labnode.routing import netlink as nl  # noqa: E402
+from labnode.routing.addr import format_prefix  # noqa: E402
 
 RTMGRP_IPV4_ROUTE = 0x40
 CLONE_NEWNET = 0x40000000
@@ -113,8 +114,8 @@ def lan_changing_links(topo: Topology) -> list[int]:
     """Links whose failure changes some router's route to some LAN."""
     def lans(r, down):
         return {p: v for p, v in topo.expected_routes(r, down).items() if p.startswith("10.100.")}
-    return [l.index for l in topo.links
-            if any(lans(r, frozenset()) != lans(r, frozenset({l.index})) for r in topo.routers)]
+    return [link.index for link in topo.links
+            if any(lans(r, frozenset()) != lans(r, frozenset({link.index})) for r in topo.routers)]
 
 
 def control_traffic(nslab, seconds: float) -> list[tuple[str, float, float]]:
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'rep':>3} {'link':>8} {'paths ms':>9} {'all ms':>8} {'back up ms':>11} {'route changes':>14}")
             for rep in range(args.reps):
                 index = candidates[rep % len(candidates)]
-                link = next(l for l in MESH.links if l.index == index)
+                link = next(candidate for candidate in MESH.links if candidate.index == index)
                 start = time.monotonic()
                 nslab.set_link(index, up=False)
                 nslab.wait_converged(5, down={index}, poll=0.01)

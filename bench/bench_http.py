@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _loadgen  # noqa: E402
+import _loadgen
 
 
 def serve_labnode(root: str, port: int):

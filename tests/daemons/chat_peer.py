@@ -32,7 +32,7 @@ class Peer:
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(1 << 20)
-        except socket.timeout:
+        except TimeoutError:
             return
         except ConnectionResetError:
             data = b""

@@ -103,7 +103,7 @@ def recv_all(sock: socket.socket, timeout: float = 3.0) -> bytes:
     while time.monotonic() < deadline:
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             break
         except ConnectionResetError:
             break

@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-
 from chat_peer import Peer
 from daemon_helpers import NODE_DIR, node_env, run_module
+
 from labnode import chatproto
 from labnode.chat_client import ChatConnection
 

@@ -7,8 +7,8 @@ import struct
 import time
 
 import pytest
-
 from chat_peer import Peer
+
 from labnode import chatproto
 from labnode.chatproto import MAX_PAYLOAD
 

@@ -6,7 +6,8 @@ import json
 import struct
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labnode import chatproto
 from labnode.chatproto import MAX_PAYLOAD, Decoder, ProtocolError, decode_payload, encode

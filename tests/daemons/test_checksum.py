@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import struct
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from labnode.checksum import internet_checksum, ones_complement_sum, verify
 from labnode.probe import icmp

@@ -12,7 +12,6 @@ import threading
 import time
 
 import pytest
-
 from daemon_helpers import node_env, run_module
 from http_client import RawHttp, get
 

@@ -9,7 +9,6 @@ import socket
 import subprocess
 
 import pytest
-
 from daemon_helpers import NODE_DIR, needs_root, run_module
 
 

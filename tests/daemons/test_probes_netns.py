@@ -17,7 +17,6 @@ import textwrap
 import uuid
 
 import pytest
-
 from daemon_helpers import Proc, node_env
 
 pytestmark = [

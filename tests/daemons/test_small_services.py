@@ -7,7 +7,6 @@ import socket
 import time
 
 import pytest
-
 from daemon_helpers import run_module
 
 

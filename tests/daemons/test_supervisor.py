@@ -12,9 +12,9 @@ import sys
 import time
 
 import pytest
-
 from daemon_helpers import NODE_DIR, Proc, run_module
 from http_client import get
+
 from labnode import supervisor as sup
 from labnode.svconfig import ServiceSpec, build, flags, load
 

@@ -59,7 +59,7 @@ class ChatConnection:
         self.sock.settimeout(max(timeout, 0.0001))
         try:
             data = self.sock.recv(65536)
-        except (socket.timeout, BlockingIOError):
+        except (TimeoutError, BlockingIOError):
             return []
         except OSError as exc:
             raise ChatError(f"receive failed: {exc.strerror or exc}") from None

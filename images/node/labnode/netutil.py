@@ -6,7 +6,7 @@ import argparse
 import signal
 import socket
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 
 class Stopped(BaseException):

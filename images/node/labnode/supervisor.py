@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 
+from labnode import contract
 from labnode.svconfig import ConfigError, ServiceSpec, load
 
 BACKOFF_MIN = 0.2
@@ -345,9 +346,9 @@ def release_pidfile(path: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lab-supervisor", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="/etc/labnet/services.json")
-    parser.add_argument("--logdir", default="/var/log/labnet")
-    parser.add_argument("--pidfile", default="/run/labnet-supervisor.pid")
+    parser.add_argument("--config", default=contract.SERVICES_CONFIG)
+    parser.add_argument("--logdir", default=contract.LOG_DIR)
+    parser.add_argument("--pidfile", default=contract.SUPERVISOR_PIDFILE)
     args = parser.parse_args(argv)
     os.makedirs(args.logdir, exist_ok=True)
     try:

@@ -150,4 +150,4 @@ class WebRoot:
 def error_page(status: int, reason: str, detail: str) -> bytes:
     return (f"<!DOCTYPE html>\n<html><head><title>{status} {reason}</title></head>\n"
             f"<body><h1>{status} {reason}</h1>\n<p>{html.escape(detail)}</p></body></html>\n"
-            ).encode("utf-8")
+            ).encode()

@@ -106,7 +106,7 @@ class NetnsLab:
 
     # -- acting ---------------------------------------------------------------
     def set_link(self, index: int, up: bool, side: str = "a") -> None:
-        link = next(l for l in self.topo.links if l.index == index)
+        link = next(candidate for candidate in self.topo.links if candidate.index == index)
         r = link.a if side == "a" else link.b
         ip("-n", self.ns[r], "link", "set", link.iface(r), "up" if up else "down")
 
@@ -153,7 +153,8 @@ class NetnsLab:
     def describe(self, routers, down=frozenset(), dead=frozenset()) -> str:
         lines = []
         for r in routers:
-            expected = {p: sorted(h) for p, (_, h) in self.topo.expected_routes(r, frozenset(down), frozenset(dead)).items()}
+            reference = self.topo.expected_routes(r, frozenset(down), frozenset(dead))
+            expected = {p: sorted(h) for p, (_, h) in reference.items()}
             got = {p: sorted(h) for p, h in self.kernel_routes(r).items()}
             if expected != got:
                 lines.append(f"{r}: expected {expected}\n    got      {got}")

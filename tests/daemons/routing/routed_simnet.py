@@ -11,11 +11,11 @@ import heapq
 import itertools
 import random
 
+from routed_topo import INF, Topology
+
 from labnode.routing import config as config_mod
 from labnode.routing.addr import format_prefix, int_to_ip, ip_to_int
 from labnode.routing.router import Router
-
-from routed_topo import INF, Topology
 
 
 class SimNet:

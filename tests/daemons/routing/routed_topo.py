@@ -43,7 +43,7 @@ class Topology:
     links: list[LinkSpec] = field(default_factory=list)
 
     @classmethod
-    def build(cls, n: int, edges: list[tuple]) -> "Topology":
+    def build(cls, n: int, edges: list[tuple]) -> Topology:
         """edges: (a, b, cost) or (a, b, cost_ab, cost_ba), routers numbered from 1."""
         topo = cls([f"r{i}" for i in range(1, n + 1)])
         for index, edge in enumerate(edges, start=1):

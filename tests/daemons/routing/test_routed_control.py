@@ -6,11 +6,10 @@ import socket
 import threading
 
 import pytest
-
-from labnode.routing import cli, control
-
 from routed_simnet import SimNet
 from routed_topo import SQUARE
+
+from labnode.routing import cli, control
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def server(net, tmp_path):
         while not stop.is_set():
             try:
                 conn, _ = srv.sock.accept()
-            except (socket.timeout, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 continue
             with conn:
                 conn.settimeout(1)
@@ -52,7 +51,7 @@ def test_views_describe_the_router(net):
     assert {nh["gateway"] for nh in routes["10.100.4.0/24"]["nexthops"]} == {"10.0.1.2", "10.0.3.2"}
     lsdb = {row["router_id"]: row for row in control.lsdb(r1, net.now)}
     assert lsdb["1.1.1.1"]["self"] and lsdb["4.4.4.4"]["distance"] == 20
-    assert {l["neighbor"] for l in lsdb["4.4.4.4"]["links"]} == {"1.1.1.1", "2.2.2.2", "3.3.3.3"}
+    assert {link["neighbor"] for link in lsdb["4.4.4.4"]["links"]} == {"1.1.1.1", "2.2.2.2", "3.3.3.3"}
     assert [n["state"] for n in control.neighbors(r1, net.now)] == ["full"] * 3
     assert control.stats(r1, net.now)["neighbors_full"] == 3
 
@@ -63,7 +62,7 @@ def test_ask_over_the_socket_and_render(server):
     lines = text.splitlines()
     assert lines[0].split()[:4] == ["prefix", "cost", "next", "hop"]
     assert lines[0].split()[-1] == "ecmp"
-    at = next(i for i, l in enumerate(lines) if l.startswith("10.100.4.0/24"))
+    at = next(i for i, line in enumerate(lines) if line.startswith("10.100.4.0/24"))
     assert lines[at].split()[1] == "20" and lines[at].endswith("2 paths")
     assert lines[at + 1].split() == ["10.0.3.2", "l3a"]  # the second path on its own line
     for command, fragment in (("neighbors", "2.2.2.2"), ("lsdb", "distance 20"), ("stats", "rx_hello")):

@@ -9,7 +9,7 @@ MAX_AGE = 60
 
 
 def lsa(seq=5, age=0, links=((2, 10),), prefixes=((0x0A000000, 24, 0),), rid=1):
-    return LSA(rid, seq, age, tuple(Link(*l) for l in links), tuple(Prefix(*p) for p in prefixes))
+    return LSA(rid, seq, age, tuple(Link(*link) for link in links), tuple(Prefix(*p) for p in prefixes))
 
 
 def test_higher_sequence_is_newer_regardless_of_age():
@@ -89,7 +89,7 @@ def test_snapshot_sorted_and_lsas_for_spf():
     db = LSDB(MAX_AGE)
     for rid in (3, 1, 2):
         db.install(lsa(rid=rid), now=0.0)
-    assert [l.router_id for l in db.snapshot(1.0)] == [1, 2, 3]
+    assert [entry.router_id for entry in db.snapshot(1.0)] == [1, 2, 3]
     assert set(db.lsas(1.0)) == {1, 2, 3}
     assert db.remove(2).router_id == 2 and db.remove(2) is None
 

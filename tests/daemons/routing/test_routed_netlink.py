@@ -7,12 +7,11 @@ import socket
 import textwrap
 
 import pytest
+from routed_nslab import NetnsLab, leftover_namespaces, netns_available
+from routed_topo import Topology
 
 from labnode.routing import netlink as nl
 from labnode.routing.addr import ip_to_int, parse_prefix
-
-from routed_nslab import NetnsLab, leftover_namespaces, netns_available
-from routed_topo import Topology
 
 A, B = ip_to_int("10.0.1.2"), ip_to_int("10.0.2.2")
 
@@ -24,17 +23,17 @@ def roundtrip(prefix, hops):
 
 def test_single_path_route_round_trip():
     prefix = parse_prefix("10.9.0.0/16")
-    assert roundtrip(prefix, (nl.Nexthop(3, A),)) == (prefix, (nl.Nexthop(3, A),), 99, 254, 20)
+    assert roundtrip(prefix, (nl.KernelNexthop(3, A),)) == (prefix, (nl.KernelNexthop(3, A),), 99, 254, 20)
 
 
 def test_multipath_route_round_trip():
-    hops = (nl.Nexthop(3, A), nl.Nexthop(5, B))
+    hops = (nl.KernelNexthop(3, A), nl.KernelNexthop(5, B))
     prefix = parse_prefix("10.8.0.0/16")
     assert roundtrip(prefix, hops) == (prefix, hops, 99, 254, 20)
 
 
 def test_default_route_has_no_destination_attribute():
-    payload = nl.route_payload((0, 0), (nl.Nexthop(3, A),), protocol=99, metric=20, table=254)
+    payload = nl.route_payload((0, 0), (nl.KernelNexthop(3, A),), protocol=99, metric=20, table=254)
     assert nl.RTA_DST not in nl.parse_attrs(payload, nl.RTMSG.size)
     assert nl.parse_route(payload)[0] == (0, 0)
 
@@ -77,9 +76,9 @@ def test_route_table_against_the_kernel():
             import json, socket, subprocess
             from labnode.routing import netlink as nl
             from labnode.routing.addr import ip_to_int, parse_prefix
-            t = nl.RouteTable(99, 20, 254)
-            a = nl.Nexthop(socket.if_nametoindex("l1a"), ip_to_int("10.0.1.2"))
-            b = nl.Nexthop(socket.if_nametoindex("l2a"), ip_to_int("10.0.2.2"))
+            t = nl.KernelRoutes(99, 20, 254)
+            a = nl.KernelNexthop(socket.if_nametoindex("l1a"), ip_to_int("10.0.1.2"))
+            b = nl.KernelNexthop(socket.if_nametoindex("l2a"), ip_to_int("10.0.2.2"))
             p, q = parse_prefix("10.9.0.0/16"), parse_prefix("10.8.0.0/16")
             t.replace(p, (a,)); t.replace(q, tuple(sorted((a, b))))
             out = {"first": sorted(map(str, t.dump().items()))}
@@ -88,7 +87,7 @@ def test_route_table_against_the_kernel():
             out["ip"] = subprocess.run(["ip", "route", "show", "proto", "99"], capture_output=True, text=True).stdout
             t.delete(q); t.delete(q)  # twice: deleting what is gone is fine
             try:
-                t.replace(parse_prefix("10.7.0.0/16"), (nl.Nexthop(a.ifindex, ip_to_int("192.0.2.9")),))
+                t.replace(parse_prefix("10.7.0.0/16"), (nl.KernelNexthop(a.ifindex, ip_to_int("192.0.2.9")),))
             except nl.NetlinkError as exc:
                 out["error"] = exc.errno
             out["third"] = sorted(map(str, t.dump().items()))

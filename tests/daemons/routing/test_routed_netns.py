@@ -13,7 +13,6 @@ import sys
 import textwrap
 
 import pytest
-
 from routed_nslab import NODE_DIR, ip, lab, leftover_namespaces, netns_available
 from routed_topo import SQUARE
 

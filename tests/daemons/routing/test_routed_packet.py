@@ -5,7 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labnode.routing import packet as pk
 from labnode.routing.lsa import LSA, Link, Prefix
@@ -46,7 +47,7 @@ def test_hello_round_trip(key, rid, hello):
 def test_lsu_round_trip_split_under_target(key, items):
     codec = Codec(7, key)
     packets = codec.lsus(items)
-    decoded = [l for p in packets for l in Codec(1, key).decode(p).body]
+    decoded = [item for p in packets for item in Codec(1, key).decode(p).body]
     assert decoded == items
     for p in packets:
         assert len(p) <= pk.MAX_PACKET

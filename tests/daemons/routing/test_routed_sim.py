@@ -3,14 +3,15 @@ adjacencies, flooding, ageing, failures, restarts and hostile packets."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from routed_simnet import SimNet
+from routed_topo import SQUARE, Topology
 
 from labnode.routing.addr import ip_to_int
 from labnode.routing.lsa import LSA, Link, Prefix
 from labnode.routing.packet import Codec, Hello
 from labnode.routing.state import FULL, INIT
-
-from routed_simnet import SimNet
-from routed_topo import SQUARE, Topology
 
 R = {r: ip_to_int(SQUARE.router_id(r)) for r in SQUARE.routers}
 
@@ -28,7 +29,7 @@ def test_initial_convergence_matches_reference_with_costs_and_ecmp():
     assert net.table("r1")["10.100.4.0/24"] == (20, frozenset({("l1a", "10.0.1.2"), ("l3a", "10.0.3.2")}))
     # asymmetric diagonal: r4 -> r1 costs 20 on it, so r4 has three equal paths
     assert len(net.table("r4")["10.100.1.0/24"][1]) == 3
-    for r, router in net.routers.items():
+    for router in net.routers.values():
         assert all(nb.state == FULL for p in router.ports.values() for nb in p.neighbors.values())
         assert len(router.lsdb) == 4
 
@@ -60,7 +61,7 @@ def test_link_failure_and_repair():
 def test_configured_prefix_of_a_routed_interface_follows_the_interface():
     """The orchestrator may list every subnet under `prefixes`, routed links
     included: a link's /30 must still go away with the link."""
-    every_subnet = {r: {"prefixes": [SQUARE.lan(r)] + [l.subnet() for l in SQUARE.links_of(r)]}
+    every_subnet = {r: {"prefixes": [SQUARE.lan(r)] + [link.subnet() for link in SQUARE.links_of(r)]}
                     for r in SQUARE.routers}
     net = SimNet(SQUARE, per_router=every_subnet)
     net.run_until(net.converged, limit=3)
@@ -253,8 +254,6 @@ def test_random_mesh_converges_to_reference(seed):
     net.set_link(victim, up=False)
     net.run_until(lambda: net.converged(down={victim}), limit=3)
 
-
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 u32 = st.integers(0, 0xFFFFFFFF)
 small_ids = st.sampled_from([R["r1"], R["r2"], R["r3"], R["r4"], 0x05050505, 0x06060606])

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labnode.routing.lsa import LSA, Link, Prefix
 from labnode.routing.spf import Graph, Route, build_graph, compute_routes, shortest_paths

@@ -32,13 +32,13 @@ def probe(host: str, port: int, count: int = 1, timeout: float = 2.0,
                 while True:
                     left = sent + timeout - time.monotonic()
                     if left <= 0:
-                        raise socket.timeout
+                        raise TimeoutError
                     sock.settimeout(left)
                     reply = sock.recv(65535)
                     if reply == data:
                         rtts.append(round((time.monotonic() - sent) * 1000.0, 3))
                         break
-            except socket.timeout:
+            except TimeoutError:
                 errors.append(f"datagram {index}: no echo within {timeout:g}s")
             except ConnectionRefusedError:
                 errors.append(f"datagram {index}: port unreachable")

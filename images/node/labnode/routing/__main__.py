@@ -5,9 +5,10 @@ import argparse
 import logging
 import sys
 
+from .. import contract
 from . import config as config_mod
 
-DEFAULT_CONFIG = "/etc/labnet/routing.json"
+DEFAULT_CONFIG = contract.ROUTING_CONFIG
 
 
 def main(argv: list[str] | None = None) -> int:

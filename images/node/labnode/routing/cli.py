@@ -75,7 +75,7 @@ def render(command: str, data) -> str:
             reach = "self" if lsa["self"] else (f"distance {lsa['distance']}" if lsa["reachable"] else "unreachable")
             reach = "flushed, max age" if lsa.get("flushed") else reach
             head = f"{lsa['router_id']}  seq {lsa['seq']}  age {lsa['age']}s  checksum {lsa['checksum']}  ({reach})"
-            links = ", ".join(f"{l['neighbor']} cost {l['cost']}" for l in lsa["links"]) or "none"
+            links = ", ".join(f"{link['neighbor']} cost {link['cost']}" for link in lsa["links"]) or "none"
             prefixes = ", ".join(p["prefix"] + (f" +{p['metric']}" if p["metric"] else "")
                                  for p in lsa["prefixes"]) or "none"
             blocks.append(f"{head}\n  links:    {links}\n  prefixes: {prefixes}")

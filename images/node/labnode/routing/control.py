@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import stat
-from typing import Callable
+from collections.abc import Callable
 
 from .addr import format_prefix, int_to_ip
 from .router import Router
@@ -44,7 +44,7 @@ def lsdb(router: Router, now: float) -> list[dict]:
         "checksum": f"{lsa.checksum:08x}", "self": lsa.router_id == router.rid,
         "flushed": lsa.age >= router.lsdb.max_age,
         "reachable": lsa.router_id in dist, "distance": dist.get(lsa.router_id),
-        "links": [{"neighbor": int_to_ip(l.neighbor), "cost": l.cost} for l in lsa.links],
+        "links": [{"neighbor": int_to_ip(link.neighbor), "cost": link.cost} for link in lsa.links],
         "prefixes": [{"prefix": format_prefix(p.network, p.length), "metric": p.metric} for p in lsa.prefixes],
     } for lsa in router.lsdb.snapshot(now)]
 

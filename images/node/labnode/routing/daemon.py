@@ -18,9 +18,9 @@ import time
 from .addr import format_prefix, int_to_ip
 from .config import Config
 from .control import ControlServer, answer
-from .netlink import LinkMonitor, LinkState, NetlinkError, Nexthop, Nexthops, Prefix, RouteTable
+from .netlink import KernelNexthop, KernelNexthops, KernelRoutes, LinkMonitor, LinkState, NetlinkError, Prefix
 from .router import Router
-from .state import RouteTable as ComputedTable
+from .state import RouteTable
 
 log = logging.getLogger("labnode.routing")
 IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
@@ -55,8 +55,8 @@ class Daemon:
         self.config = config
         self.clock = time.monotonic
         self.selector = selectors.DefaultSelector()
-        self.kernel = RouteTable(config.route_protocol, config.route_metric, config.route_table)
-        self.installed: dict[Prefix, Nexthops] = {}
+        self.kernel = KernelRoutes(config.route_protocol, config.route_metric, config.route_table)
+        self.installed: dict[Prefix, KernelNexthops] = {}
         self._remove_stale_routes()
         self.links = LinkMonitor()
         self.ifindex: dict[str, int] = {}  # configured interfaces that exist
@@ -193,11 +193,11 @@ class Daemon:
             log.debug("send on %s: %s", ifname, exc)
 
     # -- kernel routes ----------------------------------------------------------
-    def _install(self, table: ComputedTable) -> None:
+    def _install(self, table: RouteTable) -> None:
         """Make the kernel hold `table`, touching only prefixes that changed."""
-        desired: dict[Prefix, Nexthops] = {}
+        desired: dict[Prefix, KernelNexthops] = {}
         for key, entry in table.items():
-            hops = tuple(sorted({Nexthop(self.ifindex[nh.iface], nh.gateway)
+            hops = tuple(sorted({KernelNexthop(self.ifindex[nh.iface], nh.gateway)
                                  for nh in entry.nexthops if nh.iface in self.ifindex}))
             if hops:
                 desired[key] = hops
@@ -221,7 +221,7 @@ class Daemon:
             log.warning("kernel refused to %s %s: %s", fn.__name__, format_prefix(*prefix), exc)
             return False
 
-    def _kernel_routes(self) -> dict[Prefix, Nexthops]:
+    def _kernel_routes(self) -> dict[Prefix, KernelNexthops]:
         try:
             return self.kernel.dump()
         except OSError as exc:

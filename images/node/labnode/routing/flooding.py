@@ -113,7 +113,7 @@ class Flooding:
 
     def _retransmit(self, nb: Neighbor, now: float) -> None:
         interval = self.config.retransmit_interval
-        for rid, (lsa, sent) in list(nb.retransmit.items()):
+        for lsa, sent in list(nb.retransmit.values()):
             if sent + interval <= now:
                 self.stats["lsa_retransmitted"] += 1
                 self._queue(nb, lsa, now)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 MAX_COST = 0xFFFF
 MAX_METRIC = 0xFFFF
@@ -68,11 +69,11 @@ class LSA:
         """What identifies this copy in an acknowledgement."""
         return (self.router_id, self.seq, self.checksum)
 
-    def with_age(self, age: float) -> "LSA":
+    def with_age(self, age: float) -> LSA:
         age = min(MAX_AGE_LIMIT, max(0, int(age)))
         return self if age == self.age else replace(self, age=age)
 
-    def same_content(self, other: "LSA") -> bool:
+    def same_content(self, other: LSA) -> bool:
         return self.links == other.links and self.prefixes == other.prefixes
 
 

@@ -12,7 +12,8 @@ import errno
 import os
 import socket
 import struct
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
@@ -42,13 +43,13 @@ class NetlinkError(OSError):
     pass
 
 
-class Nexthop(NamedTuple):
+class KernelNexthop(NamedTuple):
     ifindex: int
     gateway: int
 
 
 Prefix = tuple[int, int]  # (network, length)
-Nexthops = tuple[Nexthop, ...]  # sorted
+KernelNexthops = tuple[KernelNexthop, ...]  # sorted
 
 
 class LinkState(NamedTuple):
@@ -72,7 +73,7 @@ def message(msg_type: int, flags: int, seq: int, payload: bytes) -> bytes:
     return NLMSGHDR.pack(NLMSGHDR.size + len(payload), msg_type, flags, seq, 0) + payload
 
 
-def route_payload(prefix: Prefix, nexthops: Nexthops, *, protocol: int, metric: int,
+def route_payload(prefix: Prefix, nexthops: KernelNexthops, *, protocol: int, metric: int,
                   table: int, delete: bool = False) -> bytes:
     network, length = prefix
     scope = RT_SCOPE_NOWHERE if delete else RT_SCOPE_UNIVERSE
@@ -114,7 +115,7 @@ def messages(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
         offset += _align(length)
 
 
-def parse_route(payload: bytes) -> tuple[Prefix, Nexthops, int, int, int] | None:
+def parse_route(payload: bytes) -> tuple[Prefix, KernelNexthops, int, int, int] | None:
     """(prefix, nexthops, protocol, table, metric) of an IPv4 unicast route."""
     family, dst_len, _, _, table, protocol, _, rtype, _ = RTMSG.unpack_from(payload)
     if family != socket.AF_INET or rtype != RTN_UNICAST:
@@ -125,7 +126,7 @@ def parse_route(payload: bytes) -> tuple[Prefix, Nexthops, int, int, int] | None
     metric = U32.unpack(attrs[RTA_PRIORITY])[0] if RTA_PRIORITY in attrs else 0
     hops = []
     if RTA_GATEWAY in attrs and RTA_OIF in attrs:
-        hops.append(Nexthop(U32.unpack(attrs[RTA_OIF])[0], IPV4.unpack(attrs[RTA_GATEWAY])[0]))
+        hops.append(KernelNexthop(U32.unpack(attrs[RTA_OIF])[0], IPV4.unpack(attrs[RTA_GATEWAY])[0]))
     data, offset = attrs.get(RTA_MULTIPATH, b""), 0
     while offset + RTNEXTHOP.size <= len(data):
         length, _, _, ifindex = RTNEXTHOP.unpack_from(data, offset)
@@ -133,7 +134,7 @@ def parse_route(payload: bytes) -> tuple[Prefix, Nexthops, int, int, int] | None
             break
         sub = parse_attrs(data[offset + RTNEXTHOP.size: offset + length])
         if RTA_GATEWAY in sub:
-            hops.append(Nexthop(ifindex, IPV4.unpack(sub[RTA_GATEWAY])[0]))
+            hops.append(KernelNexthop(ifindex, IPV4.unpack(sub[RTA_GATEWAY])[0]))
         offset += _align(length)
     return (network, dst_len), tuple(sorted(hops)), protocol, table, metric
 
@@ -183,28 +184,28 @@ class _Netlink:
                 answers.append((rtype, body))
 
 
-class RouteTable(_Netlink):
+class KernelRoutes(_Netlink):
     """Our routes in one kernel table, identified by protocol and metric."""
 
     def __init__(self, protocol: int, metric: int, table: int):
         super().__init__()
         self.protocol, self.metric, self.table = protocol, metric, table
 
-    def _payload(self, prefix: Prefix, nexthops: Nexthops, delete: bool = False) -> bytes:
+    def _payload(self, prefix: Prefix, nexthops: KernelNexthops, delete: bool = False) -> bytes:
         return route_payload(prefix, nexthops, protocol=self.protocol, metric=self.metric,
                              table=self.table, delete=delete)
 
-    def dump(self) -> dict[Prefix, Nexthops]:
+    def dump(self) -> dict[Prefix, KernelNexthops]:
         """Every route of our protocol in our table, as the kernel has it."""
         request = RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
-        routes: dict[Prefix, Nexthops] = {}
+        routes: dict[Prefix, KernelNexthops] = {}
         for rtype, body in self.request(RTM_GETROUTE, NLM_F_DUMP, request):
             parsed = parse_route(body) if rtype == RTM_NEWROUTE else None
             if parsed and parsed[2] == self.protocol and parsed[3] == self.table:
                 routes[parsed[0]] = parsed[1]
         return routes
 
-    def replace(self, prefix: Prefix, nexthops: Nexthops) -> None:
+    def replace(self, prefix: Prefix, nexthops: KernelNexthops) -> None:
         flags = NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
         self.request(RTM_NEWROUTE, flags, self._payload(prefix, nexthops))
 

@@ -30,8 +30,8 @@ import hashlib
 import hmac
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Union
 
 from .addr import mask
 from .lsa import LSA, Link, Prefix
@@ -80,7 +80,7 @@ class AckEntry:
     checksum: int
 
 
-Body = Union[Hello, tuple[LSA, ...], tuple[AckEntry, ...]]
+Body = Hello | tuple[LSA, ...] | tuple[AckEntry, ...]
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ import logging
 import random
 import time
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 from .addr import format_prefix, in_prefix, int_to_ip, ip_to_int
 from .config import Config
+from .flooding import Flooding
 from .lsa import LSA, LSDB, SEQ_MAX, Link, Prefix
 from .packet import ACK, HELLO, LSU, TYPE_NAMES, AckEntry, Codec, Hello, PacketError
-from .flooding import Flooding
 from .spf import build_graph, prefix_routes, shortest_paths
 from .state import FULL, INIT, Neighbor, Port, RouteTable
 from .table import describe, resolve

@@ -16,9 +16,10 @@ makes the merge a single integer OR.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 INF = float("inf")
 
@@ -55,7 +56,7 @@ class Graph:
     adj: list[tuple[tuple[int, int], ...]]  # index -> ((neighbour index, cost), ...)
 
     @classmethod
-    def from_adjacency(cls, adjacency: Mapping[int, Mapping[int, int]]) -> "Graph":
+    def from_adjacency(cls, adjacency: Mapping[int, Mapping[int, int]]) -> Graph:
         """From {u: {v: cost}}; every v must also be a key."""
         ids = list(adjacency)
         index = {rid: i for i, rid in enumerate(ids)}

@@ -6,7 +6,7 @@ address and an interface.  A neighbour may be reached over several links
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from .spf import Route
 from .state import NextHop, Port, RouteEntry, RouteTable

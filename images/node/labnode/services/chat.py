@@ -27,7 +27,7 @@ import socket
 import time
 import unicodedata
 
-from labnode import chatproto
+from labnode import chatproto, contract
 from labnode.netutil import accept_ready, endpoint, flush_log, listen, log, peer, run, service_parser
 
 RECV_SIZE = 65536
@@ -250,7 +250,7 @@ def main(argv=None) -> int:
 
     def serve() -> None:
         sock = listen(args.bind, args.port)
-        log(f"chat listening on {endpoint(sock.getsockname())}")
+        log(f"chat {contract.READY_LINE} {endpoint(sock.getsockname())}")
         ChatServer(sock, args.hello_timeout, args.max_backlog).serve_forever()
 
     return run("chat", serve)

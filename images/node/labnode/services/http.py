@@ -21,11 +21,19 @@ import selectors
 import socket
 import time
 from collections import deque
-
 from email.utils import formatdate
 
-from labnode.httpparse import (KNOWN_METHODS, REASONS, SERVED_METHODS, HttpError, Request,
-                               first_line, parse_request, response_head)
+from labnode import contract
+from labnode.httpparse import (
+    KNOWN_METHODS,
+    REASONS,
+    SERVED_METHODS,
+    HttpError,
+    Request,
+    first_line,
+    parse_request,
+    response_head,
+)
 from labnode.netutil import accept_ready, endpoint, flush_log, listen, log, run, service_parser
 from labnode.webroot import WebRoot, content_type, error_page, split_target
 
@@ -315,7 +323,7 @@ def main(argv=None) -> int:
     def serve() -> None:
         sock = listen(args.bind, args.port)
         server = HttpServer(sock, args.root, args.timeout)
-        log(f"http listening on {endpoint(sock.getsockname())} serving {server.web.root}")
+        log(f"http {contract.READY_LINE} {endpoint(sock.getsockname())} serving {server.web.root}")
         server.serve_forever()
 
     return run("http", serve)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import selectors
 import socket
 
+from labnode import contract
 from labnode.netutil import accept_ready, endpoint, listen, log, peer, run, service_parser
 
 CHUNK = 4096
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
 
     def serve() -> None:
         sock = listen(args.bind, args.port)
-        log(f"select listening on {endpoint(sock.getsockname())}")
+        log(f"select {contract.READY_LINE} {endpoint(sock.getsockname())}")
         SelectServer(sock, echo=args.echo).serve_forever()
 
     return run("select", serve)

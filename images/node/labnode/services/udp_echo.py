@@ -8,6 +8,7 @@ from __future__ import annotations
 import selectors
 import socket
 
+from labnode import contract
 from labnode.netutil import endpoint, listen, log, peer, run, service_parser
 
 MAX_DATAGRAM = 65535
@@ -40,7 +41,7 @@ def main(argv=None) -> int:
 
     def run_server() -> None:
         sock = listen(args.bind, args.port, kind=socket.SOCK_DGRAM)
-        log(f"udp-echo listening on {endpoint(sock.getsockname())}")
+        log(f"udp-echo {contract.READY_LINE} {endpoint(sock.getsockname())}")
         serve(sock)
 
     return run("udp-echo", run_server)
