@@ -65,12 +65,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator import lab as api  # noqa: E402
 from orchestrator import PROJECT  # noqa: E402
+from orchestrator import lab as api  # noqa: E402
 from orchestrator.backend import netlink  # noqa: E402
 from orchestrator.backend.dockerengine import DockerBackend  # noqa: E402
-from orchestrator.images import LABEL_ROLE, NODE_DIR, hash_tree, build_base, recipe_tag  # noqa: E402
-from orchestrator.plan import LABEL_PROJECT, Plan  # noqa: E402
+from orchestrator.backend.images import NODE_DIR, build_base, hash_tree, recipe_tag  # noqa: E402
+from orchestrator.labels import LABEL_PROJECT, LABEL_ROLE  # noqa: E402
+from orchestrator.plan import Plan  # noqa: E402
 from orchestrator.progress import Event  # noqa: E402
 
 MESH = ROOT / "labs" / "dijkstra-mesh"
@@ -192,7 +193,7 @@ def frr_config(plan: Plan, router: str, router_id: str, multiplier: int, lsa_def
 
 def start_frr(backend: DockerBackend, plan: Plan, multiplier: int, lsa_defaults: bool,
               kernel_nhg: bool) -> None:
-    ours = api.prepare(MESH).plan   # router ids as the daemon uses them
+    ours = api.plan_lab(MESH)[0]   # router ids as the daemon uses them
     routers = sorted(n for n, x in plan.nodes.items() if x.kind == "router")
 
     def one(r: str) -> None:
@@ -549,14 +550,16 @@ def main(argv: list[str] | None = None) -> int:
     for key, title in (("all", "link down, every route right"), ("lans", "link down, LAN routes right"),
                        ("up", "link back up, every route right")):
         stats = [summary(results[k][key]) for k in cols]
-        cells = "".join(f"  {'med %5.0f  p90 %5.0f  max %5.0f' % s if s else 'never':>30}" for s in stats)
+        cells = "".join(f"  {f'med {s[0]:5.0f}  p90 {s[1]:5.0f}  max {s[2]:5.0f}' if s else 'never':>30}"
+                        for s in stats)
         ratio = (f"   {stats[1][0] / stats[0][0]:8.2f}x" if len(cols) == 2 and all(stats) and stats[0][0]
                  else "")
         say(f"{title + ' (ms)':<38}{cells}{ratio}")
     say("\ncontrol traffic at steady state, sent per router (routing protocol packets only):")
     routers = sorted(next(iter(results.values()))["traffic"]) if results else []
     for r in routers:
-        say(f"  {r}: " + "   ".join(f"{k} {results[k]['traffic'][r][0]:5.1f} pkt/s {results[k]['traffic'][r][1]:6.0f} B/s"
+        say(f"  {r}: " + "   ".join(f"{k} {results[k]['traffic'][r][0]:5.1f} pkt/s "
+                                    f"{results[k]['traffic'][r][1]:6.0f} B/s"
                                     for k in cols))
     for k in cols:
         t = results[k]["traffic"].values()

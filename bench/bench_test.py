@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator import lab as api  # noqa: E402
-from orchestrator.checks import plan_checks  # noqa: E402
-from orchestrator.testrun import PROBE, _Runner, run_checks  # noqa: E402
+from orchestrator.compile.checks import plan_checks  # noqa: E402
+from orchestrator.contract import PROBE_ARGV  # noqa: E402
+from orchestrator.verify.probes import Prober  # noqa: E402
+from orchestrator.verify.runner import run_checks  # noqa: E402
 
 NAME = "t-test-bench"
 
@@ -37,12 +39,12 @@ def main() -> int:
         t = time.perf_counter()
         api.deploy(ROOT / "labs" / "five-subnets", name=NAME, backend=backend)
         print(f"deployed five-subnets as {NAME} in {time.perf_counter() - t:.1f} s")
-        warm = api.running_plan(NAME, backend)  # the first packets after a deploy may wait for ARP
+        warm = api.attach(NAME, backend).plan  # the first packets after a deploy may wait for ARP
         run_checks(backend, warm, plan_checks([{"all_pairs": {"nodes": "hosts", "wait": 5}}], warm))
         ends, runs = [], []
         for _ in range(args.runs):
             t0 = time.perf_counter()
-            plan = api.running_plan(NAME, backend)          # as `lab test` does
+            plan = api.attach(NAME, backend).plan          # as `lab test` does
             checks = plan_checks([{"all_pairs": "hosts"}], plan)
             t1 = time.perf_counter()
             results = run_checks(backend, plan, checks, workers=args.workers)
@@ -52,12 +54,12 @@ def main() -> int:
             assert not failed, failed
             ends.append(t2 - t0)
             runs.append(t2 - t1)
-        runner = _Runner(backend, plan)
+        runner = Prober(backend, plan)
         seq = []
         for _ in range(min(args.runs, 3)):
             t = time.perf_counter()
             for c in checks:
-                res = backend.exec(NAME, c.src, [*PROBE, *runner.argv(c, c.timeout)])
+                res = backend.exec(NAME, c.src, [*PROBE_ARGV, *runner.argv(c, c.timeout)])
                 assert res.exit_code == 0, res
             seq.append(time.perf_counter() - t)
     finally:

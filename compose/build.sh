@@ -30,7 +30,7 @@ die() { printf '[compose/build] error: %s\n' "$*" >&2; exit 1; }
 
 say "node images"
 "$VENV/bin/lab" images build >/dev/null 2>&1 || "$VENV/bin/lab" images build
-BASE="$("$VENV/bin/python" -c 'from orchestrator.images import wanted_tags; print(wanted_tags().base)')"
+BASE="$("$VENV/bin/python" -c 'from orchestrator.backend.images import wanted_tags; print(wanted_tags().base)')"
 "$DOCKER" image inspect "$BASE" >/dev/null 2>&1 || die "base image $BASE is missing"
 
 CTX="$ROOT/compose/.build"

@@ -1,19 +1,31 @@
 """The exception tree. Every error the library raises on purpose is a LabError.
 
     LabError
-    ├── TopologyError      the lab file is wrong (carries every Problem found)
-    ├── ImageError         building or finding a node image failed
-    ├── BackendError       the engine or the kernel refused something
+    ├── TopologyError       the lab file is wrong (carries every Problem found)
+    ├── LabFileNotFound     no lab file where one was named (also a FileNotFoundError)
+    ├── ImageError          building or finding a node image failed
+    ├── BackendError        the engine or the kernel refused something
     │   └── EngineUnavailable   no Docker engine answers
-    ├── LabStateError      the lab is not in the state the command needs
-    │                      (already deployed, not deployed, node unknown)
-    ├── UsageError         an argument is not usable (a bad --name)
-    └── DeployError        a deploy failed; what it created was removed
+    ├── LabStateError       the lab is not in the state the command needs
+    │                       (already deployed, not deployed, node unknown)
+    ├── UsageError          an argument is not usable (a bad --name, an unknown node)
+    │   └── UnitError       a time, percentage or rate written wrongly (also a
+    │                       ValueError, so the lab-file models report it as a problem)
+    ├── DeployError         a deploy failed; what it created was removed
+    └── GraphError          drawing a lab failed (Graphviz missing or failing)
+
+The command line turns each into a message and exit code 1; nothing else
+(no traceback) reaches a user.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
 
 
 class LabError(Exception):
@@ -32,7 +44,7 @@ class Problem:
     message: str
     hint: str = ""
     line: int | None = None
-    severity: str = "error"  # or "warning"
+    severity: Severity = "error"
 
     def format(self, source: str | None = None) -> str:
         place = self.where or "(top level)"
@@ -59,6 +71,10 @@ class TopologyError(LabError):
         super().__init__(f"{source}: {count} {noun} in the lab file:\n{lines}")
 
 
+class LabFileNotFound(LabError, FileNotFoundError):
+    """No lab file at the path given."""
+
+
 class ImageError(LabError):
     """Building or locating a node image failed."""
 
@@ -79,5 +95,19 @@ class UsageError(LabError):
     """An argument given to an operation is not usable."""
 
 
+class UnitError(UsageError, ValueError):
+    """A time, percentage or rate that cannot be read (e.g. '50' without a unit)."""
+
+
 class DeployError(LabError):
     """A deploy failed. What it had created has been removed."""
+
+
+class GraphError(LabError):
+    """Drawing failed (for example: Graphviz is not installed)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """'did you mean 'pc2'?' for the closest of choices, or None when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f"did you mean '{close[0]}'?" if close else None

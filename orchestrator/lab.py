@@ -1,7 +1,8 @@
-"""The facade: what `lab` commands (and the pytest plugin) call.
+"""The facade of a lab's life: what `lab` commands (and the pytest plugin) call.
 
 Each function is one user-level operation, built from the stages
-load -> plan -> render -> backend -> verify. Nothing here prints.
+model -> compile -> render -> backend -> verify. Nothing here prints; long
+steps report through `orchestrator.progress` callbacks.
 """
 
 from __future__ import annotations
@@ -9,24 +10,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .backend import Backend, ExecResult, InterfaceState, LabSummary, NodeState
-from .backend.dockerengine import DockerBackend
 from .errors import DeployError, LabError, LabStateError, Problem, UsageError
-from .images import ImageSet, ensure_images
-from .load import LAB_FILE, load_lab
-from .model import NAME_RE
-from .plan import Plan, make_plan
+from .labels import LAB_FILE, NAME_RE
 from .progress import Event, Progress, silent
-from .render import NodeFiles, render_plan
-from .verify import PingResult, all_pairs_ping
 
-
-@dataclass
-class Prepared:
-    plan: Plan
-    files: dict[str, NodeFiles]
-    warnings: list[Problem]
+if TYPE_CHECKING:
+    from .backend.protocol import Backend, LabSummary, NodeState
+    from .compile import Compiled
+    from .plan import Plan
 
 
 @dataclass
@@ -36,34 +29,45 @@ class DeployResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def prepare(path: str | Path, name: str | None = None) -> Prepared:
-    """load -> plan -> render, no engine needed. Raises TopologyError."""
-    if name is not None and not NAME_RE.match(name):
-        raise UsageError(f"'{name}' is not a valid lab name: use lowercase letters, digits and '-', "
-                            "starting and ending with a letter or digit, at most 32 characters")
-    warnings: list[Problem] = []
-    topology, file = load_lab(path, warnings)
-    plan = make_plan(topology, name=name, source=str(file))
-    return Prepared(plan, render_plan(plan), warnings)
-
-
-def default_backend() -> DockerBackend:
+def default_backend() -> Backend:
+    """The backend every facade uses when none is given: the Docker engine."""
+    from .backend.dockerengine import DockerBackend
     return DockerBackend()
 
 
-def build_images(backend: DockerBackend | None = None, progress: Progress = silent,
-                 force: bool = False) -> ImageSet:
-    backend = backend or default_backend()
-    return ensure_images(backend.client, progress, force=force)
+def _check_name(name: str | None) -> None:
+    if name is not None and not NAME_RE.match(name):
+        raise UsageError(f"'{name}' is not a valid lab name: use lowercase letters, digits and '-', "
+                         "starting and ending with a letter or digit, at most 32 characters")
+
+
+def compile_path(path: str | Path, name: str | None = None) -> Compiled:
+    """The lab in a folder (or file) compiled: its plan or every problem, and its warnings."""
+    from .compile import compile_file  # the models and the compiler: loaded by the commands that plan
+    _check_name(name)
+    return compile_file(path, name=name)
+
+
+def plan_lab(path: str | Path, name: str | None = None) -> tuple[Plan, list[Problem]]:
+    """The plan of a lab and its warnings; TopologyError listing every error."""
+    compiled = compile_path(path, name)
+    return compiled.result(), compiled.warnings
+
+
+def build_images(backend: Backend | None = None, progress: Progress = silent,
+                 force: bool = False) -> dict[str, str]:
+    return (backend or default_backend()).ensure_images(progress, force=force)
 
 
 def deploy(path: str | Path, *, name: str | None = None, force: bool = False,
-           backend: DockerBackend | None = None, progress: Progress = silent) -> DeployResult:
+           backend: Backend | None = None, progress: Progress = silent) -> DeployResult:
     """Deploy a lab. On any failure (or Ctrl-C) what was created is removed."""
+    from .render.files import render_plan
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    prepared = prepare(path, name)
-    plan = prepared.plan
+    plan, warnings = plan_lab(path, name)
+    files = render_plan(plan)
     timings["prepare"] = time.perf_counter() - t0
 
     backend = backend or default_backend()
@@ -77,15 +81,16 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False,
         backend.destroy(plan.lab, progress)
 
     t = time.perf_counter()
-    images = ensure_images(backend.client, progress)
+    backend.ensure_images(progress)
     timings["images"] = time.perf_counter() - t
 
+    chosen = backend  # the steps below close over a name mypy knows is set
     try:
         for stage, step in (
-            ("create", lambda: backend.create_nodes(plan, images.node, progress)),
-            ("wire", lambda: backend.wire_links(plan, progress)),
-            ("configure", lambda: backend.configure(plan, prepared.files, progress)),
-            ("impair", lambda: backend.apply_impairments(plan, progress)),
+            ("create", lambda: chosen.create_nodes(plan, progress)),
+            ("wire", lambda: chosen.wire_links(plan, progress)),
+            ("configure", lambda: chosen.configure(plan, files, progress)),
+            ("impair", lambda: apply_impairments(chosen, plan, progress)),
         ):
             t = time.perf_counter()
             step()
@@ -96,90 +101,90 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False,
             backend.destroy(plan.lab, progress)
         except Exception as cleanup_exc:  # report the first failure, mention the second
             raise DeployError(
-                f"deploy of '{plan.lab}' failed ({exc}) and the clean-up failed too "
-                f"({cleanup_exc}); run 'lab destroy {plan.lab}'") from exc
+                f"deploy of '{plan.lab}' failed ({_reason(exc)}) and the clean-up failed too "
+                f"({_reason(cleanup_exc)}); run 'lab destroy {plan.lab}'") from exc
         if isinstance(exc, LabError):
             raise DeployError(f"deploy of '{plan.lab}' failed: {exc}\n"
                               "everything it had created was removed") from exc
         raise
     timings["total"] = time.perf_counter() - t0
-    return DeployResult(plan, prepared.warnings, timings)
+    return DeployResult(plan, warnings, timings)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def apply_impairments(backend: Backend, plan: Plan, progress: Progress = silent) -> None:
+    """The impairments written on links, on the packets leaving both ends."""
+    ends = [(end, link.impair) for link in plan.links if link.impair for end in (link.a, link.b)]
+    for n, (end, imp) in enumerate(ends, 1):
+        backend.impair(plan.lab, end.node, end.iface, imp)
+        progress(Event("impair", f"{end}: {imp.describe()}", n, len(ends)))
+
+
+def locate(name_or_path: str, backend: Backend | None = None) -> tuple[str, Backend]:
+    """The lab's name (NAME, or the name of the lab in a folder) and the backend
+    to find it on (the default one unless given)."""
+    return resolve_lab_name(name_or_path), backend or default_backend()
 
 
 def resolve_lab_name(name_or_path: str) -> str:
     """A lab is named by its name, or by its folder / lab.yml (then the file's name is used)."""
     p = Path(name_or_path)
     if p.is_dir() and (p / LAB_FILE).is_file() or p.is_file():
-        topology, _ = load_lab(p)
-        return topology.name
+        from .model.load import read_lab
+        lab = read_lab(p)
+        if lab.name:
+            return lab.name
+        compile_path(p).result()  # the file has no usable name: say why
     return name_or_path
 
 
-def destroy(name_or_path: str, *, backend: Backend | None = None,
-            progress: Progress = silent) -> int:
-    """Remove every object of the lab. Returns how many containers were removed."""
+def destroy(name_or_path: str, *, backend: Backend | None = None, progress: Progress = silent) -> int:
+    """Remove every object of the lab. Returns how many nodes were removed."""
+    lab, backend = locate(name_or_path, backend)
+    return backend.destroy(lab, progress)
+
+
+def destroy_all(backend: Backend | None = None, progress: Progress = silent) -> dict[str, int]:
+    """Remove every lab of this project on the engine (found by label, nothing
+    else is touched). Returns lab -> nodes removed."""
     backend = backend or default_backend()
-    return backend.destroy(resolve_lab_name(name_or_path), progress)
+    removed = {}
+    for summary in backend.list_labs():
+        progress(Event("destroy", f"removing lab {summary.name}"))
+        removed[summary.name] = backend.destroy(summary.name, progress)
+    return removed
 
 
 def list_labs(backend: Backend | None = None) -> list[LabSummary]:
     return (backend or default_backend()).list_labs()
 
 
-def status(name: str, backend: Backend | None = None) -> list[tuple[NodeState, list[InterfaceState]]]:
-    backend = backend or default_backend()
-    nodes = backend.nodes(resolve_lab_name(name))
-    if not nodes:
-        raise LabStateError(f"lab '{name}' is not deployed (see: lab status)")
-    return [(n, backend.interfaces(n.lab, n.node) if n.state == "running" else []) for n in nodes]
+@dataclass
+class Running:
+    """A deployed lab as the operations see it: its plan and its backend."""
+
+    plan: Plan
+    backend: Backend
+    states: list[NodeState]
+
+    @property
+    def lab(self) -> str:
+        return self.plan.lab
 
 
-def running_plan(name: str, backend: Backend | None = None) -> Plan:
-    """The plan of a deployed lab, re-made from the lab file its nodes point to."""
-    backend = backend or default_backend()
-    lab = resolve_lab_name(name)
-    nodes = backend.nodes(lab)
-    if not nodes:
+def attach(name: str, backend: Backend | None = None) -> Running:
+    """The deployed lab NAME (or the one in a folder), re-planned from the lab
+    file its nodes point to, so that every operation knows the same interface
+    names and addresses the deploy used."""
+    lab, backend = locate(name, backend)
+    states = backend.nodes(lab)
+    if not states:
         raise LabStateError(f"lab '{lab}' is not deployed (see: lab status)")
-    source = next((n.source for n in nodes if n.source), None)
+    source = next((n.source for n in states if n.source), None)
     if not source or not Path(source).is_file():
         raise LabStateError(f"the lab file of '{lab}' ({source}) is gone; cannot plan it again")
-    return prepare(source, name=lab).plan
-
-
-def exec_in(name: str, node: str, argv: list[str], backend: Backend | None = None) -> ExecResult:
-    return (backend or default_backend()).exec(resolve_lab_name(name), node, argv)
-
-
-def shell_argv(name: str, node: str, argv: list[str] | None = None,
-               backend: Backend | None = None) -> list[str]:
-    return (backend or default_backend()).interactive_argv(
-        resolve_lab_name(name), node, argv or ["bash", "-l"])
-
-
-def ping_all(name: str, backend: Backend | None = None,
-             progress: Progress = silent) -> list[PingResult]:
-    backend = backend or default_backend()
-    return all_pairs_ping(backend, running_plan(name, backend), progress)
-
-
-def chat_argv(name: str, node: str, nick: str, server: str | None = None,
-              backend: Backend | None = None) -> list[str]:
-    """The command line that opens the chat client in `node`'s terminal,
-    connected to the lab's chat server (or the one on node `server`)."""
-    backend = backend or default_backend()
-    plan = running_plan(name, backend)
-    servers = [(n.name, s.port) for n in plan.nodes.values() for s in n.services if s.type == "chat"]
-    if server is not None:
-        servers = [(n, p) for n, p in servers if n == server]
-        if not servers:
-            raise LabStateError(f"node '{server}' of lab '{plan.lab}' runs no chat service")
-    elif not servers:
-        raise LabStateError(f"lab '{plan.lab}' has no chat service; add one to a node: "
-                            "services: [{type: chat, port: 5000}]")
-    elif len(servers) > 1:
-        names = ", ".join(n for n, _ in servers)
-        raise LabStateError(f"lab '{plan.lab}' has several chat servers ({names}); choose one with --server")
-    host, port = servers[0]
-    return backend.interactive_argv(plan.lab, node, ["python3", "-m", "labnode.chat_client", host,
-                                                     "--port", str(port), "--nick", nick])
+    plan, _ = plan_lab(source, name=lab)
+    return Running(plan, backend, states)

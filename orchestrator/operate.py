@@ -1,61 +1,59 @@
-"""Operating a running lab: the facade `lab graph/capture/link/impair/logs/
-repair/destroy --all` call. Nothing here prints; long steps report through
-`orchestrator.progress` callbacks.
+"""Operating a running lab: the facade `lab status/exec/shell/chat/ping/graph/
+capture/link/impair/logs` call. Nothing here prints; long steps report
+through `orchestrator.progress` callbacks.
 
-A running lab is re-planned from the lab file its containers point to
-(`lab.running_plan`), so every operation knows the same interface names and
-addresses the deploy used.
+Operations that need the plan (interface names, addresses, links) get it
+from `lab.attach`; those that only run something in a node need just the
+lab's name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO
 
-from . import graph as graphing
-from . import units
-from .backend import linkops
-from .backend.dockerengine import DockerBackend
-from .backend.linkops import CaptureResult, Impairment
-from .errors import LabStateError, UsageError
-from .lab import default_backend, prepare, resolve_lab_name, running_plan
-from .load import LAB_FILE
+from . import contract
+from .capture import CaptureResult, follow_text, run_capture, tcpdump_argv
+from .errors import LabError, LabStateError, UsageError
+from .lab import attach, compile_path, locate
+from .labels import LAB_FILE
+from .model import units
+from .model.specs import Impairment, ImpairmentFault
 from .plan import Plan, PlanLink
-from .progress import Event, Progress, silent
+from .progress import Progress, silent
+from .verify import DEFAULT_WORKERS
 
-LOG_DIR = "/var/log/labnet"
+if TYPE_CHECKING:
+    from .backend.protocol import Backend, ExecResult, InterfaceState, NodeState
+    from .render.graph import Overlay
+    from .repair import Trouble
+    from .verify.ping import PingResult
+    from .verify.runner import Result
 
+parse_duration_ms = units.parse_duration_ms
+parse_percent = units.parse_percent
+parse_rate_kbit = units.parse_rate_kbit
 
-# --- units ---------------------------------------------------------------------------
-def _usage(fn):
-    """The unit parsers of orchestrator.units, with UsageError for the CLI."""
-    def wrapped(text: str, option: str | None = None):
-        try:
-            return fn(text, option) if option else fn(text)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    wrapped.__doc__ = fn.__doc__
-    return wrapped
-
-
-parse_duration_ms = _usage(units.parse_duration_ms)
-parse_percent = _usage(units.parse_percent)
-parse_rate_kbit = _usage(units.parse_rate_kbit)
+_CLI_FAULTS = {
+    ImpairmentFault.NOTHING: "say what to do: --delay, --jitter, --loss and/or --rate (or --clear)",
+    ImpairmentFault.JITTER_ALONE: "--jitter varies a delay: give --delay too (e.g. --delay 50ms --jitter 5ms)",
+}
 
 
 def make_impairment(delay: str | None = None, jitter: str | None = None,
                     loss: str | None = None, rate: str | None = None) -> Impairment:
+    """`lab impair`'s options -> an Impairment (UsageError saying what is wrong)."""
     imp = Impairment(
         delay_ms=parse_duration_ms(delay, "--delay") if delay else 0.0,
         jitter_ms=parse_duration_ms(jitter, "--jitter") if jitter else 0.0,
         loss_pct=parse_percent(loss) if loss else 0.0,
         rate_kbit=parse_rate_kbit(rate) if rate else 0,
     )
-    if imp.is_empty():
-        raise UsageError("say what to do: --delay, --jitter, --loss and/or --rate (or --clear)")
-    if imp.jitter_ms and not imp.delay_ms:
-        raise UsageError("--jitter varies a delay: give --delay too (e.g. --delay 50ms --jitter 5ms)")
+    fault = imp.fault()
+    if fault is not None:
+        raise UsageError(_CLI_FAULTS[fault])
     return imp
 
 
@@ -66,38 +64,138 @@ def parse_end(text: str, what: str = "NODE:IFACE") -> tuple[str, str | None]:
     return node, iface or None
 
 
+# --- nodes ---------------------------------------------------------------------------
+def status(name: str, backend: Backend | None = None) -> list[tuple[NodeState, list[InterfaceState]]]:
+    """The nodes of a deployed lab and their interfaces as the kernel sees them."""
+    lab, backend = locate(name, backend)
+    nodes = backend.nodes(lab)
+    if not nodes:
+        raise LabStateError(f"lab '{name}' is not deployed (see: lab status)")
+    return [(n, backend.interfaces(n.lab, n.node) if n.running else []) for n in nodes]
+
+
+def node_state(backend: Backend, lab: str, node: str) -> NodeState:
+    states = backend.nodes(lab)
+    if not states:
+        raise LabStateError(f"lab '{lab}' is not deployed (see: lab status)")
+    for st in states:
+        if st.node == node:
+            return st
+    raise LabStateError(f"lab '{lab}' has no node '{node}' (its nodes: {', '.join(s.node for s in states)})")
+
+
+@dataclass
+class NodeReport:
+    """One node of `lab status NAME`: its state, interfaces, impairments, trouble."""
+
+    state: NodeState
+    interfaces: list[InterfaceState]
+    impairments: dict[str, Impairment] = field(default_factory=dict)
+    trouble: Trouble | None = None      # None: fine, or nothing to compare with
+
+
+def report(name: str, backend: Backend | None = None) -> list[NodeReport]:
+    """Every node of a deployed lab as the engine and kernel see it, and what needs
+    repair (when the lab's plan can be made: not if its lab file is gone)."""
+    from .repair import diagnose
+    lab, backend = locate(name, backend)
+    rows = [NodeReport(st, ifaces, backend.impairments(lab, st.node) if st.running else {})
+            for st, ifaces in status(lab, backend)]
+    try:
+        plan = attach(lab, backend).plan
+    except LabError:
+        return rows
+    present = {r.state.node: {i.name for i in r.interfaces} for r in rows if r.state.running}
+    troubles = diagnose(plan, [r.state for r in rows], present)
+    for r in rows:
+        r.trouble = troubles.get(r.state.node)
+    return rows
+
+
+def exec_in(name: str, node: str, argv: list[str], backend: Backend | None = None) -> ExecResult:
+    lab, backend = locate(name, backend)
+    return backend.exec(lab, node, argv)
+
+
+def shell_argv(name: str, node: str, argv: list[str] | None = None, backend: Backend | None = None) -> list[str]:
+    lab, backend = locate(name, backend)
+    return backend.interactive_argv(lab, node, argv or ["bash", "-l"])
+
+
+def routes_argv(what: str, as_json: bool) -> list[str]:
+    """The routing daemon's inspection client: routes, neighbors, lsdb or stats."""
+    return [*contract.ROUTING_CLI_ARGV, what, *(["--json"] if as_json else [])]
+
+
+def chat_argv(name: str, node: str, nick: str, server: str | None = None,
+              backend: Backend | None = None) -> list[str]:
+    """The command line that opens the chat client in `node`'s terminal,
+    connected to the lab's chat server (or the one on node `server`)."""
+    running = attach(name, backend)
+    plan = running.plan
+    servers = [(n.name, s.port) for n in plan.nodes.values() for s in n.services if s.type == "chat"]
+    if server is not None:
+        servers = [(n, p) for n, p in servers if n == server]
+        if not servers:
+            raise LabStateError(f"node '{server}' of lab '{plan.lab}' runs no chat service")
+    elif not servers:
+        raise LabStateError(f"lab '{plan.lab}' has no chat service; add one to a node: "
+                            "services: [{type: chat, port: 5000}]")
+    elif len(servers) > 1:
+        names = ", ".join(n for n, _ in servers)
+        raise LabStateError(f"lab '{plan.lab}' has several chat servers ({names}); choose one with --server")
+    host, port = servers[0]
+    return running.backend.interactive_argv(plan.lab, node, [*contract.CHAT_CLIENT_ARGV, host, "--port",
+                                                             str(port), "--nick", nick])
+
+
+def ping_all(name: str, backend: Backend | None = None, progress: Progress = silent) -> list[PingResult]:
+    from .verify.ping import all_pairs_ping
+    running = attach(name, backend)
+    return all_pairs_ping(running.backend, running.plan, progress)
+
+
+def run_lab_tests(name: str, backend: Backend | None = None, progress: Progress = silent,
+                  workers: int = DEFAULT_WORKERS) -> list[Result]:
+    """`lab test NAME|PATH`: the running lab's checks (its expect: section), run."""
+    from .verify.runner import run_checks
+    running = attach(name, backend)
+    return run_checks(running.backend, running.plan, workers=workers, progress=progress)
+
+
 # --- graph ---------------------------------------------------------------------------
 def _is_lab_path(target: str) -> bool:
     p = Path(target)
     return p.is_file() or (p.is_dir() and (p / LAB_FILE).is_file())
 
 
-def live_overlay(plan: Plan, backend: DockerBackend) -> graphing.Overlay:
+def live_overlay(plan: Plan, backend: Backend) -> Overlay:
     """Link end states and impairments read from the running nodes."""
-    overlay = graphing.Overlay()
-    running = {st.node: st for st in backend.nodes(plan.lab) if st.state == "running"}
+    from .render.graph import Overlay
+    overlay = Overlay()
+    running = {st.node for st in backend.nodes(plan.lab) if st.running}
     for name, node in plan.nodes.items():
-        st = running.get(name)
-        present = {i.name: i.state for i in backend.interfaces(plan.lab, name)} if st else {}
+        present = {i.name: i.state for i in backend.interfaces(plan.lab, name)} if name in running else {}
         for iface in node.interfaces:
             overlay.states[(name, iface.name)] = present.get(iface.name, "missing")
-        if st:
-            for iface, imp in linkops.read_impairments(st.pid).items():
-                overlay.impairments[(name, iface)] = imp.describe()
+        if name in running:
+            for iface_name, imp in backend.impairments(plan.lab, name).items():
+                overlay.impairments[(name, iface_name)] = imp.describe()
     return overlay
 
 
-def graph(target: str, fmt: str = "svg", backend: DockerBackend | None = None) -> str:
+def graph(target: str, fmt: str = "svg", backend: Backend | None = None) -> str:
     """The drawing of a lab file (PATH) or of a running lab (NAME, with live
     link states). fmt: 'svg', 'dot' or 'mermaid'."""
+    from .render import graph as graphing
     if fmt not in ("svg", "dot", "mermaid"):
         raise UsageError(f"unknown graph format {fmt!r} (svg, dot or mermaid)")
+    overlay = None
     if _is_lab_path(target):
-        plan, overlay = prepare(target).plan, None
+        plan = compile_path(target).result()
     else:
-        backend = backend or default_backend()
-        plan = running_plan(target, backend)
-        overlay = live_overlay(plan, backend)
+        running = attach(target, backend)
+        plan, overlay = running.plan, live_overlay(running.plan, running.backend)
     if fmt == "mermaid":
         return graphing.to_mermaid(plan, overlay)
     source = graphing.to_dot(plan, overlay)
@@ -123,26 +221,29 @@ def find_link(plan: Plan, a: str, b: str) -> PlanLink:
                          f"({na} is linked to: {', '.join(neighbours) or 'nothing'})")
     if len(found) > 1:
         choices = ", ".join(f"{lk.a}-{lk.b}" for lk in found)
+        first = found[0].a.iface if found[0].a.node == na else found[0].b.iface
         raise UsageError(f"{na} and {nb} are joined by {len(found)} links ({choices}); "
-                         f"name the interface, e.g. {na}:{found[0].a.iface if found[0].a.node == na else found[0].b.iface}")
+                         f"name the interface, e.g. {na}:{first}")
     return found[0]
 
 
-def set_link(name: str, a: str, b: str, up: bool, backend: DockerBackend | None = None) -> PlanLink:
+def set_link(name: str, a: str, b: str, up: bool, backend: Backend | None = None) -> PlanLink:
     """Set both ends of the link between A and B down (or up, and put back
-    the planned routes through them, which the kernel dropped at down)."""
-    backend = backend or default_backend()
-    plan = running_plan(name, backend)
+    the planned routes through them: the kernel deletes the routes through an
+    interface that is set down, and does not bring them back when it comes up)."""
+    running = attach(name, backend)
+    plan, backend = running.plan, running.backend
     link = find_link(plan, a, b)
     for end in (link.a, link.b):
-        linkops.set_link_state(backend, plan.lab, end.node, end.iface, up)
+        backend.set_link_state(plan.lab, end.node, end.iface, up)
     if up:
         for end in (link.a, link.b):
-            linkops.restore_routes(backend, plan, end.node, end.iface)
+            backend.replace_routes(plan.lab, end.node, end.iface, plan.nodes[end.node].routes_through(end.iface))
     return link
 
 
-def _node_iface(plan: Plan, spec: str) -> tuple[str, str]:
+def node_iface(plan: Plan, spec: str) -> tuple[str, str]:
+    """'r1:eth0' (or 'pc1', when it has one interface) -> (node, interface), checked."""
     node, iface = parse_end(spec)
     if node not in plan.nodes:
         raise UsageError(f"lab {plan.lab} has no node '{node}' (its nodes: {', '.join(plan.nodes)})")
@@ -157,28 +258,29 @@ def _node_iface(plan: Plan, spec: str) -> tuple[str, str]:
     return node, iface
 
 
-def impair(name: str, target: str, imp: Impairment, backend: DockerBackend | None = None) -> tuple[str, str, str]:
+def impair(name: str, target: str, imp: Impairment, backend: Backend | None = None) -> tuple[str, str, str]:
     """Impair the packets leaving NODE:IFACE. Returns (node, iface, qdisc kind)."""
-    backend = backend or default_backend()
-    plan = running_plan(name, backend)
-    node, iface = _node_iface(plan, target)
-    return node, iface, linkops.impair(backend, plan.lab, node, iface, imp)
+    fault = imp.fault()
+    if fault is not None:
+        raise UsageError(_CLI_FAULTS[fault])
+    running = attach(name, backend)
+    node, iface = node_iface(running.plan, target)
+    return node, iface, running.backend.impair(running.lab, node, iface, imp)
 
 
-def clear(name: str, target: str, backend: DockerBackend | None = None) -> tuple[str, str, bool]:
-    backend = backend or default_backend()
-    plan = running_plan(name, backend)
-    node, iface = _node_iface(plan, target)
-    return node, iface, linkops.clear_impairment(backend, plan.lab, node, iface)
+def clear(name: str, target: str, backend: Backend | None = None) -> tuple[str, str, bool]:
+    running = attach(name, backend)
+    node, iface = node_iface(running.plan, target)
+    return node, iface, running.backend.clear_impairment(running.lab, node, iface)
 
 
-def impairments(name: str, backend: DockerBackend | None = None) -> dict[tuple[str, str], Impairment]:
+def impairments(name: str, backend: Backend | None = None) -> dict[tuple[str, str], Impairment]:
     """(node, iface) -> impairment, for every impaired interface of a running lab."""
-    backend = backend or default_backend()
+    lab, backend = locate(name, backend)
     out = {}
-    for st in backend.nodes(resolve_lab_name(name)):
-        if st.state == "running" and st.pid:
-            for iface, imp in linkops.read_impairments(st.pid).items():
+    for st in backend.nodes(lab):
+        if st.running:
+            for iface, imp in backend.impairments(st.lab, st.node).items():
                 out[(st.node, iface)] = imp
     return out
 
@@ -188,147 +290,56 @@ def capture(name: str, node: str, iface: str, *, pcap_out: BinaryIO | None = Non
             on_line: Callable[[str], None] | None = None, count: int | None = None,
             seconds: float | None = None, bpf: list[str] | None = None, link_level: bool = False,
             on_ready: Callable[[str], None] | None = None,
-            backend: DockerBackend | None = None) -> CaptureResult:
+            backend: Backend | None = None) -> CaptureResult:
     """tcpdump on NODE:IFACE (any interface of the node, br0 of a switch too)."""
-    backend = backend or default_backend()
-    lab = resolve_lab_name(name)
-    present = linkops.interface_names(linkops.running_pid(backend, lab, node))
-    if iface not in present and iface != "any":
-        raise UsageError(f"{node} has no interface '{iface}' "
-                         f"(it has: {', '.join(sorted(present - {'lo'}))}, lo, any)")
+    lab, backend = locate(name, backend)
+    st = node_state(backend, lab, node)
+    if not st.running:
+        raise LabStateError(f"node {node} of lab {lab} is {st.state}, not running "
+                            f"(start it again with: lab repair {lab})")
+    present = {i.name for i in backend.interfaces(lab, node)}
+    if iface not in present and iface not in ("any", "lo"):
+        raise UsageError(f"{node} has no interface '{iface}' (it has: {', '.join(sorted(present))}, lo, any)")
     if count is not None and count < 1:
         raise UsageError("-c/--count must be at least 1")
     if seconds is not None and seconds <= 0:
         raise UsageError("--seconds must be more than 0")
-    return linkops.capture(backend, lab, node, iface, pcap_out=pcap_out, on_line=on_line,
-                           count=count, seconds=seconds, bpf=bpf, link_level=link_level,
-                           on_ready=on_ready)
+    if (pcap_out is None) == (on_line is None):
+        raise UsageError("give exactly one of pcap_out and on_line")
+    argv = tcpdump_argv(iface, pcap=pcap_out is not None, count=count, bpf=bpf or [], link_level=link_level)
+    return run_capture(backend.stream(lab, node, argv), f"{node}:{iface}", pcap_out=pcap_out, on_line=on_line,
+                       seconds=seconds, on_ready=on_ready)
 
 
 # --- logs ----------------------------------------------------------------------------------
-def list_logs(name: str, node: str, backend: DockerBackend | None = None) -> list[tuple[str, int]]:
-    """(service, size in bytes) for every log under /var/log/labnet in the node."""
-    backend = backend or default_backend()
-    res = backend.exec(resolve_lab_name(name), node,
-                       ["sh", "-c", f"cd {LOG_DIR} 2>/dev/null && for f in *.log; do "
-                                    '[ -f "$f" ] && echo "$(wc -c < "$f") $f"; done; true'])
+def list_logs(name: str, node: str, backend: Backend | None = None) -> list[tuple[str, int]]:
+    """(service, size in bytes) for every log under the node's log folder."""
+    res = exec_in(name, node, ["sh", "-c", f"cd {contract.LOG_DIR} 2>/dev/null && for f in *.log; do "
+                                           '[ -f "$f" ] && echo "$(wc -c < "$f") $f"; done; true'], backend)
     out = []
     for line in res.stdout.splitlines():
         size, _, file = line.partition(" ")
-        out.append((file[:-4], int(size)))
+        out.append((file.removesuffix(".log"), int(size)))
     return sorted(out)
 
 
-def _log_files(name: str, node: str, service: str | None, backend: DockerBackend) -> list[str]:
+def _log_files(name: str, node: str, service: str | None, backend: Backend) -> list[str]:
     available = [s for s, _ in list_logs(name, node, backend)]
     if not available:
-        raise LabStateError(f"node {node} has no logs under {LOG_DIR} (no service has run there)")
+        raise LabStateError(f"node {node} has no logs under {contract.LOG_DIR} (no service has run there)")
     if service is None:
-        return [f"{LOG_DIR}/{s}.log" for s in available]
-    service = service[:-4] if service.endswith(".log") else service
+        return [contract.log_file(s) for s in available]
+    service = service.removesuffix(".log")
     if service not in available:
         raise UsageError(f"node {node} has no log for '{service}' (its logs: {', '.join(available)})")
-    return [f"{LOG_DIR}/{service}.log"]
+    return [contract.log_file(service)]
 
 
 def logs(name: str, node: str, service: str | None = None, *, follow: bool = False,
-         on_text: Callable[[str], None], backend: DockerBackend | None = None) -> None:
+         on_text: Callable[[str], None], backend: Backend | None = None) -> None:
     """Send a service's log (all logs, with headers, if no service) to on_text;
     with follow, keep sending new lines until Ctrl-C."""
-    backend = backend or default_backend()
-    lab = resolve_lab_name(name)
+    lab, backend = locate(name, backend)
     files = _log_files(lab, node, service, backend)
     argv = ["tail", "-n", "+1", *(["-F"] if follow else []), *files]
-    proc = linkops.RemoteProcess(backend, lab, node, argv)
-    chunks = proc.chunks()
-    while True:
-        try:
-            item = next(chunks, StopIteration)
-            if item is StopIteration:
-                break
-            if item is not None and item[0]:
-                on_text(item[0].decode(errors="replace"))
-        except KeyboardInterrupt:
-            proc.stop()
-            break
-
-
-# --- repair ----------------------------------------------------------------------------
-def needs_repair(name: str, backend: DockerBackend | None = None) -> dict[str, str]:
-    """node -> why it needs `lab repair` (stopped, or planned interfaces missing
-    after a restart). Nodes that are fine are left out."""
-    backend = backend or default_backend()
-    plan = running_plan(name, backend)
-    states = {st.node: st for st in backend.nodes(plan.lab)}
-    out = {}
-    for node in plan.nodes:
-        st = states.get(node)
-        if st is None:
-            out[node] = "its container is gone (redeploy: lab deploy --force)"
-        elif st.state != "running" or not st.pid:
-            out[node] = f"container is {st.state}"
-        else:
-            missing = linkops.missing_interfaces(plan, node, linkops.interface_names(st.pid))
-            if missing:
-                out[node] = f"interfaces missing: {', '.join(missing)} (the node or its link peer was restarted)"
-    return out
-
-
-@dataclass
-class RepairResult:
-    repaired: list[str] = field(default_factory=list)       # nodes whose links were re-made
-    reconfigured: list[str] = field(default_factory=list)   # nodes whose setup ran again
-    started: list[str] = field(default_factory=list)        # stopped containers started
-
-
-def repair(name: str, backend: DockerBackend | None = None, progress: Progress = silent) -> RepairResult:
-    """Start stopped nodes, re-create the links of nodes that lost them (a
-    restart gives a container a new namespace) and run the setup of those
-    nodes and their link peers again."""
-    backend = backend or default_backend()
-    plan = running_plan(name, backend)
-    broken = needs_repair(plan.lab, backend)
-    gone = [n for n, why in broken.items() if why.startswith("its container is gone")]
-    if gone:
-        raise LabStateError(f"lab {plan.lab}: the containers of {', '.join(gone)} are gone; "
-                            f"redeploy it with 'lab deploy --force {plan.source or plan.lab}'")
-    result = RepairResult()
-    for node, why in broken.items():
-        if why.startswith("container is"):
-            progress(Event("repair", f"starting {node} ({why})"))
-            linkops.start_node(backend, plan.lab, node)
-            result.started.append(node)
-    if result.started:
-        broken = needs_repair(plan.lab, backend)
-    pids = {st.node: st.pid for st in backend.nodes(plan.lab)}
-    # the restarted nodes (most interfaces missing) first: their peers then have nothing to do
-    order = sorted(broken, key=lambda node: -len(linkops.missing_interfaces(
-        plan, node, linkops.interface_names(pids[node]))))
-    to_setup: set[str] = set()
-    for n, node in enumerate(order, 1):
-        peers = linkops.relink_node(backend, plan, node)
-        progress(Event("repair", f"{node}: {len(peers)} link(s) re-created", n, len(broken)))
-        if peers:
-            result.repaired.append(node)
-            to_setup |= {node, *(end.node for end in peers)}
-    for n, node in enumerate(sorted(to_setup), 1):
-        linkops.rerun_setup(backend, plan.lab, node)
-        services = plan.nodes[node].services
-        if services:  # a restarted container lost its supervisor; start it again
-            container = backend.client.containers.get(plan.nodes[node].container)
-            backend.start_services(container, [s.name for s in services if s.type != "command"])
-        progress(Event("configure", f"configured {node}", n, len(to_setup)))
-        result.reconfigured.append(node)
-    return result
-
-
-# --- every lab -------------------------------------------------------------------------------
-def destroy_all(backend: DockerBackend | None = None, progress: Progress = silent) -> dict[str, int]:
-    """Remove every lab of this project on the engine (found by label, nothing
-    else is touched). Returns lab -> containers removed."""
-    backend = backend or default_backend()
-    removed = {}
-    for summary in backend.list_labs():
-        progress(Event("destroy", f"removing lab {summary.name}"))
-        removed[summary.name] = backend.destroy(summary.name, progress)
-    return removed
+    follow_text(backend.stream(lab, node, argv), on_text)

@@ -3,8 +3,8 @@ with Events, and the CLI decides how to show them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ A lab is deployed the first time a test needs it and destroyed when its
 scope ends (the session by default, or the module with scope="module"),
 whether its tests passed or not; `--lab-keep` leaves it running and
 `--lab-reuse` uses a copy that is already deployed (and leaves it alone).
-Nothing is imported from the orchestrator until a lab is used, so the plugin
+Nothing heavy is imported until a lab is used (only the error classes), so the plugin
 costs nothing in test runs that do not use it.
 """
 
@@ -23,11 +23,19 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from .errors import BackendError, UsageError
+
+if TYPE_CHECKING:
+    from .backend.protocol import Backend, ExecResult
+    from .plan import Check, Plan, PlanNode
+    from .verify.runner import Result
 
 _KEY = pytest.StashKey["LabManager"]()
 
@@ -97,28 +105,28 @@ def _spec_for(config: pytest.Config, marker: pytest.Mark | None, near: Path | No
 
 
 class Lab:
-    """A deployed lab, as tests see it."""
+    """A deployed lab, as tests see it: its plan, and what can be done in its nodes."""
 
-    def __init__(self, name: str, path: Path, plan: Any, backend: Any, owned: bool):
+    def __init__(self, name: str, path: Path, plan: Plan, backend: Backend, owned: bool):
         self.name, self.path, self.plan, self.backend, self.owned = name, path, plan, backend, owned
 
     def __repr__(self) -> str:
         return f"<Lab {self.name} from {self.path}>"
 
-    def node(self, node: str) -> Any:
+    def node(self, node: str) -> PlanNode:
+        """The node's plan (interfaces, addresses, routes, container name)."""
         if node not in self.plan.nodes:
-            raise KeyError(f"lab {self.name} has no node '{node}' (nodes: {', '.join(self.plan.nodes)})")
+            raise UsageError(f"lab {self.name} has no node '{node}' (nodes: {', '.join(self.plan.nodes)})")
         return self.plan.nodes[node]
 
     def address(self, ref: str) -> str:
         """'pc1' (its first address), 'r1.eth1' or an address -> the address."""
-        from .checks import _address
-        found, problem = _address(self.plan, ref)
+        found, problem = self.plan.addresses_of(ref)
         if problem:
-            raise KeyError(f"{ref}: {problem}")
+            raise UsageError(f"{ref}: {problem}")
         return found[0]
 
-    def exec(self, node: str, *argv: str) -> Any:
+    def exec(self, node: str, *argv: str) -> ExecResult:
         """Run a command in a node: an ExecResult (exit_code, stdout, stderr)."""
         self.node(node)
         return self.backend.exec(self.name, node, list(argv))
@@ -126,21 +134,22 @@ class Lab:
     def probe(self, node: str, kind: str, *args: Any) -> dict[str, Any]:
         """`lab-probe KIND ARGS` in NODE: its JSON result. A target written as
         a node name (or node.iface) is replaced by its address."""
-        args = list(args)
-        if args and kind in ("ping", "traceroute", "tcp", "udp", "chat") and not str(args[0]).startswith("-"):
+        from .verify.probes import ProbeError, Prober
+        words = [str(a) for a in args]
+        if words and kind in ("ping", "traceroute", "tcp", "udp", "chat") and not words[0].startswith("-"):
             try:
-                args[0] = self.address(str(args[0]))
-            except KeyError:
+                words[0] = self.address(words[0])
+            except UsageError:
                 pass  # an address or name the node resolves itself
-        from .testrun import _ProbeError, _Runner
         try:
-            return _Runner(self.backend, self.plan).probe(node, [kind, *map(str, args)])
-        except _ProbeError as exc:
-            raise RuntimeError(str(exc)) from None
+            return Prober(self.backend, self.plan).probe(node, [kind, *words])
+        except ProbeError as exc:
+            raise BackendError(str(exc)) from None
 
     def host(self, node: str) -> Any:
         """A testinfra host for the node (testinfra's docker:// backend)."""
         import testinfra
+
         from .backend.dockerengine import docker_cli
         cli = docker_cli()  # testinfra runs `docker` from PATH: use the client matching the engine
         if shutil.which("docker") != cli:
@@ -148,16 +157,16 @@ class Lab:
         return testinfra.get_host(f"docker://{self.node(node).container}")
 
     @property
-    def checks(self) -> list[Any]:
-        from .testrun import lab_checks
-        return lab_checks(self.plan)
+    def checks(self) -> list[Check]:
+        """The lab's checks (its expect: section, resolved)."""
+        return list(self.plan.checks)
 
-    def check(self, check: Any) -> Any:
+    def check(self, check: Check) -> Result:
         """Run one Check (from `lab_check` or `lab.checks`): its Result."""
         return self.test([check])[0]
 
-    def test(self, checks: list[Any] | None = None, workers: int = 8) -> list[Any]:
-        from .testrun import run_checks
+    def test(self, checks: list[Check] | None = None, workers: int = 8) -> list[Result]:
+        from .verify.runner import run_checks
         return run_checks(self.backend, self.plan, checks, workers=workers)
 
 
@@ -168,10 +177,10 @@ class LabManager:
         self.config = config
         self.labs: dict[tuple[Path, str | None], tuple[Lab, LabSpec, str]] = {}
         self.failed: dict[tuple[Path, str | None], str] = {}
-        self._backend = None
+        self._backend: Backend | None = None
 
     @property
-    def backend(self) -> Any:
+    def backend(self) -> Backend:
         if self._backend is None:
             from .lab import default_backend
             self._backend = default_backend()
@@ -185,16 +194,16 @@ class LabManager:
             from . import lab as api
             from .errors import LabError
             try:
-                name = spec.name or api.prepare(spec.path).plan.lab
+                name = spec.name or api.plan_lab(spec.path)[0].lab
                 if spec.reuse and self.backend.nodes(name):
-                    lab = Lab(name, spec.path, api.running_plan(name, self.backend), self.backend, False)
+                    lab = Lab(name, spec.path, api.attach(name, self.backend).plan, self.backend, False)
                 else:
                     if self.backend.nodes(name):
                         raise LabError(f"lab '{name}' is already deployed; run 'lab destroy {name}', "
                                        "or use it as it is with --lab-reuse (or reuse=True on the marker)")
                     plan = api.deploy(spec.path, name=name, backend=self.backend).plan
                     lab = Lab(name, spec.path, plan, self.backend, True)
-            except (LabError, FileNotFoundError) as exc:
+            except LabError as exc:
                 self.failed[key] = str(exc)
                 pytest.fail(f"cannot deploy {spec.path}: {exc}", pytrace=False)
             self.labs[key] = (lab, spec, owner)
@@ -217,7 +226,7 @@ def _manager(config: pytest.Config) -> LabManager:
 
 
 @pytest.fixture(scope="module")
-def _labnet_module(request: pytest.FixtureRequest):
+def _labnet_module(request: pytest.FixtureRequest) -> Iterator[str]:
     """Destroys the labs deployed with scope='module' when the module ends."""
     yield request.node.nodeid
     _manager(request.config).release(owner=request.node.nodeid)
@@ -234,48 +243,51 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """`lab_check` parameters: one test per expectation of the test's lab."""
     if "lab_check" not in metafunc.fixturenames:
         return
-    from .lab import prepare
-    from .testrun import lab_checks
+    from .lab import plan_lab
     spec = _spec_for(metafunc.config, metafunc.definition.get_closest_marker("lab"), metafunc.definition.path)
-    checks = lab_checks(prepare(spec.path, spec.name).plan)
+    checks = plan_lab(spec.path, spec.name)[0].checks
     metafunc.parametrize("lab_check", checks, ids=[c.title for c in checks])
 
 
 # --- `pytest --lab PATH`: the lab file's expectations as collected tests -----
 
 class CheckFailed(Exception):
-    def __init__(self, result: Any):
+    def __init__(self, result: Result):
         super().__init__(result.message)
         self.result = result
 
 
 class LabFile(pytest.File):
-    def collect(self):
-        from .lab import prepare
-        from .testrun import lab_checks
+    results: dict[str, Result] | None = None
+
+    def collect(self) -> Iterator[LabCheckItem]:
+        from .lab import plan_lab
         self.spec = LabSpec(self.path, self.config.getoption("lab_name"), "session",
                             self.config.getoption("lab_reuse"))
-        for check in lab_checks(prepare(self.path, self.spec.name).plan):
+        for check in plan_lab(self.path, self.spec.name)[0].checks:
             yield LabCheckItem.from_parent(self, name=check.title, check=check)
 
 
 class LabCheckItem(pytest.Item):
-    def __init__(self, *, check: Any, **kwargs: Any):
+    def __init__(self, *, check: Check, **kwargs: Any):
         super().__init__(**kwargs)
         self.check = check
 
     def runtest(self) -> None:
-        parent: LabFile = self.parent  # type: ignore[assignment]
-        results = getattr(parent, "results", None)
+        parent = self.parent
+        if not isinstance(parent, LabFile):
+            raise pytest.UsageError("a lab check belongs to a lab file")
+        results = parent.results
         if results is None:  # the first of the file's selected checks runs them all, in parallel
             lab = _manager(self.config).get(parent.spec)
             mine = [i.check for i in self.session.items if isinstance(i, LabCheckItem) and i.parent is parent]
             results = parent.results = {r.id + r.what: r for r in lab.test(mine)}
-        result = results.get(self.check.id + self.check.title) or _manager(self.config).get(parent.spec).check(self.check)
+        result = (results.get(self.check.id + self.check.title)
+                  or _manager(self.config).get(parent.spec).check(self.check))
         if not result.ok:
             raise CheckFailed(result)
 
-    def repr_failure(self, excinfo, style=None):  # type: ignore[override]
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CheckFailed):
             r = excinfo.value.result
             lines = [f"{r.what}  ({r.id})", f"  from {r.src} to {r.dst}", f"  expected: {r.expected}",
@@ -283,11 +295,11 @@ class LabCheckItem(pytest.Item):
             return "\n".join(lines + ([f"  {r.detail}"] if r.detail else []))
         return super().repr_failure(excinfo)
 
-    def reportinfo(self):
+    def reportinfo(self) -> tuple[Path, None, str]:
         return self.path, None, f"{self.check.id}: {self.check.title}"
 
 
-def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> LabFile | None:
     if file_path.name.endswith((".yml", ".yaml")) and file_path.resolve() in _session_labs(parent.config):
         return LabFile.from_parent(parent, path=file_path)
     return None

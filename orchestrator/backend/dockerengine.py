@@ -3,41 +3,55 @@
 Containers run with no Docker network (network_mode="none"), the default
 capabilities plus NET_ADMIN and NET_RAW (never privileged), Docker's init as
 PID 1 (so a stop is instant), and labels naming project, lab, node and kind.
-Every lookup goes through those labels, never through name patterns.
+Every lookup goes through those labels, never through name patterns. The
+engine never pulls an image: a missing one is an error.
 """
 
 from __future__ import annotations
 
-import io
+import importlib
 import shutil
-import tarfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
-from docker.models.containers import Container
-
-from .. import PROJECT
-from ..errors import BackendError, EngineUnavailable, LabStateError
-from ..plan import LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_PROJECT, LABEL_SOURCE, Plan
+from .. import PROJECT, contract
+from ..errors import BackendError, EngineUnavailable, ImageError, LabStateError
+from ..labels import LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_PROJECT, LABEL_SOURCE
 from ..progress import Event, Progress
-from ..render import SERVICE_LOG_DIR, SERVICES_CONFIG, SETUP_SCRIPT, NodeFiles
-from . import ExecResult, InterfaceState, LabSummary, NodeState
-from . import netlink
+from . import archive
+from .dockerexec import RemoteProcess
+from .engineapi import EngineAPI, socket_path
+from .parallel import parallel
+from .protocol import ExecResult, InterfaceState, LabSummary, NodeState
 
-WORKERS = 8
-SUPERVISOR_PIDFILE = "/run/labnet-supervisor.pid"
-T = TypeVar("T")
+if TYPE_CHECKING:
+    import docker
+    import docker.errors
 
+    from ..contract import NodeFiles
+    from ..model.specs import Impairment
+    from ..plan import Plan, PlanEnd, PlanNode, PlanRoute
+    from . import images, netlink
+else:
+    class _OnFirstUse(ModuleType):
+        """A module imported when first used: `lab status` needs neither the SDK
+        (its lookups go through engineapi), pyroute2 (netlink) nor the image
+        recipes, and starts a third of a second faster without them."""
 
-def _world_readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    info.mode |= 0o755 if info.isdir() else 0o644
-    return info
+        def __init__(self, name: str):
+            super().__init__(name)
+            self._module: ModuleType | None = None
+
+        def __getattr__(self, attr: str) -> Any:
+            if self._module is None:
+                self._module = importlib.import_module(self.__name__)
+            return getattr(self._module, attr)
+
+    docker = _OnFirstUse("docker")
+    images = _OnFirstUse(f"{__package__}.images")
+    netlink = _OnFirstUse(f"{__package__}.netlink")
 
 
 def connect() -> docker.DockerClient:
@@ -61,34 +75,14 @@ def docker_cli() -> str:
     raise BackendError("no docker command-line client found (apt-get install docker.io)")
 
 
-def _parallel(items: Iterable[T], fn: Callable[[T], None], on_done: Callable[[T], None]) -> None:
-    """Run fn over items on a thread pool; the first failure is raised after
-    every started call has finished (so nothing is still being created while
-    the caller cleans up)."""
-    items = list(items)
-    pool = ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(items))))
-    futures = {pool.submit(fn, item): item for item in items}
-    try:
-        first_error: BaseException | None = None
-        for fut in as_completed(futures):
-            exc = fut.exception()
-            if exc is not None and first_error is None:
-                first_error = exc
-                for other in futures:
-                    other.cancel()
-            elif exc is None and not fut.cancelled():
-                on_done(futures[fut])
-        if first_error is not None:
-            raise first_error
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 class DockerBackend:
     """Docker engine + pyroute2. Needs root (network namespaces)."""
 
     def __init__(self, client: docker.DockerClient | None = None):
         self._client = client
+        path = socket_path()
+        #: the lookups every command makes, straight to the engine's socket (no SDK needed)
+        self._lookups = EngineAPI(path) if path else None
 
     @property
     def client(self) -> docker.DockerClient:
@@ -99,73 +93,115 @@ class DockerBackend:
     def check(self) -> None:
         _ = self.client
 
+    def ensure_images(self, progress: Progress, force: bool = False) -> dict[str, str]:
+        tags = images.ensure_images(self.client, progress, force=force)
+        return {"base": tags.base, "node": tags.node}
+
     # --- lookups (always by label) -------------------------------------------
-    def _containers(self, lab: str | None = None, node: str | None = None) -> list[Container]:
+    def _listed(self, lab: str | None = None, node: str | None = None) -> list[dict[str, Any]]:
+        """The engine's list of our containers: one request, no inspection."""
         filters = [f"{LABEL_PROJECT}={PROJECT}"]
         if lab is not None:
             filters.append(f"{LABEL_LAB}={lab}")
         if node is not None:
             filters.append(f"{LABEL_NODE}={node}")
-        return self.client.containers.list(all=True, filters={"label": filters})
+        if self._lookups is not None:
+            return self._lookups.containers(filters)
+        found: list[dict[str, Any]] = self.client.api.containers(all=True, filters={"label": filters})
+        return found
 
-    def _container(self, lab: str, node: str) -> Container:
-        found = self._containers(lab, node)
-        if not found:
-            if not self._containers(lab):
-                raise LabStateError(f"lab '{lab}' is not deployed (see: lab status)")
-            known = sorted(c.labels.get(LABEL_NODE, "?") for c in self._containers(lab))
-            raise LabStateError(f"lab '{lab}' has no node '{node}' (its nodes: {', '.join(known)})")
-        return found[0]
+    def _inspect(self, container: str) -> dict[str, Any] | None:
+        if self._lookups is not None:
+            return self._lookups.inspect(container)
+        try:
+            found: dict[str, Any] = self.client.api.inspect_container(container)
+        except docker.errors.NotFound:
+            return None
+        return found
 
-    @staticmethod
-    def _state(c: Container) -> NodeState:
-        attrs = c.attrs
+    def _state(self, listed: dict[str, Any]) -> NodeState | None:
+        """A listed container, inspected for its PID; None if it vanished meanwhile."""
+        labels = listed.get("Labels") or {}
+        attrs = self._inspect(listed["Id"])
+        if attrs is None:
+            return None
         return NodeState(
-            lab=c.labels.get(LABEL_LAB, ""),
-            node=c.labels.get(LABEL_NODE, ""),
-            kind=c.labels.get(LABEL_KIND, ""),
-            container=c.name,
+            lab=labels.get(LABEL_LAB, ""),
+            node=labels.get(LABEL_NODE, ""),
+            kind=labels.get(LABEL_KIND, ""),
+            container=attrs["Name"].lstrip("/"),
             state=attrs["State"]["Status"],
             pid=int(attrs["State"].get("Pid") or 0),
             image=attrs["Config"]["Image"],
-            source=c.labels.get(LABEL_SOURCE),
+            source=labels.get(LABEL_SOURCE),
         )
 
+    def _node(self, lab: str, node: str) -> NodeState:
+        for listed in self._listed(lab, node):
+            st = self._state(listed)
+            if st is not None:
+                return st
+        known = sorted((c.get("Labels") or {}).get(LABEL_NODE, "?") for c in self._listed(lab))
+        if not known:
+            raise LabStateError(f"lab '{lab}' is not deployed (see: lab status)")
+        raise LabStateError(f"lab '{lab}' has no node '{node}' (its nodes: {', '.join(known)})")
+
+    def _running(self, lab: str, node: str) -> NodeState:
+        st = self._node(lab, node)
+        if not st.running:
+            raise LabStateError(f"node {node} of lab {lab} is {st.state}, not running "
+                                f"(start it again with: lab repair {lab})")
+        return st
+
     def list_labs(self) -> list[LabSummary]:
-        labs: dict[str, list[NodeState]] = {}
-        for c in self._containers():
-            st = self._state(c)
-            labs.setdefault(st.lab, []).append(st)
+        labs: dict[str, list[dict[str, Any]]] = {}
+        for c in self._listed():
+            labs.setdefault((c.get("Labels") or {}).get(LABEL_LAB, ""), []).append(c)
         return [
-            LabSummary(name=name, nodes=len(states),
-                       running=sum(s.state == "running" for s in states),
-                       source=next((s.source for s in states if s.source), None))
-            for name, states in sorted(labs.items())
+            LabSummary(name=name, nodes=len(listed),
+                       running=sum(c.get("State") == "running" for c in listed),
+                       source=next((c["Labels"][LABEL_SOURCE] for c in listed
+                                    if (c.get("Labels") or {}).get(LABEL_SOURCE)), None))
+            for name, listed in sorted(labs.items())
         ]
 
     def nodes(self, lab: str) -> list[NodeState]:
-        return sorted((self._state(c) for c in self._containers(lab)), key=lambda s: s.node)
+        states = (self._state(c) for c in self._listed(lab))
+        return sorted((s for s in states if s is not None), key=lambda s: s.node)
+
+    def interfaces(self, lab: str, node: str) -> list[InterfaceState]:
+        st = self._node(lab, node)
+        return netlink.read_interfaces(st.pid) if st.running else []
 
     # --- deploy steps --------------------------------------------------------
-    def create_nodes(self, plan: Plan, image: str, progress: Progress) -> None:
+    def _images_of(self, plan: Plan) -> dict[str, str]:
+        """node -> its image, each one known to be on this machine (never pulled)."""
+        default = images.wanted_tags().node
+        chosen = {name: node.image or default for name, node in plan.nodes.items()}
+        for image in sorted(set(chosen.values())):
+            try:
+                self.client.api.inspect_image(image)
+            except docker.errors.ImageNotFound:
+                users = ", ".join(sorted(n for n, i in chosen.items() if i == image))
+                raise ImageError(f"the image '{image}' (of {users}) is not on this machine, and labnet never "
+                                 "pulls images (no registry is contacted); build it locally first, or leave "
+                                 "'image' out to use the project's node image") from None
+        return chosen
+
+    def create_nodes(self, plan: Plan, progress: Progress) -> None:
+        chosen = self._images_of(plan)
         total = len(plan.nodes)
         done = 0
+        api = self.client.api
 
         def create(name: str) -> None:
             node = plan.nodes[name]
+            host_config = api.create_host_config(network_mode="none", init=True, cap_add=["NET_ADMIN", "NET_RAW"],
+                                                 privileged=False, sysctls=node.sysctls)
             try:
-                self.client.containers.run(
-                    node.image or image,
-                    name=node.container,
-                    hostname=node.hostname,
-                    labels=node.labels,
-                    network_mode="none",
-                    init=True,
-                    cap_add=["NET_ADMIN", "NET_RAW"],
-                    privileged=False,
-                    sysctls=node.sysctls,
-                    detach=True,
-                )
+                created = api.create_container(chosen[name], name=node.container, hostname=node.hostname,
+                                               labels=node.labels, host_config=host_config, detach=True)
+                api.start(created["Id"])
             except docker.errors.APIError as exc:
                 raise BackendError(f"starting node {name}: {exc.explanation or exc}") from exc
 
@@ -174,19 +210,19 @@ class DockerBackend:
             done += 1
             progress(Event("create", f"started {name}", done, total))
 
-        _parallel(plan.nodes, create, created)
+        parallel(plan.nodes, create, created)
 
     def _pids(self, lab: str) -> dict[str, int]:
         pids = {}
         for st in self.nodes(lab):
-            if st.state != "running" or not st.pid:
+            if not st.running:
                 raise BackendError(f"node {st.node} is {st.state}, not running")
             pids[st.node] = st.pid
         return pids
 
     def wire_links(self, plan: Plan, progress: Progress) -> None:
         pids = self._pids(plan.lab)
-        handles: dict[str, netlink.IPRoute] = {}
+        handles: dict[str, Any] = {}
         try:
             for n, link in enumerate(plan.links, 1):
                 a, b = link.a, link.b
@@ -198,33 +234,38 @@ class DockerBackend:
             for ipr in handles.values():
                 ipr.close()
 
+    def _container(self, lab: str, node: str) -> Any:
+        return self.client.containers.get(self._node(lab, node).container)
+
     def configure(self, plan: Plan, files: dict[str, NodeFiles], progress: Progress) -> None:
         total = len(plan.nodes)
         done = 0
 
         def apply(name: str) -> None:
             container = self._container(plan.lab, name)
-            self.put_files(container, files[name])
+            if not container.put_archive("/", archive.of_files(files[name])):
+                raise BackendError(f"copying files into {container.name} failed")
             for svc in plan.nodes[name].services:
                 if svc.files_from and svc.files_to:
-                    self.put_folder(container, Path(svc.files_from), svc.files_to)
-            code, out = container.exec_run(["sh", SETUP_SCRIPT], demux=False)
+                    container.exec_run(["rm", "-rf", svc.files_to])  # the folder replaces what is there
+                    if not container.put_archive("/", archive.of_folder(Path(svc.files_from), svc.files_to)):
+                        raise BackendError(f"copying {svc.files_from} into {container.name}:{svc.files_to} failed")
+            code, out = container.exec_run(["sh", contract.SETUP_SCRIPT], demux=False)
             if code != 0:
                 text = (out or b"").decode(errors="replace").strip()
-                raise BackendError(f"configuring {name}: {SETUP_SCRIPT} failed (exit {code}): {text}")
+                raise BackendError(f"configuring {name}: {contract.SETUP_SCRIPT} failed (exit {code}): {text}")
             if plan.nodes[name].services:
-                self.start_services(container, [s.name for s in plan.nodes[name].services
-                                                if s.type != "command"])
+                self._start_services(container, plan.nodes[name])
 
         def applied(name: str) -> None:
             nonlocal done
             done += 1
             progress(Event("configure", f"configured {name}", done, total))
 
-        _parallel(plan.nodes, apply, applied)
-        self.wait_links_up(plan)
+        parallel(plan.nodes, apply, applied)
+        self._wait_links_up(plan)
 
-    def wait_links_up(self, plan: Plan, timeout_s: float = 5.0) -> None:
+    def _wait_links_up(self, plan: Plan, timeout_s: float = 5.0) -> None:
         """Wait until the kernel reports every planned interface operationally
         UP: a veth whose peer just came up drops packets until then (the
         kernel activates it asynchronously, within about a second)."""
@@ -242,106 +283,115 @@ class DockerBackend:
             names = ", ".join(f"{n}:{i}" for n, i in sorted(waiting)[:5])
             raise BackendError(f"interfaces did not come up within {timeout_s:.0f} s: {names}")
 
-    def apply_impairments(self, plan: Plan, progress: Progress) -> None:
-        """The impairments written on links, on the packets leaving both ends."""
-        from .linkops import Impairment, impair  # linkops builds on this module
-
-        ends = [(end, link.impair) for link in plan.links if link.impair for end in (link.a, link.b)]
-        for n, (end, spec) in enumerate(ends, 1):
-            imp = Impairment(delay_ms=spec.delay_ms, jitter_ms=spec.jitter_ms, loss_pct=spec.loss_pct,
-                             rate_kbit=spec.rate_kbit)
-            impair(self, plan.lab, end.node, end.iface, imp)
-            progress(Event("impair", f"{end}: {imp.describe()}", n, len(ends)))
+    def start_services(self, plan: Plan, nodes: list[str]) -> None:
+        for name in nodes:
+            if plan.nodes[name].services:
+                self._start_services(self._container(plan.lab, name), plan.nodes[name])
 
     @staticmethod
-    def put_files(container: Container, files: NodeFiles) -> None:
-        buf = io.BytesIO()
-        now = time.time()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            dirs: set[str] = set()
-            for path in files:
-                parts = path.strip("/").split("/")[:-1]
-                for i in range(1, len(parts) + 1):
-                    dirs.add("/".join(parts[:i]))
-            for d in sorted(dirs):
-                info = tarfile.TarInfo(d)
-                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
-                tar.addfile(info)
-            for path, content in files.items():
-                data = content.encode()
-                info = tarfile.TarInfo(path.strip("/"))
-                info.size, info.mtime = len(data), now
-                info.mode = 0o755 if path.endswith(".sh") else 0o644
-                tar.addfile(info, io.BytesIO(data))
-        if not container.put_archive("/", buf.getvalue()):
-            raise BackendError(f"copying files into {container.name} failed")
-
-    @staticmethod
-    def put_folder(container: Container, source: Path, dest: str) -> None:
-        """Copy a host folder into the node as `dest` (replacing what is there)."""
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            tar.add(str(source), arcname=dest.strip("/"), filter=_world_readable)
-        container.exec_run(["rm", "-rf", dest])
-        if not container.put_archive("/", buf.getvalue()):
-            raise BackendError(f"copying {source} into {container.name}:{dest} failed")
-
-    @staticmethod
-    def start_services(container: Container, wait_for: list[str], timeout_s: float = 10.0) -> None:
-        """Start the node's supervisor (unless it runs) and wait until the
-        named services say they are listening."""
-        running = container.exec_run(["pgrep", "-f", "python3 -m labnode.supervisor"])
+    def _start_services(container: Any, node: PlanNode, timeout_s: float = 10.0) -> None:
+        """Start the node's supervisor (unless it runs) and wait until its
+        services (not commands) say they are listening."""
+        running = container.exec_run(["pgrep", "-f", " ".join(contract.SUPERVISOR_ARGV[:3])])
         if running.exit_code != 0:
-            container.exec_run(["python3", "-m", "labnode.supervisor", "--config", SERVICES_CONFIG,
-                                "--logdir", SERVICE_LOG_DIR, "--pidfile", SUPERVISOR_PIDFILE], detach=True)
+            container.exec_run(contract.SUPERVISOR_ARGV, detach=True)
+        wait_for = [s.name for s in node.services if s.type != "command"]
         if not wait_for:
             return
-        logs = " ".join(f"{SERVICE_LOG_DIR}/{n}.log" for n in wait_for)
+        logs = " ".join(contract.log_file(n) for n in wait_for)
         script = (f"end=$(( $(date +%s) + {int(timeout_s)} )); for f in {logs}; do "
-                  f"until grep -q 'listening on' $f 2>/dev/null; do "
+                  f"until grep -q '{contract.READY_LINE}' $f 2>/dev/null; do "
                   f"[ $(date +%s) -ge $end ] && {{ echo $f; exit 1; }}; sleep 0.05; done; done")
         code, out = container.exec_run(["sh", "-c", script])
         if code != 0:
             log = (out or b"").decode(errors="replace").strip()
-            tail = container.exec_run(["sh", "-c", f"tail -n 5 {log} {SERVICE_LOG_DIR}/supervisor.log"]).output
+            tail = container.exec_run(["sh", "-c", f"tail -n 5 {log} {contract.log_file('supervisor')}"]).output
             raise BackendError(f"a service of {container.name} did not start within {timeout_s:.0f} s "
                                f"({log}):\n{(tail or b'').decode(errors='replace').strip()}")
 
     # --- running labs --------------------------------------------------------
     def exec(self, lab: str, node: str, argv: list[str]) -> ExecResult:
-        container = self._container(lab, node)
-        if container.status != "running":
-            raise LabStateError(f"node {node} of lab {lab} is {container.status}, not running")
-        code, (out, err) = container.exec_run(argv, demux=True)
+        st = self._running(lab, node)
+        try:
+            code, (out, err) = self.client.containers.get(st.container).exec_run(argv, demux=True)
+        except docker.errors.NotFound:
+            raise LabStateError(f"node {node} of lab {lab} is gone") from None
+        except docker.errors.APIError as exc:
+            raise BackendError(f"running {argv[0]} in {node}: {exc.explanation or exc}") from exc
         return ExecResult(code if code is not None else -1,
                           (out or b"").decode(errors="replace"),
                           (err or b"").decode(errors="replace"))
 
     def interactive_argv(self, lab: str, node: str, argv: list[str]) -> list[str]:
-        container = self._container(lab, node)
-        return [docker_cli(), "exec", "-it", container.name, *argv]
+        return [docker_cli(), "exec", "-it", self._node(lab, node).container, *argv]
 
-    def interfaces(self, lab: str, node: str) -> list[InterfaceState]:
-        st = self._state(self._container(lab, node))
-        if st.state != "running":
-            return []
-        return netlink.read_interfaces(st.pid)
+    def stream(self, lab: str, node: str, argv: list[str]) -> RemoteProcess:
+        st = self._running(lab, node)
+        return RemoteProcess(self.client.api, self.client.containers.get(st.container), argv)
+
+    def set_link_state(self, lab: str, node: str, iface: str, up: bool) -> None:
+        netlink.set_link_state(self._running(lab, node).pid, node, iface, up)
+
+    def replace_routes(self, lab: str, node: str, iface: str, routes: list[PlanRoute]) -> int:
+        return netlink.replace_routes(self._running(lab, node).pid, node, iface, routes)
+
+    def impair(self, lab: str, node: str, iface: str, imp: Impairment) -> str:
+        return netlink.impair(self._running(lab, node).pid, node, iface, imp)
+
+    def clear_impairment(self, lab: str, node: str, iface: str) -> bool:
+        return netlink.clear_impairment(self._running(lab, node).pid, node, iface)
+
+    def impairments(self, lab: str, node: str) -> dict[str, Impairment]:
+        st = self._node(lab, node)
+        return netlink.read_impairments(st.pid) if st.running else {}
+
+    def start_node(self, lab: str, node: str) -> None:
+        try:
+            self.client.api.start(self._node(lab, node).container)
+        except docker.errors.APIError as exc:
+            raise BackendError(f"starting {node} again: {exc.explanation or exc}") from exc
+
+    def relink(self, plan: Plan, node: str) -> list[PlanEnd]:
+        """A peer end left behind in the other node's namespace (possible when
+        the old namespace outlived the container) is deleted first."""
+        pids = {st.node: st.pid for st in self.nodes(plan.lab) if st.running}
+        if node not in pids:
+            raise LabStateError(f"node {node} of lab {plan.lab} is not running")
+        present = netlink.interface_names(pids[node])
+        touched: list[PlanEnd] = []
+        with netlink.open_netns(pids[node]) as ipr:
+            for link in plan.links:
+                for mine, other in ((link.a, link.b), (link.b, link.a)):
+                    if mine.node != node or mine.iface in present:
+                        continue
+                    if other.node not in pids:
+                        raise LabStateError(f"cannot re-create {mine} <-> {other}: node {other.node} "
+                                            "is not running (repair it first)")
+                    netlink.delete_link(pids[other.node], other.iface)  # dangling end of the old pair
+                    netlink.add_veth(ipr, mine.iface, pids[other.node], other.iface)
+                    touched.append(other)
+        return touched
 
     def destroy(self, lab: str, progress: Progress) -> int:
-        containers = self._containers(lab)
-        total = len(containers)
+        listed = self._listed(lab)
+        total = len(listed)
         done = 0
+        api = self.client.api
 
-        def remove(c: Container) -> None:
+        def remove(c: dict[str, Any]) -> None:
             try:
-                c.remove(force=True)
+                api.remove_container(c["Id"], force=True)
             except docker.errors.NotFound:
                 pass  # already gone: destroying is safe to repeat
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: its removal is already in progress
+                    raise BackendError(f"removing {c['Names'][0].lstrip('/')}: {exc.explanation or exc}") from exc
 
-        def removed(c: Container) -> None:
+        def removed(c: dict[str, Any]) -> None:
             nonlocal done
             done += 1
-            progress(Event("destroy", f"removed {c.labels.get(LABEL_NODE, c.name)}", done, total))
+            progress(Event("destroy", f"removed {(c.get('Labels') or {}).get(LABEL_NODE, c['Id'][:12])}",
+                           done, total))
 
-        _parallel(containers, remove, removed)
+        parallel(listed, remove, removed)
         return total

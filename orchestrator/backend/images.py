@@ -21,10 +21,10 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from . import PROJECT, PROJECT_ROOT
-from .errors import ImageError
-from .plan import LABEL_PROJECT
-from .progress import Event, Progress, silent
+from .. import PROJECT, PROJECT_ROOT
+from ..errors import ImageError
+from ..labels import LABEL_PROJECT, LABEL_ROLE
+from ..progress import Event, Progress, silent
 
 IMAGES_DIR = PROJECT_ROOT / "images"
 BASE_DIR = IMAGES_DIR / "base"
@@ -33,7 +33,6 @@ SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_REPO = f"{PROJECT}/base"
 NODE_REPO = f"{PROJECT}/node"
-LABEL_ROLE = f"{PROJECT}.role"
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def ensure_images(client: docker.DockerClient, progress: Progress = silent,
 def prune_old_images(client: docker.DockerClient, keep: ImageSet, progress: Progress = silent) -> list[str]:
     """Remove base and node images of earlier recipes that no container uses
     (found by label; every in-node code change builds a new node image)."""
-    used = {c.image.id for c in client.containers.list(all=True)}
+    used = {c["ImageID"] for c in client.api.containers(all=True)}  # a listing only: no inspection races
     removed = []
     for role, repo, current in (("node", NODE_REPO, keep.node), ("base", BASE_REPO, keep.base)):
         for image in client.images.list(filters={"label": [f"{LABEL_PROJECT}={PROJECT}", f"{LABEL_ROLE}={role}"]}):
@@ -182,8 +181,7 @@ def build_node(client: docker.DockerClient, base: str, tag: str,
 def _run_streaming(cmd: list[str], progress: Progress, what: str) -> None:
     tail: list[str] = []
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in proc.stdout or ():
             line = line.rstrip()
             tail = (tail + [line])[-15:]
             if line:

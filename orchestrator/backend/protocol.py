@@ -1,18 +1,27 @@
-"""Backends: the only code that touches a container engine or netlink.
+"""The backend protocol: everything the facades ask of an engine.
 
-`Backend` is the protocol the stages above program against; `DockerBackend`
-(Docker engine + pyroute2) is the implementation. A second backend (plain
-network namespaces, Kubernetes) implements the same protocol.
+`DockerBackend` (backend/dockerengine.py: Docker engine + pyroute2) is the
+implementation; tests/unit/fakebackend.py is an in-memory one that lets
+deploy clean-up, repair and the test runner be tested with no engine. A
+second real backend (network namespaces, Kubernetes) implements the same
+methods. Nothing above backend/ imports docker or pyroute2.
+
+Lab and node names are the plan's; how a backend finds its objects (labels
+on containers) is its own business. Errors are LabErrors: BackendError when
+the engine or kernel refuses, LabStateError when a lab or node is not there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..plan import Plan
-from ..progress import Progress
-from ..render import NodeFiles
+if TYPE_CHECKING:
+    from ..contract import NodeFiles
+    from ..model.specs import Impairment
+    from ..plan import Plan, PlanEnd, PlanRoute
+    from ..progress import Progress
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,10 @@ class NodeState:
     pid: int              # 0 when not running
     image: str
     source: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running" and self.pid > 0
 
 
 @dataclass(frozen=True)
@@ -56,24 +69,91 @@ class ExecResult:
         return self.exit_code == 0
 
 
+class Stream(Protocol):
+    """A program running in a node, its output streamed back (tcpdump, tail -F)."""
+
+    def chunks(self, poll_s: float = 0.2) -> Iterator[tuple[bytes, bytes] | None]:
+        """(stdout, stderr) pieces until the program ends; None every poll_s
+        seconds of silence so the caller can check its own stop conditions."""
+        ...
+
+    def stop(self, signal: str = "INT") -> None:
+        """Send the program a signal (it then ends, and chunks() with it)."""
+        ...
+
+    def exit_code(self) -> int | None: ...
+
+
 class Backend(Protocol):
+    # --- the engine --------------------------------------------------------------
     def check(self) -> None:
         """Raise EngineUnavailable unless the engine answers."""
+        ...
 
+    def ensure_images(self, progress: Progress, force: bool = False) -> dict[str, str]:
+        """Make sure what nodes run on exists (build it offline if not); role -> tag."""
+        ...
+
+    # --- what exists ---------------------------------------------------------------
     def list_labs(self) -> list[LabSummary]: ...
 
-    def nodes(self, lab: str) -> list[NodeState]: ...
+    def nodes(self, lab: str) -> list[NodeState]:
+        """The lab's nodes, sorted by name ([] when the lab is not deployed)."""
+        ...
 
-    def create_nodes(self, plan: Plan, image: str, progress: Progress) -> None: ...
+    def interfaces(self, lab: str, node: str) -> list[InterfaceState]:
+        """A node's interfaces as the kernel sees them ([] when it is not running)."""
+        ...
+
+    # --- deploy steps (each one for the whole plan) ----------------------------------
+    def create_nodes(self, plan: Plan, progress: Progress) -> None: ...
 
     def wire_links(self, plan: Plan, progress: Progress) -> None: ...
 
-    def configure(self, plan: Plan, files: dict[str, NodeFiles], progress: Progress) -> None: ...
+    def configure(self, plan: Plan, files: dict[str, NodeFiles], progress: Progress) -> None:
+        """Files and served folders into the nodes, the setup script run, services
+        started; returns once every planned interface is operationally up."""
+        ...
 
+    def start_services(self, plan: Plan, nodes: list[str]) -> None:
+        """Start the supervisor of these nodes (if it is not running) and wait until
+        their services say they are listening."""
+        ...
+
+    def destroy(self, lab: str, progress: Progress) -> int:
+        """Remove every object of the lab; how many nodes were removed. Safe to repeat."""
+        ...
+
+    # --- a running lab ---------------------------------------------------------------
     def exec(self, lab: str, node: str, argv: list[str]) -> ExecResult: ...
 
-    def interactive_argv(self, lab: str, node: str, argv: list[str]) -> list[str]: ...
+    def interactive_argv(self, lab: str, node: str, argv: list[str]) -> list[str]:
+        """The command line that runs argv in the node attached to this terminal."""
+        ...
 
-    def interfaces(self, lab: str, node: str) -> list[InterfaceState]: ...
+    def stream(self, lab: str, node: str, argv: list[str]) -> Stream: ...
 
-    def destroy(self, lab: str, progress: Progress) -> int: ...
+    def set_link_state(self, lab: str, node: str, iface: str, up: bool) -> None: ...
+
+    def replace_routes(self, lab: str, node: str, iface: str, routes: list[PlanRoute]) -> int:
+        """Write these routes through node:iface again; how many were written."""
+        ...
+
+    def impair(self, lab: str, node: str, iface: str, imp: Impairment) -> str:
+        """Impair the packets leaving node:iface; the kind of queue used (netem, tbf)."""
+        ...
+
+    def clear_impairment(self, lab: str, node: str, iface: str) -> bool: ...
+
+    def impairments(self, lab: str, node: str) -> dict[str, Impairment]:
+        """interface -> its impairment, for the impaired interfaces of a running node."""
+        ...
+
+    def start_node(self, lab: str, node: str) -> None:
+        """Start a stopped node again (it comes back with no links: see relink)."""
+        ...
+
+    def relink(self, plan: Plan, node: str) -> list[PlanEnd]:
+        """Re-create every planned link of a running node that is missing from it;
+        the link ends re-created on the other nodes (those need their setup again)."""
+        ...

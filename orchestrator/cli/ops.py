@@ -1,19 +1,21 @@
-"""`lab` commands that operate a running lab: graph, capture, link, impair,
-logs, repair. Registered on `orchestrator.cli.main`; like cli.py they only
-parse arguments, call the library (orchestrator.operate) and print."""
+"""`lab graph`, `lab capture`, `lab link`, `lab impair`, `lab logs`, `lab repair`:
+operating a running lab (orchestrator.operate, orchestrator.repair)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import operate
-from .cli import ProgressView, console, err_console, fail, main, run
+from .ui import ProgressView, console, err_console, fail, run
+
+if TYPE_CHECKING:
+    from ..capture import CaptureResult
 
 
-@main.command()
+@click.command()
 @click.argument("target", metavar="PATH|NAME")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write to this file (.svg, .dot or .mmd) instead of standard output.")
@@ -25,15 +27,16 @@ def graph(target: str, output: str | None, fmt: str | None) -> None:
     if fmt is None and output:
         fmt = {".mmd": "mermaid", ".md": "mermaid", ".dot": "dot", ".gv": "dot"}.get(
             Path(output).suffix.lower(), "svg")
-    text = run(operate.graph, target, fmt or "svg")
+    from ..operate import graph as draw
+    text = run(draw, target, fmt or "svg")
     if output:
         Path(output).write_text(text, encoding="utf-8")
-        err_console.print(f"wrote {output}")
+        err_console().print(f"wrote {output}")
     else:
         click.echo(text, nl=False)
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("node")
 @click.argument("iface")
@@ -49,36 +52,43 @@ def capture(name: str, node: str, iface: str, bpf: tuple[str, ...], pcap: str | 
 
     FILTER is a tcpdump/pcap filter, e.g.: lab capture five-subnets r1 eth0 icmp or arp
     """
-    def ready(msg: str) -> None:
-        err_console.print(f"[dim]{node}: {msg.splitlines()[-1]}[/dim]")
+    from rich.markup import escape
 
-    kwargs = dict(count=count, seconds=seconds, bpf=list(bpf), link_level=link_level, on_ready=ready)
+    from ..operate import capture as run_capture
+
+    def ready(msg: str) -> None:
+        err_console().print(f"[dim]{escape(node)}: {escape(msg.splitlines()[-1])}[/dim]")
+
+    def go(**out: Any) -> CaptureResult:
+        return run(run_capture, name, node, iface, count=count, seconds=seconds, bpf=list(bpf),
+                   link_level=link_level, on_ready=ready, **out)
+
     if pcap == "-":
-        result = run(operate.capture, name, node, iface, pcap_out=sys.stdout.buffer, **kwargs)
+        result = go(pcap_out=sys.stdout.buffer)
     elif pcap:
         with open(pcap, "wb") as f:
-            result = run(operate.capture, name, node, iface, pcap_out=f, **kwargs)
+            result = go(pcap_out=f)
     else:
-        result = run(operate.capture, name, node, iface,
-                     on_line=lambda line: click.echo(line), **kwargs)
+        result = go(on_line=click.echo)
     where = f" to {pcap}" if pcap and pcap != "-" else ""
-    err_console.print(f"{result.packets} packet{'s' if result.packets != 1 else ''} captured{where}"
+    err_console().print(f"{result.packets} packet{'s' if result.packets != 1 else ''} captured{where}"
                       + (" (stopped by Ctrl-C)" if result.interrupted else ""))
 
 
-@main.command()
+@click.command()
 @click.argument("name")
 @click.argument("a", metavar="A[:IFACE]")
 @click.argument("b", metavar="B[:IFACE]")
 @click.argument("state", type=click.Choice(["down", "up"]))
 def link(name: str, a: str, b: str, state: str) -> None:
     """Take the link between nodes A and B down, or bring it up again."""
-    found = run(operate.set_link, name, a, b, state == "up")
+    from ..operate import set_link
+    found = run(set_link, name, a, b, state == "up")
     colour = "green" if state == "up" else "red"
-    console.print(f"link {found.a} <-> {found.b}: [{colour}]{state}[/{colour}]")
+    console().print(f"link {found.a} <-> {found.b}: [{colour}]{state}[/{colour}]")
 
 
-@main.command()
+@click.command()
 @click.argument("name")
 @click.argument("target", metavar="NODE[:IFACE]")
 @click.option("--delay", help="Added one-way delay, e.g. 50ms.")
@@ -89,18 +99,19 @@ def link(name: str, a: str, b: str, state: str) -> None:
 def impair(name: str, target: str, delay: str | None, jitter: str | None, loss: str | None,
            rate: str | None, clear: bool) -> None:
     """Impair the packets leaving NODE:IFACE (tc netem / tbf), or --clear."""
+    from .. import operate
     if clear:
         if any((delay, jitter, loss, rate)):
             fail("--clear takes no --delay/--jitter/--loss/--rate")
         node, iface, had = run(operate.clear, name, target)
-        console.print(f"{node}:{iface}: " + ("impairment removed" if had else "was not impaired"))
+        console().print(f"{node}:{iface}: " + ("impairment removed" if had else "was not impaired"))
         return
     imp = run(operate.make_impairment, delay, jitter, loss, rate)
     node, iface, kind = run(operate.impair, name, target, imp)
-    console.print(f"{node}:{iface}: {imp.describe()} (tc {kind}, packets leaving {iface})")
+    console().print(f"{node}:{iface}: {imp.describe()} (tc {kind}, packets leaving {iface})")
 
 
-@main.command()
+@click.command()
 @click.argument("name")
 @click.argument("node")
 @click.argument("service", required=False)
@@ -109,33 +120,45 @@ def impair(name: str, target: str, delay: str | None, jitter: str | None, loss: 
 def logs(name: str, node: str, service: str | None, follow: bool, list_only: bool) -> None:
     """Show a service's log from NODE (/var/log/labnet/SERVICE.log); with no
     SERVICE, every log with a header (supervisor is the supervisor's own)."""
+    from .. import contract, operate
     if list_only:
         found = run(operate.list_logs, name, node)
         if not found:
-            console.print(f"{node} has no logs under {operate.LOG_DIR}")
+            console().print(f"{node} has no logs under {contract.LOG_DIR}")
         for svc, size in found:
-            console.print(f"{svc}\t{size} bytes")
+            console().print(f"{svc}\t{size} bytes")
         return
-    run(operate.logs, name, node, service, follow=follow,
-        on_text=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+
+    def show(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    run(operate.logs, name, node, service, follow=follow, on_text=show)
 
 
-@main.command()
+@click.command()
 @click.argument("name")
 @click.option("-v", "--verbose", is_flag=True)
 def repair(name: str, verbose: bool) -> None:
     """Re-wire and re-configure nodes that were restarted or stopped."""
-    broken = run(operate.needs_repair, name)
+    from rich.markup import escape
+
+    from ..repair import needs_repair
+    from ..repair import repair as mend
+    broken = run(needs_repair, name)
     if not broken:
-        console.print(f"lab {name}: every node is running with all its links; nothing to repair")
+        console().print(f"lab {name}: every node is running with all its links; nothing to repair")
         return
     for node, why in broken.items():
-        err_console.print(f"[yellow]{node}[/yellow]: {why}")
+        err_console().print(f"[yellow]{node}[/yellow]: {escape(str(why))}")
     with ProgressView(verbose) as view:
-        result = run(operate.repair, name, progress=view)
+        result = run(mend, name, progress=view)
     parts = []
     if result.started:
         parts.append(f"started {', '.join(result.started)}")
     parts.append(f"re-wired {', '.join(result.repaired) or 'nothing'}")
     parts.append(f"re-configured {', '.join(result.reconfigured) or 'nothing'}")
-    console.print(f"[green]lab {name} repaired[/green]: " + "; ".join(parts))
+    console().print(f"[green]lab {name} repaired[/green]: " + "; ".join(parts))
+
+
+COMMANDS = [graph, capture, link, impair, logs, repair]

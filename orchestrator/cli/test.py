@@ -1,26 +1,29 @@
 """`lab test NAME|PATH`: check a running lab's expectations, print a table,
-write JUnit XML. Registered on `orchestrator.cli.main` when imported."""
+write JUnit XML."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from .cli import ProgressView, console, err_console, main, run
-from .testrun import DEFAULT_WORKERS, Result, run_lab_tests
+from ..verify import DEFAULT_WORKERS
+from .ui import ProgressView, console, err_console, run, warn
+
+if TYPE_CHECKING:
+    from ..verify.runner import Result
 
 
 def print_results(results: Sequence[Result], lab: str = "", verbose: bool = False,
                   seconds: float | None = None) -> int:
     """Print the results table and a summary; return the exit code (0: all passed)."""
+    from rich.markup import escape
+    from rich.table import Table
     if not results:
-        err_console.print(f"[yellow]warning:[/yellow] lab {lab} has no expectations "
-                          "(add an 'expect:' section to its lab.yml; see docs/testing.md)")
+        warn(f"lab {lab} has no expectations (add an 'expect:' section to its lab.yml; see docs/testing.md)")
         return 0
     table = Table("", "what", "from", "to", "expected", "got", "time", title=f"lab test {lab}".strip())
     for r in results:
@@ -29,21 +32,21 @@ def print_results(results: Sequence[Result], lab: str = "", verbose: bool = Fals
         auto = r.what.startswith(f"{r.kind} {r.src} -> {r.dst}")
         what = (r.kind + r.what[len(f"{r.kind} {r.src} -> {r.dst}"):]) if auto else r.what
         table.add_row(mark, escape(what), r.src, escape(r.dst), escape(r.expected), got, f"{r.seconds:.2f} s")
-    console.print(table)
+    console().print(table)
     failed = [r for r in results if not r.ok]
     for r in failed if verbose else []:
-        console.print(f"[red]{escape(r.what)}[/red] ({r.id}): {escape(r.detail or r.got)}")
+        console().print(f"[red]{escape(r.what)}[/red] ({r.id}): {escape(r.detail or r.got)}")
     summary = f"{len(results) - len(failed)}/{len(results)} checks passed"
     if seconds is not None:
         summary += f" in {seconds:.1f} s"
     if failed:
-        console.print(f"[bold red]{summary}[/bold red]: {len(failed)} failed")
+        console().print(f"[bold red]{summary}[/bold red]: {len(failed)} failed")
         return 1
-    console.print(f"[green]{summary}[/green]")
+    console().print(f"[green]{summary}[/green]")
     return 0
 
 
-@main.command(name="test")
+@click.command(name="test")
 @click.argument("name")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--workers", type=click.IntRange(1, 256), default=DEFAULT_WORKERS, show_default=True,
@@ -60,21 +63,18 @@ def test_and_print(name: str, *, verbose: bool = False, workers: int = DEFAULT_W
                    junit_file: str | None = None) -> int:
     """Run a deployed lab's checks with progress, print the table (and write
     JUnit XML); return the exit code. `lab deploy --test` calls this too."""
+    from ..lab import resolve_lab_name
+    from ..operate import run_lab_tests
     start = time.perf_counter()
     with ProgressView(verbose) as view:
         results = run(run_lab_tests, name, progress=view, workers=workers)
-    lab = _lab_name(name)
+    lab = run(resolve_lab_name, name)
     code = print_results(results, lab, verbose, time.perf_counter() - start)
     if junit_file:
-        from .junit import write_junit
+        from ..verify.junit import write_junit
         write_junit(junit_file, lab, results)
-        err_console.print(f"[dim]•[/dim] JUnit XML written to {junit_file}")
+        err_console().print(f"[dim]•[/dim] JUnit XML written to {junit_file}")
     return code
 
 
-def _lab_name(name: str) -> str:
-    from .lab import resolve_lab_name
-    try:
-        return resolve_lab_name(name)
-    except Exception:
-        return name
+COMMANDS = [test_cmd]

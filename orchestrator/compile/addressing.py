@@ -13,12 +13,15 @@ Hosts with no gateway get one when exactly one router is on their LAN.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
+import itertools
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .errors import Problem
-from .model import PoolsSpec
+from ..model.topology import PoolsSpec
+from .problems import Problems
 from .wiring import Port, Wiring
 
 IPv4Net = ipaddress.IPv4Network
@@ -33,16 +36,75 @@ class Addressing:
     gateway: dict[str, ipaddress.IPv4Address] = field(default_factory=dict)  # inferred only
 
 
-def _usable(net: IPv4Net) -> list[ipaddress.IPv4Address] | range:
+def _check_written(wiring: Wiring, out: Problems) -> None:
+    """Addresses written in the file: usable host addresses, each used once."""
+    owner: dict[ipaddress.IPv4Address, str] = {}
+    rank = {(n, i): k for k, (n, i) in enumerate((n, i) for n, spec in wiring.nodes.items() for i in spec.interfaces)}
+    for port, (addr, where) in sorted(wiring.explicit.items(), key=lambda kv: rank.get(kv[0], len(rank))):
+        if wiring.nodes[port[0]].kind == "switch":
+            continue
+        net = addr.network
+        if net.prefixlen <= 30 and addr.ip in (net.network_address, net.broadcast_address):
+            what = "network" if addr.ip == net.network_address else "broadcast"
+            out.error(where, f"{addr} is the {what} address of {net}, not a usable host address",
+                      f"use one of {net[1]} to {net[-2]}")
+        elif addr.ip in owner:
+            out.error(where, f"address {addr.ip} is already used by {owner[addr.ip]}",
+                      "every interface needs its own address")
+        else:
+            owner[addr.ip] = where
+
+
+def _span(net: IPv4Net) -> tuple[int, int]:
+    return int(net.network_address), int(net.broadcast_address)
+
+
+def _overlapping(nets: list[IPv4Net]) -> set[int]:
+    """Indexes of the nets that overlap at least one other (a sweep, n log n)."""
+    order = sorted(range(len(nets)), key=lambda i: _span(nets[i]))
+    hit: set[int] = set()
+    reach, holder = -1, -1          # the furthest end seen so far, and whose
+    for i in order:
+        lo, hi = _span(nets[i])
+        if lo <= reach:
+            hit.update((i, holder))
+        if hi > reach:
+            reach, holder = hi, i
+    return hit
+
+
+class _Taken:
+    """Subnets the pools must not hand out: an overlap test in log n."""
+
+    def __init__(self, nets: Iterable[IPv4Net]):
+        spans = sorted(_span(n) for n in nets)
+        self.starts = [lo for lo, _ in spans]
+        self.reach = list(itertools.accumulate((hi for _, hi in spans), max))
+
+    def overlaps(self, net: IPv4Net) -> bool:
+        lo, hi = _span(net)
+        k = bisect.bisect_right(self.starts, hi)
+        return k > 0 and self.reach[k - 1] >= lo
+
+
+def _free(net: IPv4Net, start: int, in_use: set[int]) -> Iterator[int]:
+    """Usable addresses of net from the `start`-th on, then the ones before, not in use."""
     if net.prefixlen >= 31:
-        return list(net)
-    return range(int(net.network_address) + 1, int(net.broadcast_address))
+        first, last = int(net.network_address), int(net.broadcast_address)
+    else:
+        first, last = int(net.network_address) + 1, int(net.broadcast_address) - 1
+    begin = first + start
+    return (v for v in itertools.chain(range(begin, last + 1), range(first, begin)) if v not in in_use)
 
 
-def assign(wiring: Wiring, pools: PoolsSpec) -> tuple[Addressing, list[Problem], list[Problem]]:
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
-    out = Addressing()
+def _room(net: IPv4Net) -> int:
+    return net.num_addresses if net.prefixlen >= 31 else net.num_addresses - 2
+
+
+def assign(wiring: Wiring, pools: PoolsSpec, out: Problems) -> Addressing:
+    """Subnets, addresses and inferred gateways; problems go to `out`."""
+    _check_written(wiring, out)
+    result = Addressing()
     nodes = wiring.nodes
 
     # 1. subnets that are written: on the segment, or implied by its addresses
@@ -50,41 +112,42 @@ def assign(wiring: Wiring, pools: PoolsSpec) -> tuple[Addressing, list[Problem],
     for s, seg in enumerate(wiring.segments):
         if s in wiring.prefixes:
             net, where = wiring.prefixes[s]
-            out.prefix[s] = net
+            result.prefix[s] = net
             explicit_nets.append((net, where, s))
             continue
         written = Counter(wiring.explicit[p][0].network for p in seg.ports if p in wiring.explicit)
         if written:
             net = written.most_common(1)[0][0]
             first = next(p for p in seg.ports if p in wiring.explicit and wiring.explicit[p][0].network == net)
-            out.prefix[s] = net
+            result.prefix[s] = net
             explicit_nets.append((net, wiring.explicit[first][1], s))
+    suspects = _overlapping([net for net, _, _ in explicit_nets])
     for i, (net, where, s) in enumerate(explicit_nets):
-        for other, other_where, t in explicit_nets[:i]:
+        if i not in suspects:
+            continue
+        for other, other_where, t in (explicit_nets[j] for j in sorted(suspects) if j < i):
             if s != t and net.overlaps(other):
-                errors.append(Problem(where, f"subnet {net} overlaps {other} of another segment "
-                                      f"(from {other_where})",
-                                      "give each segment its own, non-overlapping subnet"))
+                out.error(where, f"subnet {net} overlaps {other} of another segment (from {other_where})",
+                          "give each segment its own, non-overlapping subnet")
                 break
     for p, (addr, where) in wiring.explicit.items():
         if p[0] in nodes and nodes[p[0]].kind == "switch":
             continue
-        s = wiring.segment_of.get(p)
-        if s is not None and s in out.prefix and addr.network != out.prefix[s]:
-            seg = wiring.segments[s]
-            others = ", ".join(f"{q[0]}:{q[1]}" for q in seg.ports
-                               if q != p and (q not in wiring.explicit
-                                              or wiring.explicit[q][0].network == out.prefix[s]))
-            errors.append(Problem(where, f"address {addr} is outside the subnet {out.prefix[s]} of its "
-                                  f"segment" + (f" (shared with {others})" if others else ""),
-                                  f"use an address in {out.prefix[s]}, or move the cable to another segment"))
+        on = wiring.segment_of.get(p)
+        if on is not None and on in result.prefix and addr.network != result.prefix[on]:
+            subnet = result.prefix[on]
+            others = ", ".join(f"{q[0]}:{q[1]}" for q in wiring.segments[on].ports
+                               if q != p and (q not in wiring.explicit or wiring.explicit[q][0].network == subnet))
+            out.error(where, f"address {addr} is outside the subnet {subnet} of its segment"
+                      + (f" (shared with {others})" if others else ""),
+                      f"use an address in {subnet}, or move the cable to another segment")
 
     # 2. subnets from the pools
-    taken = [net for net, _, _ in explicit_nets]
-    pool_iters = {}
+    taken = _Taken(net for net, _, _ in explicit_nets)
+    pool_iters: dict[str, Iterator[IPv4Net]] = {}
     exhausted: dict[str, list[str]] = {}
     for s, seg in enumerate(wiring.segments):
-        if s in out.prefix or not seg.ports:
+        if s in result.prefix or not seg.ports:
             continue
         routers_only = not seg.switches and len(seg.ports) == 2 and all(
             nodes[p[0]].kind == "router" for p in seg.ports)
@@ -94,73 +157,69 @@ def assign(wiring: Wiring, pools: PoolsSpec) -> tuple[Addressing, list[Problem],
             continue  # reported once below
         it = pool_iters.setdefault(kind, pool.prefix.subnets(new_prefix=pool.size))
         for net in it:
-            if not any(net.overlaps(t) for t in taken):
-                out.prefix[s] = net
+            if not taken.overlaps(net):
+                result.prefix[s] = net
                 break
         else:
             exhausted.setdefault(kind, []).append(seg.name)
     for kind in ("lan", "p2p"):
         pool = getattr(pools, kind)
         if pool.size < pool.prefix.prefixlen:
-            errors.append(Problem(f"pools.{kind}.size", f"/{pool.size} subnets do not fit in the pool {pool.prefix}",
-                                  f"use a size of at least {pool.prefix.prefixlen}"))
+            out.error(f"pools.{kind}.size", f"/{pool.size} subnets do not fit in the pool {pool.prefix}",
+                      f"use a size of at least {pool.prefix.prefixlen}")
         elif kind in exhausted:
             names = exhausted[kind]
-            errors.append(Problem(f"pools.{kind}", f"pool {pool.prefix} is exhausted: no free /{pool.size} "
-                                  f"left for {len(names)} segment{'s' if len(names) > 1 else ''} "
-                                  f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})",
-                                  "give the pool a larger prefix, or write subnets on some LANs and links"))
+            out.error(f"pools.{kind}", f"pool {pool.prefix} is exhausted: no free /{pool.size} "
+                      f"left for {len(names)} segment{'s' if len(names) > 1 else ''} "
+                      f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})",
+                      "give the pool a larger prefix, or write subnets on some LANs and links")
 
-    # 3. addresses
+    # 3. addresses: written ones first; then routers take the lowest free,
+    # hosts the lowest free from .10 on (in subnets of at least 64 addresses)
     for s, seg in enumerate(wiring.segments):
-        net = out.prefix.get(s)
-        if net is None:
+        if s not in result.prefix:
             continue
-        usable = _usable(net)
-        if len(seg.ports) > len(usable):
-            errors.append(Problem(seg.name, f"subnet {net} has room for {len(usable)} addresses but the segment "
-                                  f"has {len(seg.ports)} interfaces", "use a larger subnet (a smaller prefix length)"))
+        net = result.prefix[s]
+        room = _room(net)
+        if len(seg.ports) > room:
+            out.error(seg.name, f"subnet {net} has room for {room} addresses but the segment "
+                      f"has {len(seg.ports)} interfaces", "use a larger subnet (a smaller prefix length)")
             continue
         in_use = {int(wiring.explicit[p][0].ip) for p in seg.ports if p in wiring.explicit}
         routers = [p for p in seg.ports if p not in wiring.explicit and nodes[p[0]].kind == "router"]
         hosts = [p for p in seg.ports if p not in wiring.explicit and nodes[p[0]].kind != "router"]
         for p in seg.ports:
             if p in wiring.explicit:
-                out.address[p] = wiring.explicit[p][0]
-        values = [int(a) for a in usable]
-        start = HOST_OFFSET - 1 if len(values) >= 62 else 0
-        for ports, order in ((routers, values), (hosts, values[start:] + values[:start])):
-            free = (v for v in order if v not in in_use)
+                result.address[p] = wiring.explicit[p][0]
+        start = HOST_OFFSET - 1 if room >= 62 else 0
+        for ports, free in ((routers, _free(net, 0, in_use)), (hosts, _free(net, start, in_use))):
             for p, v in zip(ports, free):
                 in_use.add(v)
-                out.address[p] = IPv4If(f"{ipaddress.IPv4Address(v)}/{net.prefixlen}")
+                result.address[p] = IPv4If((v, net.prefixlen))
 
     # 4. default gateways of hosts, and LANs without a router
     multi_segment = len(wiring.segments) > 1
-    for s, seg in enumerate(wiring.segments):
-        if multi_segment and any(nodes[p[0]].kind == "host" for p in seg.ports) and not any(
-                nodes[p[0]].kind == "router" for p in seg.ports):
-            warnings.append(Problem(seg.name, "this segment has hosts but no router: they reach only each other",
-                                    "add a router to it, if the hosts should reach other segments",
-                                    severity="warning"))
+    routers_on: list[list[Port]] = []
+    for seg in wiring.segments:
+        routers_on.append([q for q in seg.ports if nodes[q[0]].kind == "router"])
+        if multi_segment and not routers_on[-1] and any(nodes[p[0]].kind == "host" for p in seg.ports):
+            out.warn(seg.name, "this segment has hosts but no router: they reach only each other",
+                     "add a router to it, if the hosts should reach other segments")
     for name, spec in nodes.items():
         if spec.kind != "host" or spec.gateway is not None or any(r.to.prefixlen == 0 for r in spec.routes):
             continue
-        options = []  # (segment, router port)
-        for p, s in wiring.segment_of.items():
-            if p[0] == name:
-                options += [(s, q) for q in wiring.segments[s].ports if nodes[q[0]].kind == "router"]
+        mine = sorted(wiring.segment_of[p] for p in wiring.ports_of.get(name, ()) if p in wiring.segment_of)
+        options = [(s, q) for s in mine for q in routers_on[s]]  # (segment, router port)
         if not options:
             continue
         segs = sorted({s for s, _ in options})
-        listing = ", ".join(f"{out.address[q].ip} ({q[0]})" for _, q in options if q in out.address)
-        if len(options) == 1 and options[0][1] in out.address:
-            out.gateway[name] = out.address[options[0][1]].ip
+        listing = ", ".join(f"{result.address[q].ip} ({q[0]})" for _, q in options if q in result.address)
+        if len(options) == 1 and options[0][1] in result.address:
+            result.gateway[name] = result.address[options[0][1]].ip
         elif len(segs) > 1:
-            errors.append(Problem(f"nodes.{name}", f"host '{name}' is on {len(segs)} segments with routers "
-                                  "and has no gateway", f"set 'gateway:' to one of {listing}"))
+            out.error(f"nodes.{name}", f"host '{name}' is on {len(segs)} segments with routers and has no gateway",
+                      f"set 'gateway:' to one of {listing}")
         else:
-            warnings.append(Problem(f"nodes.{name}", f"host '{name}' has no default gateway: its LAN has "
-                                    f"{len(options)} routers", f"set 'gateway:' to one of {listing}",
-                                    severity="warning"))
-    return out, errors, warnings
+            out.warn(f"nodes.{name}", f"host '{name}' has no default gateway: its LAN has {len(options)} routers",
+                     f"set 'gateway:' to one of {listing}")
+    return result

@@ -1,48 +1,141 @@
-"""Expectations resolved against a Plan: the checks `lab test` runs.
+"""Expectations checked against the lab and resolved into the plan's checks.
 
-Node names and `node.iface` references become addresses, `all_pairs` becomes
-one check per pair, so the runner (orchestrator.testrun) reads only checks and
+Names in the `expect:` section must be nodes of the right kind (and
+`node.iface` an interface the wiring gave them); then node names and
+interface references become addresses from the plan and `all_pairs` becomes
+one check per pair, so the runner (orchestrator.verify) reads only checks and
 the plan, never the raw lab file.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from .errors import Problem, TopologyError
-from .expect import (DEFAULT_TIMEOUT, AllPairs, Chat, Check, Expectation, NatSource, PathSpec, Reach,
-                     Service, check_expectations)
-from .model import NodeSpec
-
-if TYPE_CHECKING:
-    from .plan import Plan
-
-
-def _address(plan: Plan, ref: str) -> tuple[list[str], str]:
-    """A reference -> (its addresses, a problem or ""). A node gives all of
-    its addresses (the first is the one probed); node.iface gives one."""
-    try:
-        return [str(ipaddress.IPv4Address(ref))], ""
-    except ValueError:
-        pass
-    name, _, iface = ref.partition(".")
-    node = plan.nodes.get(name)
-    if node is None:
-        return [], f"unknown node '{name}'"
-    if iface:
-        found = next((i for i in node.interfaces if i.name == iface), None)
-        if found is None:
-            names = ", ".join(i.name for i in node.interfaces) or "none"
-            return [], f"'{name}' has no interface '{iface}' (its interfaces: {names})"
-        if not found.address:
-            return [], f"{name}.{iface} has no address"
-        return [found.address.split("/")[0]], ""
-    addrs = [a.split("/")[0] for a in node.addresses()]
-    return addrs, "" if addrs else f"'{name}' has no address"
+from ..errors import Problem, TopologyError
+from ..model.expect import (
+    DEFAULT_TIMEOUT,
+    AllPairs,
+    Chat,
+    Expectation,
+    NatSource,
+    PathSpec,
+    Reach,
+    Service,
+    parse_item,
+    suggest,
+)
+from ..plan import Check, Plan
 
 
-def _group(plan: Plan, nodes: list[str] | str) -> list[str]:
+class _Checker:
+    """Checks the names an expectation uses: nodes of the right kind, interfaces they have."""
+
+    def __init__(self, kinds: Mapping[str, str], interfaces: Mapping[str, Iterable[str]] | None,
+                 broken: Iterable[str] = ()):
+        self.kinds = kinds
+        self.broken = set(broken)  # nodes that exist but did not validate: no verdict on them
+        self.interfaces = {n: set(i) for n, i in interfaces.items()} if interfaces is not None else None
+        self.problems: list[Problem] = []
+
+    def err(self, where: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(where, message, hint))
+
+    def node(self, where: str, name: str, role: str = "node", kinds: tuple[str, ...] = ("host", "router")
+             ) -> bool:
+        if name is None or name in self.broken:  # not well formed: reported already
+            return False
+        kind = self.kinds.get(name)
+        if kind is None:
+            self.err(where, f"unknown node '{name}'", suggest(name, self.kinds))
+            return False
+        if kind not in kinds and role == "hop":
+            self.err(where, f"'{name}' is a {kind}; via lists the routers on the way",
+                     "leave out the source and the target")
+        elif kind not in kinds:
+            self.err(where, f"'{name}' is a {kind} and cannot be the {role}",
+                     f"the {role} must be a {' or '.join(kinds)}")
+            return False
+        return True
+
+    def target(self, where: str, ref: str, role: str = "target") -> None:
+        """A node, node.iface or an IPv4 address."""
+        if ref is None:
+            return
+        try:
+            ipaddress.IPv4Address(ref)
+            return
+        except ValueError:
+            pass
+        node, _, iface = ref.partition(".")
+        if not self.node(where, node, role):
+            return
+        if iface and self.interfaces is not None and iface not in self.interfaces.get(node, ()):
+            have = sorted(self.interfaces.get(node, ()))
+            self.err(where, f"'{node}' has no interface '{iface}'",
+                     suggest(iface, have) if have else f"'{node}' has no connected interface")
+
+    def check(self, exp: Expectation) -> None:
+        s, w = exp.spec, exp.where
+        if isinstance(s, Reach):  # and Deny
+            self.node(f"{w}.from", s.src, "source")
+            for i, ref in enumerate(s.to):
+                self.target(f"{w}.to[{i}]", ref)
+                if ref == s.src:
+                    self.err(f"{w}.to[{i}]", f"'{ref}' is also the source", "probe another node")
+        elif isinstance(s, PathSpec):
+            self.node(f"{w}.from", s.src, "source")
+            self.target(f"{w}.to", s.to)
+            for i, hop in enumerate(s.via):
+                self.node(f"{w}.via[{i}]", hop, "hop", ("router",))
+        elif isinstance(s, Service):
+            self.target(f"{w}.node", s.node, "server")
+            if s.src is not None:
+                self.node(f"{w}.from", s.src, "client")
+        elif isinstance(s, Chat):
+            self.target(f"{w}.server", s.server, "server")
+            for i, client in enumerate(s.clients):
+                self.node(f"{w}.clients[{i}]", client, "client")
+        elif isinstance(s, NatSource):
+            self.node(f"{w}.from", s.src, "source")
+            self.node(f"{w}.to", s.to, "server")
+            self.target(f"{w}.seen_as", s.seen_as, "address seen")
+        elif isinstance(s, AllPairs) and isinstance(s.nodes, list):
+            for i, name in enumerate(s.nodes):
+                self.node(f"{w}.nodes[{i}]", name)
+            if len(set(s.nodes)) < 2:
+                self.err(f"{w}.nodes", "all_pairs needs at least two nodes", "list two or more, or write hosts")
+
+
+
+
+def check_expectations(raw: Any, kinds: Mapping[str, str],
+                       interfaces: Mapping[str, Iterable[str]] | None = None,
+                       broken: Iterable[str] = ()) -> tuple[list[Expectation], list[Problem]]:
+    """Validate the raw expect list against the lab's nodes (name -> kind).
+    Returns the expectations and every problem.
+
+    `interfaces` (node -> its interface names after wiring) lets `r1.eth1`
+    references be checked too.
+    """
+    if not isinstance(raw, list):
+        return [], [Problem("expect", f"expected a list of expectations, got {type(raw).__name__}",
+                            "start each item with '- ', like '- all_pairs: hosts'")]
+    checker = _Checker(kinds, interfaces, broken)
+    out: list[Expectation] = []
+    for i, item in enumerate(raw):
+        exp, problems = parse_item(i, item)
+        checker.problems.extend(problems)
+        if exp is not None:
+            before = len(checker.problems)
+            checker.check(exp)
+            if not problems and len(checker.problems) == before:
+                out.append(exp)
+    return out, checker.problems
+
+
+def _members(plan: Plan, nodes: list[str] | str) -> list[str]:
     if isinstance(nodes, list):
         return list(dict.fromkeys(nodes))
     kinds = {"hosts": ("host",), "routers": ("router",), "all": ("host", "router")}[nodes]
@@ -64,7 +157,7 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
     problems: list[Problem] = []
 
     def addr(where: str, ref: str) -> list[str]:
-        found, problem = _address(plan, ref)
+        found, problem = plan.addresses_of(ref)
         if problem:
             problems.append(Problem(where, problem, "name a node (or node.interface) that has an address"))
         return found
@@ -82,7 +175,7 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
         s, w = exp.spec, exp.where
         if isinstance(s, (Reach, AllPairs)):
             if isinstance(s, AllPairs):
-                members = _group(plan, s.nodes)
+                members = _members(plan, s.nodes)
                 pairs = [(a, b, f"{w}[{a}->{b}]") for a in members for b in members if a != b]
                 kind = "reach"
             else:
@@ -127,13 +220,13 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
     return checks, problems
 
 
-def plan_checks(raw: list[Any], plan: Plan) -> list[Check]:
-    """Validate and resolve a lab's raw expect list against its plan.
-
-    Raises TopologyError (with every problem) when something does not fit."""
-    nodes = {n.name: NodeSpec(kind=n.kind) for n in plan.nodes.values()}
+def plan_checks(raw: Any, plan: Plan) -> list[Check]:
+    """Validate and resolve an expect list against a plan (its nodes, interfaces
+    and addresses). Raises TopologyError (with every problem) when something
+    does not fit."""
+    kinds = {n.name: n.kind for n in plan.nodes.values()}
     interfaces = {n.name: [i.name for i in n.interfaces] for n in plan.nodes.values()}
-    expectations, problems = check_expectations(raw, nodes, interfaces)
+    expectations, problems = check_expectations(raw, kinds, interfaces)
     checks, more = resolve(expectations, plan)
     if problems or more:
         raise TopologyError(plan.source or plan.lab, problems + more)

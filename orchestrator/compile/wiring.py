@@ -2,18 +2,20 @@
 
 LANs are expanded into a switch (the one named, or one made for the LAN and
 named after it) and a cable per member; every cable end gets an interface
-name; cables joined by switches form segments (broadcast domains). Shared by
-validation and planning so that both see the same wiring.
+name; cables joined by switches form segments (broadcast domains). Built
+once per compile; every later step reads it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from .errors import Problem
-from .model import DEFAULT_COST, Endpoint, LanSpec, LinkSpec, NodeSpec
-from .specs import ImpairSpec
+from ..model.specs import ImpairSpec
+from ..model.topology import DEFAULT_COST, Endpoint, LanSpec, LinkSpec, NodeSpec
+from .problems import Problems
 
 Port = tuple[str, str]  # (node, interface)
 
@@ -43,7 +45,7 @@ class Segment:
             return f"lans.{self.lan}"
         return self.cables[0].where if self.cables else "?"
 
-    @property
+    @cached_property   # read for every port of the segment; its cables are all known by then
     def cost(self) -> int:
         return min((c.cost for c in self.cables), default=DEFAULT_COST)
 
@@ -58,22 +60,28 @@ class Wiring:
     explicit: dict[Port, tuple[ipaddress.IPv4Interface, str]]
     #: explicit subnets: segment index -> (subnet, where it is written)
     prefixes: dict[int, tuple[ipaddress.IPv4Network, str]]
+    #: node -> its cable ends: the interfaces declared under the node first (in
+    #: file order), then the ones links added, in the order of the cables
+    ports_of: dict[str, list[Port]] = field(default_factory=dict)
 
 
-def _next_free(used: set[str]) -> str:
-    n = 0
+def _next_free(used: set[str], start: int) -> tuple[str, int]:
+    """The first ethN from N=start on that is not used, and the N to try next time."""
+    n = start
     while f"eth{n}" in used:
         n += 1
-    return f"eth{n}"
+    return f"eth{n}", n + 1
 
 
 def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
-                 links: list[LinkSpec | None], broken: set[str] = frozenset()
-                 ) -> tuple[Wiring, list[Problem]]:
+                 links: list[LinkSpec | None], broken: set[str] | frozenset[str] = frozenset(),
+                 out: Problems | None = None) -> Wiring:
     """Expand LANs, name every cable end, group segments. Problems found on
-    the way (unknown nodes are reported by validate; here: LAN switch misuse,
-    conflicting subnets) are returned, and the offending parts left out."""
-    problems: list[Problem] = []
+    the way (unknown nodes are reported by check_nodes; here: LAN switch
+    misuse, conflicting subnets, an interface taking two cables) go to `out`,
+    and the offending parts are left out."""
+    out = out if out is not None else Problems()
+    written = nodes
     nodes = dict(nodes)
     raw: list[tuple[str, Endpoint, Endpoint, ipaddress.IPv4Network | None, int, str | None,
                     ImpairSpec | None]] = []
@@ -84,21 +92,19 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
         switch = lan.switch or lan_name
         if lan.switch is None:
             if switch in nodes or switch in broken:
-                problems.append(Problem(where, f"the LAN's own switch would be named '{switch}', "
-                                        "but a node has that name",
-                                        f"rename the LAN or the node, or write 'switch: {switch}' "
-                                        "if that node is the LAN's switch"))
+                out.error(where, f"the LAN's own switch would be named '{switch}', but a node has that name",
+                          f"rename the LAN or the node, or write 'switch: {switch}' if that node is the LAN's switch")
                 continue
             nodes[switch] = NodeSpec(kind="switch")
         elif switch in broken:
             continue
         elif switch not in nodes:
-            problems.append(Problem(f"{where}.switch", f"unknown node '{switch}'",
-                                    "name a node of kind switch, or leave 'switch' out"))
+            out.error(f"{where}.switch", f"unknown node '{switch}'",
+                      "name a node of kind switch, or leave 'switch' out")
             continue
         elif nodes[switch].kind != "switch":
-            problems.append(Problem(f"{where}.switch", f"'{switch}' is a {nodes[switch].kind}, not a switch",
-                                    "name a node of kind switch, or leave 'switch' out"))
+            out.error(f"{where}.switch", f"'{switch}' is a {nodes[switch].kind}, not a switch",
+                      "name a node of kind switch, or leave 'switch' out")
             continue
         for m, member in enumerate(lan.members):
             mwhere = f"{where}.members[{m}]"
@@ -117,7 +123,7 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
         for end in (a, b):
             if end.node in nodes and end.iface:
                 explicit_ifaces[end.node].add(end.iface)
-    spare = {name: [i for i in spec.interfaces if i not in explicit_ifaces[name]]
+    spare = {name: deque(i for i in spec.interfaces if i not in explicit_ifaces[name])
              for name, spec in nodes.items()}
     for name in nodes:
         used[name] |= explicit_ifaces[name]
@@ -125,28 +131,29 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
     cables: list[Cable] = []
     lan_of: dict[str, str | None] = {}
     explicit: dict[Port, tuple[ipaddress.IPv4Interface, str]] = {}
-    for where, a, b, prefix, cost, lan_name, impair in raw:
+    counter = dict.fromkeys(nodes, 0)   # the ethN to try next, per node
+    for cable_where, a, b, prefix, cost, cable_lan, impair in raw:
         if a.node not in nodes or b.node not in nodes or a.node == b.node:
             continue
-        ports = []
+        ports: list[Port] = []
         for end in (a, b):
             iface = end.iface
             if iface is None and spare[end.node]:
-                iface = spare[end.node].pop(0)
+                iface = spare[end.node].popleft()
             elif iface is None:
-                iface = _next_free(used[end.node])
+                iface, counter[end.node] = _next_free(used[end.node], counter[end.node])
                 used[end.node].add(iface)
             ports.append((end.node, iface))
-        cable = Cable(where, ports[0], ports[1], prefix, cost, impair)
+        cable = Cable(cable_where, ports[0], ports[1], prefix, cost, impair)
         cables.append(cable)
-        lan_of[where] = lan_name
-        if (where, 0) in member_addr:
-            addr, awhere = member_addr[(where, 0)]
+        lan_of[cable_where] = cable_lan
+        if (cable_where, 0) in member_addr:
+            addr, awhere = member_addr[(cable_where, 0)]
             declared = nodes[ports[0][0]].interfaces.get(ports[0][1])
             if declared is not None and declared.address is not None:
-                problems.append(Problem(awhere, f"{ports[0][0]}:{ports[0][1]} already has the address "
-                                        f"{declared.address} under nodes.{ports[0][0]}.interfaces",
-                                        "write the address in one place only"))
+                out.error(awhere, f"{ports[0][0]}:{ports[0][1]} already has the address "
+                          f"{declared.address} under nodes.{ports[0][0]}.interfaces",
+                          "write the address in one place only")
             else:
                 explicit[ports[0]] = (addr, awhere)
     for cable in cables:
@@ -155,7 +162,7 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
             if spec is not None and spec.address is not None and port not in explicit:
                 explicit[port] = (spec.address, f"nodes.{port[0]}.interfaces.{port[1]}")
 
-    segments, segment_of = _group(nodes, cables, lan_of)
+    segments, segment_of = _segments(nodes, cables, lan_of)
     prefixes: dict[int, tuple[ipaddress.IPv4Network, str]] = {}
     for s, seg in enumerate(segments):
         for cable in seg.cables:
@@ -164,15 +171,50 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
             where = f"lans.{seg.lan}.prefix" if lan_of.get(cable.where) else f"{cable.where}.prefix"
             if s in prefixes and prefixes[s][0] != cable.prefix:
                 if prefixes[s][1] != where:
-                    problems.append(Problem(where, f"the segment already has the subnet {prefixes[s][0]} "
-                                            f"(from {prefixes[s][1]})",
-                                            "a segment has one subnet; remove one of the two"))
+                    out.error(where, f"the segment already has the subnet {prefixes[s][0]} (from {prefixes[s][1]})",
+                              "a segment has one subnet; remove one of the two")
                 continue
             prefixes.setdefault(s, (cable.prefix, where))
-    return Wiring(nodes, cables, segments, segment_of, explicit, prefixes), problems
+    ports_of: dict[str, list[Port]] = {}
+    for cable in cables:
+        for port in (cable.a, cable.b):
+            ports_of.setdefault(port[0], []).append(port)
+    for node, ports in ports_of.items():
+        if nodes[node].interfaces:
+            rank = {name: k for k, name in enumerate(nodes[node].interfaces)}
+            ports.sort(key=lambda p: rank.get(p[1], len(rank)))  # stable: link order after them
+    wiring = Wiring(nodes, cables, segments, segment_of, explicit, prefixes, ports_of)
+    _check_cables(wiring, written, out)
+    return wiring
 
 
-def _group(nodes: dict[str, NodeSpec], cables: list[Cable],
+def _check_cables(wiring: Wiring, written: dict[str, NodeSpec], out: Problems) -> None:
+    """One cable per interface; warnings for nodes and interfaces no cable uses."""
+    used_by: dict[Port, str] = {}
+    for cable in wiring.cables:
+        lan_member = cable.where.startswith("lans.")
+        for side, port in (("a", cable.a), ("b", cable.b)):
+            if side == "b" and lan_member:
+                continue  # the LAN's own switch port
+            where = cable.where if lan_member else f"{cable.where}.{side}"
+            if port in used_by:
+                out.error(where, f"interface {port[0]}:{port[1]} is already used by {used_by[port]}",
+                          "an interface takes one cable; use another interface or a switch")
+            else:
+                used_by[port] = cable.where
+    for node, spec in written.items():
+        if node not in wiring.ports_of:
+            out.warn(f"nodes.{node}", f"node '{node}' is not connected to anything",
+                         "add a link or remove the node")
+            continue
+        for iface in spec.interfaces:
+            if (node, iface) not in used_by and spec.kind != "switch":
+                out.warn(f"nodes.{node}.interfaces.{iface}",
+                         f"interface {node}:{iface} is declared but no link uses it",
+                         f"add a link with end '{node}:{iface}'")
+
+
+def _segments(nodes: dict[str, NodeSpec], cables: list[Cable],
            lan_of: dict[str, str | None]) -> tuple[list[Segment], dict[Port, int]]:
     parent: dict[object, object] = {}
 
@@ -190,22 +232,24 @@ def _group(nodes: dict[str, NodeSpec], cables: list[Cable],
         parent[find(key(cable.a))] = find(key(cable.b))
 
     groups: dict[object, Segment] = {}
-    order: list[object] = []
+    seen: set[object] = set()      # ports and switches already placed in their segment
     for cable in cables:
         root = find(key(cable.a))
-        if root not in groups:
-            groups[root] = Segment()
-            order.append(root)
-        seg = groups[root]
+        seg = groups.get(root)
+        if seg is None:
+            seg = groups[root] = Segment()
         seg.cables.append(cable)
         if lan_of.get(cable.where) and seg.lan is None:
             seg.lan = lan_of[cable.where]
         for port in (cable.a, cable.b):
-            if nodes[port[0]].kind == "switch":
-                if port[0] not in seg.switches:
-                    seg.switches.append(port[0])
-            elif port not in seg.ports:
+            member: object = port[0] if nodes[port[0]].kind == "switch" else port
+            if member in seen:
+                continue
+            seen.add(member)
+            if isinstance(member, str):
+                seg.switches.append(member)
+            else:
                 seg.ports.append(port)
-    segments = [groups[r] for r in order]
+    segments = list(groups.values())
     segment_of = {p: s for s, seg in enumerate(segments) for p in seg.ports}
     return segments, segment_of

@@ -1,8 +1,8 @@
-"""Loading lab.yml: YAML (with line numbers) -> validated Topology.
+"""Reading lab.yml: YAML (with line numbers) -> ParsedLab, its well-formed parts.
 
-Every problem in the file is collected before anything is reported: YAML
-syntax, duplicate keys, unknown keys (with a "did you mean"), wrong types,
-then the consistency checks of `orchestrator.validate`. Nothing is created.
+Every problem of form is collected: YAML syntax, duplicate keys, unknown keys
+(with a "did you mean"), wrong types. What the parts mean together is
+checked by `orchestrator.compile`, which reports both kinds at once.
 """
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import Problem, TopologyError
-from .expect import check_expectations, wired_interfaces
-from .model import LabHeader, LanSpec, LinkSpec, NodeSpec, Topology
-from .validate import check_topology
-
-LAB_FILE = "lab.yml"
+from ..errors import LabFileNotFound, Problem
+from ..labels import LAB_FILE
+from .topology import LabHeader, LanSpec, LinkSpec, NodeSpec, Topology
 
 Loc = tuple[str | int, ...]
 
@@ -32,7 +30,7 @@ def resolve_lab_file(path: str | Path) -> Path:
     if p.is_dir():
         p = p / LAB_FILE
     if not p.is_file():
-        raise FileNotFoundError(
+        raise LabFileNotFound(
             f"no lab file at {p} (a lab is a folder with a {LAB_FILE}, or the file itself)"
         )
     return p
@@ -69,41 +67,76 @@ class LineMap:
         return self.lines.get((), None)
 
 
-def _walk(node: yaml.Node, loc: Loc, lines: LineMap, problems: list[Problem]) -> None:
-    lines.lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+_STR = "tag:yaml.org,2002:str"
+
+
+class _Builder:
+    """Builds the data of a composed YAML document and, on the way, the line of
+    every key and item and the keys given twice. Strings (nearly every scalar
+    of a lab file) are taken as they are; other scalars, and `<<` merges, go
+    through PyYAML's own safe constructor, so the data is what PyYAML's
+    safe_load gives (a key given twice: its last value). An alias gives the
+    object its anchor made, as with PyYAML."""
+
+    def __init__(self, loader: Any, lines: LineMap, problems: list[Problem]):
+        self.loader = loader
+        self.lines = lines.lines
+        self.problems = problems
+        self.built: dict[int, Any] = {}
+
+    def build(self, node: yaml.Node, loc: Loc | None) -> Any:
+        if loc is not None:
+            self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode):
+            return node.value if node.tag == _STR else self.loader.construct_object(node, deep=True)
+        known = self.built.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.SequenceNode):
+            items: list[Any] = []
+            self.built[id(node)] = items
+            items.extend(self.build(item, None if loc is None else loc + (i,)) for i, item in enumerate(node.value))
+            return items
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, loc)
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, loc: Loc | None) -> dict[Any, Any]:
+        self.loader.flatten_mapping(node)   # `<<: *anchor` merges, as PyYAML does them
+        out: dict[Any, Any] = {}
+        self.built[id(node)] = out
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            key = self.build(key_node, None)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, "found unhashable key",
+                    key_node.start_mark) from None
             line = key_node.start_mark.line + 1
-            if key in seen:
-                problems.append(
-                    Problem(
-                        format_loc(loc + (key,)),
-                        f"'{key}' is given twice (first on line {seen[key]})",
-                        "names must be unique; rename or merge the two",
-                        line=line,
-                    )
-                )
-                continue
-            if key is not None:
+            here: Loc | None = None
+            if loc is not None and key in seen:
+                self.problems.append(Problem(format_loc(loc + (key,)),
+                                             f"'{key}' is given twice (first on line {seen[key]})",
+                                             "names must be unique; rename or merge the two", line=line))
+            elif loc is not None:
                 seen[key] = line
-                lines.lines[loc + (key,)] = line
-                _walk(value_node, loc + (key,), lines, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, loc + (i,), lines, problems)
+                here = loc + (key,)
+                self.lines[here] = line
+            out[key] = self.build(value_node, here)
+        return out
 
 
 #: libyaml's parser when PyYAML has it (ten times faster), with the same marks
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _compose(text: str, loader_class: type) -> tuple[yaml.Node | None, Any]:
+def _compose(text: str, loader_class: type, lines: LineMap, problems: list[Problem]) -> Any:
     loader = loader_class(text)
     try:
         root = loader.get_single_node()
-        return root, (loader.construct_document(root) if root is not None else None)
+        return None if root is None else _Builder(loader, lines, problems).build(root, ())
     finally:
         loader.dispose()
 
@@ -114,10 +147,11 @@ def parse_yaml(text: str) -> tuple[Any, LineMap, list[Problem]]:
     problems: list[Problem] = []
     try:
         try:
-            root, data = _compose(text, _FAST_LOADER)
+            data = _compose(text, _FAST_LOADER, lines, problems)
         except yaml.YAMLError:
             # parse again with PyYAML's own parser: its messages are the clearer ones
-            root, data = _compose(text, yaml.SafeLoader)
+            lines, problems = LineMap(), []
+            data = _compose(text, yaml.SafeLoader, lines, problems)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -127,9 +161,7 @@ def parse_yaml(text: str) -> tuple[Any, LineMap, list[Problem]]:
                     "check indentation and that every 'key: value' has a space after ':'",
                     line=line)
         )
-        return None, lines, problems
-    if root is not None:
-        _walk(root, (), lines, problems)
+        return None, LineMap(), problems
     return data, lines, problems
 
 
@@ -190,13 +222,36 @@ def _problems_from(exc: ValidationError, model: type[BaseModel], prefix: Loc,
     return problems
 
 
-def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None,
-              warnings: list[Problem] | None = None, base_dir: Path | None = None) -> Topology:
-    """Validate lab file text. Raises TopologyError listing every problem.
+@dataclass(eq=False)
+class ParsedLab:
+    """A lab file parsed: its well-formed parts, and what is wrong with the rest.
 
-    Warnings (things that work but are probably wrong) are appended to
-    `warnings` when a list is given.
+    A node whose spec does not parse stays known by name (`broken`), so that
+    what refers to it is not reported a second time; a link that does not
+    parse is None at its index, so every place keeps its number. Nothing is
+    checked against anything else here: that is `orchestrator.compile`.
     """
+
+    source: str                                  # the file, as messages name it
+    header: LabHeader | None                     # None: the top level is unusable
+    name: str | None = None
+    nodes: dict[str, NodeSpec] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)
+    lans: dict[str, LanSpec] = field(default_factory=dict)
+    links: list[LinkSpec | None] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    lines: LineMap = field(default_factory=LineMap)
+    folder: Path | None = None                   # the lab folder: service roots live in it
+    file: Path | None = None                     # the lab file itself, when read from disk
+
+    @property
+    def ok(self) -> bool:
+        return self.header is not None and not self.problems
+
+
+def parse_text(text: str, source: str = LAB_FILE, default_name: str | None = None,
+               folder: Path | None = None) -> ParsedLab:
+    """Parse lab file text into its parts; every problem found is kept, none raised."""
     data, lines, problems = parse_yaml(text)
     if data is None and not problems:
         problems.append(Problem("", "the file is empty", "a lab needs at least 'nodes:'", line=1))
@@ -205,69 +260,36 @@ def load_text(text: str, source: str = LAB_FILE, default_name: str | None = None
                                 "start with 'name:', 'nodes:' and 'links:'", line=1))
         data = None
     if data is None:
-        raise TopologyError(source, problems)
-
+        return ParsedLab(source, None, problems=problems, lines=lines, folder=folder)
     try:
         header = LabHeader.model_validate(data)
     except ValidationError as exc:
         problems.extend(_problems_from(exc, Topology, (), lines))
-        raise TopologyError(source, _sorted(problems)) from None
+        return ParsedLab(source, None, problems=problems, lines=lines, folder=folder)
 
-    nodes: dict[str, NodeSpec] = {}
-    broken: set[str] = set()
+    parsed = ParsedLab(source, header, name=header.name if header.name is not None else default_name,
+                       problems=problems, lines=lines, folder=folder)
     for name, raw in header.nodes.items():
         try:
-            nodes[str(name)] = NodeSpec.model_validate(raw if raw is not None else {})
+            parsed.nodes[str(name)] = NodeSpec.model_validate(raw if raw is not None else {})
         except ValidationError as exc:
-            broken.add(str(name))
+            parsed.broken.add(str(name))
             problems.extend(_problems_from(exc, NodeSpec, ("nodes", name), lines))
-    lans: dict[str, LanSpec] = {}
     for lan_name, raw in header.lans.items():
         try:
-            lans[str(lan_name)] = LanSpec.model_validate(raw if raw is not None else {})
+            parsed.lans[str(lan_name)] = LanSpec.model_validate(raw if raw is not None else {})
         except ValidationError as exc:
             problems.extend(_problems_from(exc, LanSpec, ("lans", lan_name), lines))
-    links: list[LinkSpec | None] = []
     for i, raw in enumerate(header.links):
         try:
-            links.append(LinkSpec.model_validate(raw))
+            parsed.links.append(LinkSpec.model_validate(raw))
         except ValidationError as exc:
-            links.append(None)
+            parsed.links.append(None)
             problems.extend(_problems_from(exc, LinkSpec, ("links", i), lines))
-
-    name = header.name if header.name is not None else default_name
-    found, warned = check_topology(name, nodes, lans, links, broken, header.pools, header.routing)
-    _, expect_problems = check_expectations(header.expect, nodes,
-                                            wired_interfaces(nodes, lans, links, broken), broken)
-    found += expect_problems
-    for p in found + warned:
-        object.__setattr__(p, "line", p.line or lines.line_of(_parse_where(p.where)))
-    problems.extend(found)
-    if base_dir is not None:
-        problems.extend(_check_files(nodes, base_dir, lines))
-    if warnings is not None:
-        warnings.extend(warned)
-    if problems:
-        raise TopologyError(source, _sorted(problems))
-    return Topology(name=name, description=header.description, routing=header.routing, dynamic=header.dynamic,
-                    pools=header.pools, nodes=nodes, lans=lans,
-                    links=[link for link in links if link is not None], expect=header.expect)
+    return parsed
 
 
-def _check_files(nodes: dict[str, NodeSpec], base_dir: Path, lines: LineMap) -> list[Problem]:
-    """Folders the lab serves must exist in the lab folder."""
-    problems = []
-    for name, spec in nodes.items():
-        for k, svc in enumerate(spec.services):
-            if svc.root is not None and not (base_dir / svc.root).is_dir():
-                where = ("nodes", name, "services", k, "root")
-                problems.append(Problem(format_loc(where), f"there is no folder '{svc.root}' in the lab folder",
-                                        "create it, or give the path of the folder to serve, "
-                                        "relative to the lab folder", line=lines.line_of(where)))
-    return problems
-
-
-def _parse_where(where: str) -> Loc:
+def parse_where(where: str) -> Loc:
     """'links[3].b' -> ('links', 3, 'b')."""
     loc: list[str | int] = []
     for part in where.replace("[", ".[").split("."):
@@ -280,14 +302,17 @@ def _parse_where(where: str) -> Loc:
     return tuple(loc)
 
 
-def _sorted(problems: list[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (p.line or 0, p.where))
-
-
-def load_lab(path: str | Path, warnings: list[Problem] | None = None) -> tuple[Topology, Path]:
-    """Load and validate a lab by folder or file. Returns (topology, file path)."""
+def read_lab(path: str | Path) -> ParsedLab:
+    """Read and parse a lab by folder or file (its name defaults to the folder's)."""
     file = resolve_lab_file(path)
-    text = file.read_text(encoding="utf-8")
-    default = file.parent.resolve().name
-    return (load_text(text, str(file), default_name=default, warnings=warnings, base_dir=file.parent.resolve()),
-            file.resolve())
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return ParsedLab(str(file), None, problems=[Problem(
+            "", f"the file is not UTF-8 text (byte {exc.start}: {exc.reason})",
+            "save it as UTF-8", line=None)], folder=file.parent.resolve(), file=file.resolve())
+    except OSError as exc:
+        raise LabFileNotFound(f"cannot read the lab file {file}: {exc.strerror}") from None
+    parsed = parse_text(text, str(file), default_name=file.parent.resolve().name, folder=file.parent.resolve())
+    parsed.file = file.resolve()
+    return parsed

@@ -13,8 +13,8 @@ import copy
 import json
 from typing import Any
 
-from . import PROJECT_ROOT
-from .model import Topology
+from .. import PROJECT_ROOT
+from .topology import Topology
 
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "lab.schema.json"
 

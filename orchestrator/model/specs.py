@@ -3,13 +3,14 @@ firewalls, NAT, link impairments, and the routing daemon's options."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .. import contract
 from . import units
-from .modelbase import StrictModel
-
+from .base import StrictModel
 
 ServiceType = Literal["http", "select", "chat", "udp-echo", "command"]
 SERVICE_TYPES: tuple[str, ...] = ("http", "select", "chat", "udp-echo", "command")
@@ -32,7 +33,7 @@ class ServiceSpec(StrictModel):
     command: list[str] | None = None
 
     @model_validator(mode="after")
-    def _fits_type(self) -> "ServiceSpec":
+    def _fits_type(self) -> ServiceSpec:
         if self.type == "http" and self.root is None:
             raise ValueError("an http service needs 'root': the folder (in the lab folder) it serves")
         if self.type != "http" and self.root is not None:
@@ -99,7 +100,7 @@ class RuleSpec(StrictModel):
     _port = field_validator("port", mode="before")(classmethod(lambda cls, v: _port_range(v)))
 
     @model_validator(mode="after")
-    def _port_needs_proto(self) -> "RuleSpec":
+    def _port_needs_proto(self) -> RuleSpec:
         if self.port is not None and self.proto not in ("tcp", "udp"):
             raise ValueError(f"a port needs proto tcp or udp (this rule has proto {self.proto})")
         return self
@@ -148,26 +149,64 @@ class NatSpec(StrictModel):
 class DynamicSpec(StrictModel):
     """Timers and key of the link-state routing daemon (`routing: dynamic`)."""
 
-    hello_interval: float = Field(default=0.2, ge=0.01, le=65)
-    dead_interval: float = Field(default=0.8, ge=0.02, le=3600)
+    hello_interval: float = Field(default=contract.HELLO_INTERVAL, ge=0.01, le=65)
+    dead_interval: float = Field(default=contract.DEAD_INTERVAL, ge=0.02, le=3600)
     key: str | None = Field(default=None, min_length=8)   # shared secret: packets carry an HMAC
 
     @model_validator(mode="after")
-    def _dead_after_hello(self) -> "DynamicSpec":
+    def _dead_after_hello(self) -> DynamicSpec:
         if self.dead_interval <= self.hello_interval:
             raise ValueError(f"dead_interval ({self.dead_interval}) must be longer than hello_interval "
                              f"({self.hello_interval}); 4 hellos is usual")
         return self
 
 
+class ImpairmentFault(Enum):
+    """What can be wrong with an impairment; the value is how the lab file says it."""
+
+    NOTHING = "an impairment needs at least one of delay, jitter, loss, rate"
+    JITTER_ALONE = "jitter varies a delay: give a delay too (e.g. delay: 50ms, jitter: 5ms)"
+
+
+class Impairment(BaseModel):
+    """What happens to the packets leaving an interface (tc netem, or tbf for a
+    rate alone): the one impairment type of the project. The lab file writes it
+    with units (ImpairSpec), `lab impair` with options; both end here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    delay_ms: float = 0.0
+    jitter_ms: float = 0.0
+    loss_pct: float = 0.0
+    rate_kbit: int = 0       # 0: no rate limit
+
+    def fault(self) -> ImpairmentFault | None:
+        """Why this impairment cannot be applied, or None. The rules, once."""
+        if not (self.delay_ms or self.jitter_ms or self.loss_pct or self.rate_kbit):
+            return ImpairmentFault.NOTHING
+        if self.jitter_ms and not self.delay_ms:
+            return ImpairmentFault.JITTER_ALONE
+        return None
+
+    def describe(self) -> str:
+        parts = []
+        if self.delay_ms:
+            parts.append(f"delay {self.delay_ms:g}ms" + (f" ±{self.jitter_ms:g}ms" if self.jitter_ms else ""))
+        if self.loss_pct:
+            parts.append(f"loss {self.loss_pct:g}%")
+        if self.rate_kbit:
+            parts.append(f"rate {units.format_rate(self.rate_kbit)}")
+        return ", ".join(parts) or "none"
+
+
 class ImpairSpec(StrictModel):
     """What a link does to the packets leaving each of its ends (tc netem/tbf):
     `{delay: 50ms, jitter: 5ms, loss: 2%, rate: 10mbit}`. Stored in ms, %, kbit/s."""
 
-    delay: float | None = None
-    jitter: float | None = None
-    loss: float | None = None
-    rate: int | None = None
+    delay: float | None = None      # ms
+    jitter: float | None = None     # ms
+    loss: float | None = None       # %
+    rate: int | None = None         # kbit/s
 
     @field_validator("delay", "jitter", mode="before")
     @classmethod
@@ -185,9 +224,12 @@ class ImpairSpec(StrictModel):
         return None if value is None else units.parse_rate_kbit(str(value), "rate")
 
     @model_validator(mode="after")
-    def _sensible(self) -> "ImpairSpec":
-        if not (self.delay or self.jitter or self.loss or self.rate):
-            raise ValueError("an impairment needs at least one of delay, jitter, loss, rate")
-        if self.jitter and not self.delay:
-            raise ValueError("jitter varies a delay: give a delay too (e.g. delay: 50ms, jitter: 5ms)")
+    def _sensible(self) -> ImpairSpec:
+        fault = self.impairment().fault()
+        if fault is not None:
+            raise ValueError(fault.value)
         return self
+
+    def impairment(self) -> Impairment:
+        return Impairment(delay_ms=self.delay or 0.0, jitter_ms=self.jitter or 0.0,
+                          loss_pct=self.loss or 0.0, rate_kbit=self.rate or 0)

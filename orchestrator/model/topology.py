@@ -1,8 +1,8 @@
 """The topology model: what a user may write in lab.yml, as pydantic models.
 
-This module says what is *well formed*; `orchestrator.validate` says what is
-*consistent* (names exist, addresses fit their subnets, gateways are reachable).
-Both feed `orchestrator.load`, which reports every problem at once.
+This module says what is *well formed*; `orchestrator.compile` says what is
+*consistent* (names exist, addresses fit their subnets, gateways are reachable)
+while it builds the plan. `orchestrator.model.load` parses a file into these.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .modelbase import StrictModel, parse_address, parse_interface_address, parse_network
+from .base import StrictModel, parse_address, parse_interface_address, parse_network
 from .specs import DynamicSpec, FirewallSpec, ImpairSpec, NatSpec, ServiceSpec
 
-#: Node and lab names: they become hostnames and parts of container names.
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 #: Linux refuses interface names longer than this.
 IFNAME_MAX = 15
 IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -2,6 +2,7 @@
 
 The result maps node name -> {path inside the node: content}. `lab render`
 writes the same files to a folder so a person can read them before deploy.
+Paths and formats are the node contract's (orchestrator.contract).
 """
 
 from __future__ import annotations
@@ -11,17 +12,11 @@ from pathlib import Path
 
 import jinja2
 
-from . import PROJECT_ROOT
-from .plan import ROUTING_CONFIG, Plan, PlanNode
+from .. import PROJECT_ROOT, contract
+from ..contract import NodeFiles
+from ..plan import Plan, PlanNode
 
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
-CONFIG_DIR = "/etc/labnet"
-SETUP_SCRIPT = f"{CONFIG_DIR}/setup.sh"
-SERVICES_CONFIG = f"{CONFIG_DIR}/services.json"
-NFT_RULESET = f"{CONFIG_DIR}/nftables.nft"
-SERVICE_LOG_DIR = "/var/log/labnet"
-
-NodeFiles = dict[str, str]
 
 
 def environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
@@ -35,45 +30,40 @@ def environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
     )
 
 
-def render_node(plan: Plan, node: PlanNode, env: jinja2.Environment | None = None) -> NodeFiles:
-    env = env or environment()
-    ctx = {"plan": plan, "node": node}
-    files = {
-        SETUP_SCRIPT: env.get_template("node/setup.sh.j2").render(ctx),
-        f"{CONFIG_DIR}/hosts": env.get_template("node/hosts.j2").render(ctx),
-        f"{CONFIG_DIR}/node.json": json.dumps(node.model_dump(), indent=2) + "\n",
-    }
-    if node.services:
-        files[SERVICES_CONFIG] = services_config(node)
-    if node.daemon is not None:
-        files[ROUTING_CONFIG] = routing_config(node)
-    if node.nat or node.firewall:
-        files[NFT_RULESET] = env.get_template("node/nftables.nft.j2").render(ctx)
-    return files
+class Renderer:
+    """Renders the nodes of one plan; what every node shares is computed once."""
+
+    def __init__(self, plan: Plan, env: jinja2.Environment | None = None):
+        self.plan = plan
+        env = env or environment()
+        self.setup = env.get_template("node/setup.sh.j2")
+        self.hosts = env.get_template("node/hosts.j2")
+        self.nft = env.get_template("node/nftables.nft.j2")
+        self.shared = {"plan": plan, "hosts_entries": plan.hosts_entries(), "paths": contract}
+
+    def node(self, node: PlanNode) -> NodeFiles:
+        ctx = {**self.shared, "node": node}
+        files = {
+            contract.SETUP_SCRIPT: self.setup.render(ctx),
+            contract.HOSTS_FILE: self.hosts.render(ctx),
+            contract.NODE_FILE: json.dumps(node.model_dump(), indent=2) + "\n",
+        }
+        if node.services:
+            files[contract.SERVICES_CONFIG] = contract.dump(contract.services_document(node.services))
+        if node.daemon is not None:
+            files[contract.ROUTING_CONFIG] = contract.dump(contract.routing_document(node.daemon))
+        if node.nat or node.firewall:
+            files[contract.NFT_RULESET] = self.nft.render(ctx)
+        return files
 
 
-def routing_config(node: PlanNode) -> str:
-    """The link-state daemon's config (format: images/node/labnode/routing/config.py)."""
-    assert node.daemon is not None
-    return json.dumps(node.daemon.model_dump(), indent=2) + "\n"
-
-
-def services_config(node: PlanNode) -> str:
-    """The supervisor's config (format: images/node/labnode/svconfig.py)."""
-    entries = []
-    for svc in node.services:
-        entry: dict = {"name": svc.name, "type": svc.type}
-        if svc.command:
-            entry["command"] = svc.command
-        else:
-            entry["args"] = svc.args
-        entries.append(entry)
-    return json.dumps({"services": entries}, indent=2) + "\n"
+def render_node(plan: Plan, node: PlanNode) -> NodeFiles:
+    return Renderer(plan).node(node)
 
 
 def render_plan(plan: Plan) -> dict[str, NodeFiles]:
-    env = environment()
-    return {name: render_node(plan, node, env) for name, node in plan.nodes.items()}
+    renderer = Renderer(plan)
+    return {name: renderer.node(node) for name, node in plan.nodes.items()}
 
 
 def write_rendered(files: dict[str, NodeFiles], out_dir: Path) -> list[Path]:

@@ -14,8 +14,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from .errors import LabError
-from .plan import Plan, PlanLink
+from ..errors import GraphError
+from ..plan import Plan, PlanEnd, PlanInterface, PlanLink
 
 #: (node, interface) -> "up" / "down" / "missing"
 LinkStates = dict[tuple[str, str], str]
@@ -30,10 +30,6 @@ _DOT_NODE = {
 }
 
 
-class GraphError(LabError):
-    """Drawing failed (for example: Graphviz is not installed)."""
-
-
 @dataclass
 class Overlay:
     """What is live about a running lab: link end states and impairments."""
@@ -45,8 +41,8 @@ class Overlay:
         return any(self.states.get((e.node, e.iface), "up") != "up" for e in (link.a, link.b))
 
 
-def _iface(plan: Plan, node: str, iface: str):
-    return next((i for i in plan.nodes[node].interfaces if i.name == iface), None)
+def _iface(plan: Plan, node: str, iface: str) -> PlanInterface | None:
+    return plan.nodes[node].interface(iface)
 
 
 def end_label(plan: Plan, node: str, iface: str) -> str:
@@ -78,7 +74,7 @@ def switch_subnets(plan: Plan, switch: str) -> list[str]:
     return nets
 
 
-def _oriented(plan: Plan, link: PlanLink):
+def _oriented(plan: Plan, link: PlanLink) -> tuple[PlanEnd, PlanEnd]:
     """The link's ends ordered top to bottom (host, switch, router)."""
     a, b = link.a, link.b
     if _RANK[plan.nodes[a.node].kind] > _RANK[plan.nodes[b.node].kind]:

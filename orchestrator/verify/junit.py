@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from .testrun import Result
+from .runner import Result
 
 _BAD_XML = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
 
@@ -25,7 +25,7 @@ def junit_tree(lab: str, results: Sequence[Result], timestamp: _dt.datetime | No
     failures = sum(1 for r in results if not r.ok and not r.error)
     errors = sum(1 for r in results if r.error)
     total = sum(r.seconds for r in results)
-    stamp = (timestamp or _dt.datetime.now(_dt.timezone.utc)).replace(microsecond=0).isoformat()
+    stamp = (timestamp or _dt.datetime.now(_dt.UTC)).replace(microsecond=0).isoformat()
     root = ET.Element("testsuites", name="lab test", tests=str(len(results)), failures=str(failures),
                       errors=str(errors), time=f"{total:.3f}")
     suite = ET.SubElement(root, "testsuite", name=lab, tests=str(len(results)), failures=str(failures),

@@ -1,8 +1,5 @@
-"""Verification: probes run inside the nodes, in parallel.
-
-For now: all-pairs ping between the hosts of a lab (every host pings every
-other host's first address).
-"""
+"""All-pairs ping: every host pings every other host's first address, in
+parallel (`lab ping`, `lab deploy --ping`), with the system's ping."""
 
 from __future__ import annotations
 
@@ -10,9 +7,9 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .backend import Backend
-from .plan import Plan
-from .progress import Event, Progress, silent
+from ..backend.protocol import Backend
+from ..plan import Plan
+from ..progress import Event, Progress, silent
 
 _RTT = re.compile(r"= [\d.]+/([\d.]+)/")
 
@@ -38,13 +35,12 @@ def host_targets(plan: Plan) -> dict[str, str]:
 
 def ping(backend: Backend, lab: str, src: str, dst: str, address: str,
          count: int = 1, timeout_s: int = 2, tries: int = 2) -> PingResult:
-    res = None
-    for _ in range(tries):
-        res = backend.exec(lab, src, ["ping", "-n", "-q", "-c", str(count), "-W", str(timeout_s), address])
+    argv = ["ping", "-n", "-q", "-c", str(count), "-W", str(timeout_s), address]
+    for _ in range(max(1, tries)):
+        res = backend.exec(lab, src, argv)
         if res.ok:
             m = _RTT.search(res.stdout)
             return PingResult(src, dst, address, True, float(m.group(1)) if m else None)
-    assert res is not None
     lines = (res.stdout + res.stderr).strip().splitlines()
     return PingResult(src, dst, address, False, None, lines[-1] if lines else f"exit {res.exit_code}")
 

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from orchestrator import lab as api
+from orchestrator import operate
 from orchestrator.backend import netlink
 from tests.conftest import LABS
 
@@ -68,7 +69,7 @@ def expected_routes(plan, without=()):
 
 
 def installed_routes(backend, router):
-    res = api.exec_in(NAME, router, ["ip", "-j", "route", "show", "proto", str(PROTO)], backend=backend)
+    res = operate.exec_in(NAME, router, ["ip", "-j", "route", "show", "proto", str(PROTO)], backend=backend)
     table = {}
     for route in json.loads(res.stdout or "[]"):
         hops = route.get("nexthops") or [route]
@@ -100,7 +101,7 @@ def segment_between(plan, a, b):
 
 
 def hops_to(backend, src, dst_addr):
-    res = api.exec_in(NAME, src, ["lab-probe", "traceroute", dst_addr], backend=backend)
+    res = operate.exec_in(NAME, src, ["lab-probe", "traceroute", dst_addr], backend=backend)
     return json.loads(res.stdout)["hops"]
 
 
@@ -116,7 +117,7 @@ def test_converges_to_the_shortest_paths_with_ecmp(mesh, backend):
 
 def test_every_pc_reaches_every_pc(mesh, backend):
     wait_for(backend, mesh, expected_routes(mesh))
-    results = api.ping_all(NAME, backend=backend)
+    results = operate.ping_all(NAME, backend=backend)
     assert [f"{r.src}->{r.dst}" for r in results if not r.ok] == []
 
 

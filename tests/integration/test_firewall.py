@@ -6,11 +6,12 @@ import json
 import pytest
 
 from orchestrator import lab as api
+from orchestrator import operate
 from tests.conftest import LABS
 
 
 def probe(backend, lab, node, *args):
-    res = api.exec_in(lab, node, ["lab-probe", *args], backend=backend)
+    res = operate.exec_in(lab, node, ["lab-probe", *args], backend=backend)
     assert res.exit_code in (0, 1), res.stdout + res.stderr
     return json.loads(res.stdout)
 
@@ -33,7 +34,7 @@ def home(backend):
 
 
 def last_access(backend, node):
-    log = api.exec_in(HOME, node, ["tail", "-n", "1", "/var/log/labnet/http.log"], backend=backend).stdout
+    log = operate.exec_in(HOME, node, ["tail", "-n", "1", "/var/log/labnet/http.log"], backend=backend).stdout
     return log.split()[1].rsplit(":", 1)[0]  # "<time> <addr>:<port> ..."
 
 
@@ -56,10 +57,10 @@ def test_port_forward_reaches_the_home_web_server(home, backend):
 
 
 def test_nat_table_and_ruleset_are_visible_in_the_node(home, backend):
-    rules = api.exec_in(HOME, "gw", ["nft", "list", "ruleset"], backend=backend)
+    rules = operate.exec_in(HOME, "gw", ["nft", "list", "ruleset"], backend=backend)
     assert rules.ok and "masquerade" in rules.stdout and "dnat to 192.168.1.12:80" in rules.stdout
     probe(backend, HOME, "pc2", "http", "http://203.0.113.10/")
-    ct = api.exec_in(HOME, "gw", ["conntrack", "-L"], backend=backend)
+    ct = operate.exec_in(HOME, "gw", ["conntrack", "-L"], backend=backend)
     assert "dst=198.51.100.2" in ct.stdout + ct.stderr
 
 

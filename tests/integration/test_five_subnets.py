@@ -6,6 +6,7 @@ import pytest
 import testinfra
 
 from orchestrator import lab as api
+from orchestrator import operate
 from orchestrator.errors import LabStateError
 from tests.integration.conftest import host_network_snapshot
 
@@ -24,7 +25,7 @@ def node_of_address(plan, address):
 
 def test_every_pc_pings_every_other_pc(five_subnets, backend):
     plan, _ = five_subnets
-    results = api.ping_all(plan.lab, backend=backend)
+    results = operate.ping_all(plan.lab, backend=backend)
     assert len(results) == 30
     failed = [f"{r.src}->{r.dst}: {r.detail}" for r in results if not r.ok]
     assert failed == []
@@ -32,7 +33,7 @@ def test_every_pc_pings_every_other_pc(five_subnets, backend):
 
 def test_traceroute_left_to_right_passes_r1_r2_r3(five_subnets, backend):
     plan, _ = five_subnets
-    out = api.exec_in(plan.lab, "pc1", ["traceroute", "-n", "-q", "1", "-w", "2", "192.168.3.11"],
+    out = operate.exec_in(plan.lab, "pc1", ["traceroute", "-n", "-q", "1", "-w", "2", "192.168.3.11"],
                       backend=backend)
     assert out.ok, out.stderr
     hops = [line.split()[1] for line in out.stdout.splitlines()[1:]]
@@ -109,7 +110,7 @@ def test_names_resolve_inside_the_lab(five_subnets):
 
 def test_status_lists_nodes_and_addresses(five_subnets, backend):
     plan, _ = five_subnets
-    rows = {n.node: (n, ifs) for n, ifs in api.status(plan.lab, backend=backend)}
+    rows = {n.node: (n, ifs) for n, ifs in operate.status(plan.lab, backend=backend)}
     assert set(rows) == set(plan.nodes)
     assert all(n.state == "running" for n, _ in rows.values())
     assert [i.addresses for i in rows["r3"][1]] == [["192.168.3.1/24"], ["10.0.23.2/30"]]
@@ -127,11 +128,11 @@ def test_deploying_again_says_it_is_up(five_subnets, backend):
 def test_exec_in_unknown_node_is_a_clear_error(five_subnets, backend):
     plan, _ = five_subnets
     with pytest.raises(LabStateError, match="has no node 'r9'"):
-        api.exec_in(plan.lab, "r9", ["true"], backend=backend)
+        operate.exec_in(plan.lab, "r9", ["true"], backend=backend)
 
 
 def test_setup_script_is_in_the_node_and_rerunnable(five_subnets, backend):
     plan, _ = five_subnets
-    again = api.exec_in(plan.lab, "r2", ["sh", "/etc/labnet/setup.sh"], backend=backend)
+    again = operate.exec_in(plan.lab, "r2", ["sh", "/etc/labnet/setup.sh"], backend=backend)
     assert again.ok, again.stderr
-    assert api.ping_all(plan.lab, backend=backend)[0].ok
+    assert operate.ping_all(plan.lab, backend=backend)[0].ok

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-import orchestrator.cli_test  # noqa: F401  (registers `lab test`)
 from orchestrator import lab as api
 from orchestrator.cli import main
-from orchestrator.checks import plan_checks
-from orchestrator.testrun import run_checks, run_lab_tests
+from orchestrator.compile.checks import plan_checks
+from orchestrator.operate import run_lab_tests
+from orchestrator.verify.runner import run_checks
 from tests.conftest import LABS, ROOT
 
 WRONG = "t-test-wrong"

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from orchestrator import lab as api
+from orchestrator import operate
 from tests.conftest import LABS
 
 ALL = sorted(p.parent.name for p in LABS.glob("*/lab.yml"))
@@ -17,7 +18,7 @@ def open_labs():
     section, which test_lab_test.py runs)."""
     out = []
     for lab in ALL:
-        plan = api.prepare(LABS / lab).plan
+        plan = api.plan_lab(LABS / lab)[0]
         if not any(n.nat or n.firewall for n in plan.nodes.values()):
             out.append(lab)
     return out
@@ -32,7 +33,7 @@ def test_lab_deploys_and_every_host_reaches_every_host(backend, lab):
         # static labs answer at once; the routing daemon needs a moment to converge
         deadline = time.monotonic() + (20 if plan.routing == "dynamic" else 0)
         while True:
-            results = api.ping_all(name, backend=backend)
+            results = operate.ping_all(name, backend=backend)
             if all(r.ok for r in results) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -49,7 +50,7 @@ def test_computed_routes_take_the_routers_in_a_row(backend):
     try:
         plan = api.deploy(LABS / "five-subnets-auto", name=name, backend=backend).plan
         target = plan.nodes["pc6"].addresses()[0].split("/")[0]
-        out = api.exec_in(name, "pc1", ["traceroute", "-n", "-q", "1", "-w", "2", target], backend=backend)
+        out = operate.exec_in(name, "pc1", ["traceroute", "-n", "-q", "1", "-w", "2", target], backend=backend)
         hops = [line.split()[1] for line in out.stdout.splitlines()[1:]]
         owner = {a.split("/")[0]: n.name for n in plan.nodes.values() for a in n.addresses()}
         assert [owner.get(h) for h in hops] == ["r1", "r2", "r3", "pc6"]

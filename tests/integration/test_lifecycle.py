@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from orchestrator import lab as api
+from orchestrator import operate
 from orchestrator.errors import DeployError
 from tests.conftest import ROOT
 from tests.integration.conftest import host_network_snapshot
@@ -128,7 +129,6 @@ def test_stop_is_prompt_thanks_to_init(backend, tmp_path):
 
 
 def test_impairments_written_on_a_link_are_applied_at_deploy(backend, tmp_path):
-    from orchestrator import operate
     folder = tmp_path / "t-impair"
     folder.mkdir()
     (folder / "lab.yml").write_text(
@@ -141,7 +141,7 @@ def test_impairments_written_on_a_link_are_applied_at_deploy(backend, tmp_path):
             ("a", "eth0"): "rate 100kbit", ("b", "eth0"): "rate 100kbit"}
         # 1400-byte pings every 10 ms through 100 kbit/s (about 110 ms a packet): once the
         # bucket's burst is spent they queue, and round trips grow past 100 ms
-        out = api.exec_in("t-impair", "a", ["lab-probe", "ping", "10.9.0.11", "--count", "4", "--size", "1400",
+        out = operate.exec_in("t-impair", "a", ["lab-probe", "ping", "10.9.0.11", "--count", "4", "--size", "1400",
                                             "--interval", "0.01", "--timeout", "3"], backend=backend)
         result = json.loads(out.stdout)
         assert result["received"] >= 2 and result["max"] > 100, result  # tbf drops what waits over 200 ms
@@ -152,7 +152,7 @@ def test_impairments_written_on_a_link_are_applied_at_deploy(backend, tmp_path):
 def test_images_of_older_recipes_are_pruned(backend, tmp_path):
     import io
 
-    from orchestrator.images import prune_old_images, wanted_tags
+    from orchestrator.backend.images import prune_old_images, wanted_tags
     current = wanted_tags()
     old_tag = "labnet/node:t-old-recipe"
     dockerfile = f"FROM {current.node}\nLABEL t.old=1\n".encode()

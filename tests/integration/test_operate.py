@@ -17,13 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import PROJECT_ROOT
+from orchestrator import PROJECT_ROOT, operate, repair
 from orchestrator import lab as api
-from orchestrator import operate
-from orchestrator.backend import linkops
 from orchestrator.backend.dockerengine import DockerBackend
-from orchestrator.backend.linkops import Impairment
 from orchestrator.errors import BackendError, LabStateError
+from orchestrator.model.specs import Impairment
 
 LAB = """
 name: {name}
@@ -191,14 +189,14 @@ def test_rate_limit_shows_in_the_rtt_and_in_status(backend, labs):
 
 def test_repair_after_a_router_restart(backend, labs):
     lab = labs[0]
-    assert operate.needs_repair(lab, backend=backend) == {}
+    assert repair.needs_repair(lab, backend=backend) == {}
     backend.client.containers.get(f"labnet-{lab}-r1").restart(timeout=1)
     assert not ping(backend, lab).ok
-    broken = operate.needs_repair(lab, backend=backend)
-    assert "eth0, eth1" in broken["r1"] and set(broken) == {"r1", "s1", "h2"}
-    result = operate.repair(lab, backend=backend)
+    broken = repair.needs_repair(lab, backend=backend)
+    assert "eth0, eth1" in str(broken["r1"]) and set(broken) == {"r1", "s1", "h2"}
+    result = repair.repair(lab, backend=backend)
     assert result.repaired == ["r1"] and result.reconfigured == ["h2", "r1", "s1"]
-    assert operate.needs_repair(lab, backend=backend) == {}
+    assert repair.needs_repair(lab, backend=backend) == {}
     assert ping(backend, lab).ok
     assert ping(backend, labs[1]).ok  # the copy was never touched
 
@@ -250,7 +248,7 @@ nodes:
   y: {{kind: host, interfaces: {{eth0: 10.78.0.2/24}}}}
 links: [[x, y]]
 """
-    from orchestrator.images import wanted_tags
+    from orchestrator.backend.images import wanted_tags
     for old in backend.client.containers.list(all=True, filters={"name": "^/t-ops-bystander$"}):
         old.remove(force=True)
     bystander = backend.client.containers.run(wanted_tags().node, name="t-ops-bystander",
@@ -260,13 +258,13 @@ links: [[x, y]]
             (tmp_path / name).mkdir()
             (tmp_path / name / "lab.yml").write_text(one.format(name=name))
             api.deploy(tmp_path / name, backend=backend)
-        assert operate.destroy_all(scoped) == {"t-ops-all-1": 2, "t-ops-all-2": 2}
+        assert api.destroy_all(scoped) == {"t-ops-all-1": 2, "t-ops-all-2": 2}
         remaining = {s.name for s in backend.list_labs()}
         assert not {"t-ops-all-1", "t-ops-all-2"} & remaining
         assert set(labs) <= remaining
         bystander.reload()
         assert bystander.status == "running"
-        assert operate.destroy_all(scoped) == {}
+        assert api.destroy_all(scoped) == {}
     finally:
         bystander.remove(force=True)
         for name in ("t-ops-all-1", "t-ops-all-2"):
@@ -288,7 +286,7 @@ def test_deploy_and_destroy_through_compose(backend, tmp_path):
         assert "lab t-ops-compose is up" in up.stdout and "2/2 pairs reachable" in up.stdout
         # the host sees the same lab, with the same lab file path
         assert ping(backend, "t-ops-compose").ok
-        assert operate.needs_repair("t-ops-compose", backend=backend) == {}
+        assert repair.needs_repair("t-ops-compose", backend=backend) == {}
         down = subprocess.run([*cmd, "destroy", "t-ops-compose"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
         assert down.returncode == 0, down.stdout + down.stderr

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from orchestrator import lab as api
+from orchestrator import operate
 from tests.conftest import LABS
 
 NAME = "t-services"
@@ -22,7 +23,7 @@ def services(backend):
 
 
 def probe(backend, node, *args):
-    res = api.exec_in(NAME, node, ["lab-probe", *args], backend=backend)
+    res = operate.exec_in(NAME, node, ["lab-probe", *args], backend=backend)
     return res.exit_code, json.loads(res.stdout)
 
 
@@ -42,27 +43,27 @@ def test_every_probe_works_across_the_routers(services, backend, args, check):
 
 
 def test_curl_and_wget_fetch_from_the_http_service(services, backend):
-    curl = api.exec_in(NAME, "pc2", ["curl", "-sf", "http://srv/"], backend=backend)
+    curl = operate.exec_in(NAME, "pc2", ["curl", "-sf", "http://srv/"], backend=backend)
     assert curl.ok and "Hello from srv" in curl.stdout
-    wget = api.exec_in(NAME, "pc2", ["wget", "-qO-", "http://srv/docs/"], backend=backend)
+    wget = operate.exec_in(NAME, "pc2", ["wget", "-qO-", "http://srv/docs/"], backend=backend)
     assert wget.ok and "index.html" in wget.stdout
-    missing = api.exec_in(NAME, "pc2", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+    missing = operate.exec_in(NAME, "pc2", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                         "http://srv/nope"], backend=backend)
     assert missing.stdout == "404"
 
 
 def test_access_log_names_the_client(services, backend):
-    api.exec_in(NAME, "pc2", ["curl", "-sf", "http://srv/style.css"], backend=backend)
+    operate.exec_in(NAME, "pc2", ["curl", "-sf", "http://srv/style.css"], backend=backend)
     pc2 = services.nodes["pc2"].addresses()[0].split("/")[0]
-    log = api.exec_in(NAME, "srv", ["cat", "/var/log/labnet/http.log"], backend=backend).stdout
+    log = operate.exec_in(NAME, "srv", ["cat", "/var/log/labnet/http.log"], backend=backend).stdout
     assert any(pc2 in line and "/style.css" in line for line in log.splitlines()), log
 
 
 def test_supervisor_restarts_a_killed_service(services, backend):
-    status = json.loads(api.exec_in(NAME, "srv", ["cat", "/var/log/labnet/status.json"],
+    status = json.loads(operate.exec_in(NAME, "srv", ["cat", "/var/log/labnet/status.json"],
                                     backend=backend).stdout)
     pid = status["services"]["chat"]["pid"]
-    api.exec_in(NAME, "srv", ["kill", "-9", str(pid)], backend=backend)
+    operate.exec_in(NAME, "srv", ["kill", "-9", str(pid)], backend=backend)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         code, result = probe(backend, "pc1", "chat", "srv", "--port", "5000")
@@ -70,7 +71,7 @@ def test_supervisor_restarts_a_killed_service(services, backend):
             break
         time.sleep(0.2)
     assert code == 0, result
-    status = json.loads(api.exec_in(NAME, "srv", ["cat", "/var/log/labnet/status.json"],
+    status = json.loads(operate.exec_in(NAME, "srv", ["cat", "/var/log/labnet/status.json"],
                                     backend=backend).stdout)
     assert status["services"]["chat"]["pid"] != pid
     assert status["services"]["chat"]["restarts"] >= 1

@@ -3,17 +3,14 @@
 import pytest
 import yaml
 
+from orchestrator.compile import compile_text
+from orchestrator.compile.checks import check_expectations, plan_checks, resolve
 from orchestrator.errors import TopologyError
-from orchestrator.checks import plan_checks, resolve
-from orchestrator.expect import check_expectations, parse_duration
-from orchestrator.lab import prepare
-from orchestrator.load import load_text
-from orchestrator.model import NodeSpec
-from orchestrator.testrun import lab_checks
+from orchestrator.lab import plan_lab
+from orchestrator.model.units import parse_duration
 from tests.conftest import LABS
 
-NODES = {"pc1": NodeSpec(kind="host"), "pc2": NodeSpec(kind="host"), "r1": NodeSpec(kind="router"),
-         "s1": NodeSpec(kind="switch")}
+NODES = {"pc1": "host", "pc2": "host", "r1": "router", "s1": "switch"}
 IFACES = {"pc1": ["eth0"], "pc2": ["eth0"], "r1": ["eth0", "eth1"], "s1": ["eth0", "eth1"]}
 
 
@@ -24,7 +21,7 @@ def problems(text: str, interfaces=IFACES) -> list[str]:
 
 @pytest.fixture(scope="module")
 def five():
-    return prepare(LABS / "five-subnets").plan
+    return plan_lab(LABS / "five-subnets")[0]
 
 
 def checks(plan, text):
@@ -107,7 +104,7 @@ def test_durations(text, seconds):
 
 def test_load_reports_expect_problems_with_lines_when_load_calls_the_check():
     # load.py keeps `expect` raw; resolving against the plan reports with the file's name
-    plan = prepare(LABS / "two-pcs").plan
+    plan = plan_lab(LABS / "two-pcs")[0]
     with pytest.raises(TopologyError) as info:
         plan_checks([{"reach": {"from": "pc1", "to": "pc3"}}], plan)
     assert str(info.value).endswith("1 error in the lab file:\n"
@@ -179,9 +176,9 @@ nodes:
 links:
   - {a: a, b: b, prefix: 10.0.0.0/24}
 """
-    plan = __import__("orchestrator.plan", fromlist=["make_plan"]).make_plan(load_text(text))
+    plan = compile_text(text).result()
     exps, found = check_expectations([{"reach": {"from": "a", "to": "lone"}}],
-                                     {n: NodeSpec(kind="host") for n in ("a", "b", "lone")})
+                                     {n: "host" for n in ("a", "b", "lone")})
     assert found == []
     _, unresolved = resolve(exps, plan)
     assert [(p.where, p.message) for p in unresolved] == [("expect[0].reach.to[0]", "'lone' has no address")]
@@ -189,5 +186,5 @@ links:
 
 @pytest.mark.parametrize("lab", sorted(p.parent.name for p in LABS.glob("*/lab.yml")))
 def test_every_lab_has_valid_expectations(lab):
-    plan = prepare(LABS / lab).plan
-    assert lab_checks(plan), f"labs/{lab} has no expect section"
+    plan = plan_lab(LABS / lab)[0]
+    assert plan.checks, f"labs/{lab} has no expect section"

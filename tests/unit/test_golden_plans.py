@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.load import load_lab
-from orchestrator.plan import make_plan
+from orchestrator.compile import compile_lab
+from orchestrator.model.load import read_lab
 
 HERE = Path(__file__).parent / "plan"
 INPUTS = sorted((HERE / "input").glob("*.yml"))
 
 
 def render(path: Path) -> str:
-    topology, _ = load_lab(path)
-    plan = make_plan(topology)  # no source: the file must not depend on where the checkout is
+    plan = compile_lab(read_lab(path)).result()  # no source: the file must not depend on where the checkout is
     return yaml.safe_dump(plan.model_dump(), sort_keys=False, width=120)
 
 

@@ -6,14 +6,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from orchestrator import graph
-from orchestrator.lab import prepare
+from orchestrator.lab import plan_lab
+from orchestrator.render import graph
 from tests.conftest import LABS
 
 
 @pytest.fixture(scope="module")
 def plan():
-    return prepare(LABS / "five-subnets").plan
+    return plan_lab(LABS / "five-subnets")[0]
 
 
 def test_dot_has_every_node_shaped_by_kind(plan):

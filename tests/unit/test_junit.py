@@ -3,8 +3,8 @@
 import datetime as dt
 import xml.etree.ElementTree as ET
 
-from orchestrator.junit import junit_tree, write_junit
-from orchestrator.testrun import Result
+from orchestrator.verify.junit import junit_tree, write_junit
+from orchestrator.verify.runner import Result
 
 
 def result(what, ok=True, error=False, got="1/2 replies, 0.1 ms", detail=""):
@@ -24,7 +24,8 @@ def test_counts_and_structure(tmp_path):
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "1", "1")
     [suite] = root.findall("testsuite")
     assert suite.get("name") == "five"
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("3", "1", "1", "0")
+    counts = (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped"))
+    assert counts == ("3", "1", "1", "0")
     assert float(suite.get("time")) == 0.75
     dt.datetime.fromisoformat(suite.get("timestamp"))
     cases = suite.findall("testcase")

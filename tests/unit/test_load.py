@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import TopologyError
-from orchestrator.load import load_lab, load_text
+from orchestrator.compile import compile_file, compile_text
+from orchestrator.errors import LabFileNotFound, TopologyError
+from orchestrator.model.load import read_lab
 
 HERE = Path(__file__).parent
 LABS = HERE.parent.parent / "labs"
@@ -23,7 +24,7 @@ def test_bad_file_reports_exactly_its_errors(path):
     want = expected_lines(path)
     assert want, f"{path.name} has no '# expect:' lines"
     with pytest.raises(TopologyError) as info:
-        load_lab(path)
+        compile_file(path).result()
     assert [p.format() for p in info.value.problems] == want
 
 
@@ -35,14 +36,13 @@ def test_catalogue_covers_the_walking_skeleton_cases():
 
 @pytest.mark.parametrize("lab", sorted(p.parent.name for p in LABS.glob("*/lab.yml")))
 def test_shipped_labs_are_valid_without_warnings(lab):
-    warnings = []
-    topology, file = load_lab(LABS / lab, warnings)
-    assert topology.name == lab
-    assert warnings == []
+    compiled = compile_file(LABS / lab)
+    assert compiled.result().lab == lab
+    assert compiled.warnings == []
 
 
 def test_five_subnets_model():
-    topo, _ = load_lab(LABS / "five-subnets")
+    topo = read_lab(LABS / "five-subnets")
     kinds = {n: s.kind for n, s in topo.nodes.items()}
     assert sorted(n for n, k in kinds.items() if k == "router") == ["r1", "r2", "r3"]
     assert sorted(n for n, k in kinds.items() if k == "switch") == ["s1", "s2", "s3"]
@@ -53,7 +53,7 @@ def test_five_subnets_model():
 
 def test_error_message_names_the_file_and_counts():
     with pytest.raises(TopologyError) as info:
-        load_text("nodes:\n  a: {kind: host}\nlinks:\n  - [a, b]\n", source="x/lab.yml", default_name="x")
+        compile_text("nodes:\n  a: {kind: host}\nlinks:\n  - [a, b]\n", source="x/lab.yml", default_name="x").result()
     text = str(info.value)
     assert text.startswith("x/lab.yml: 1 error in the lab file:")
     assert "x/lab.yml:4: links[0].b: unknown node 'b'" in text
@@ -63,19 +63,20 @@ def test_name_defaults_to_the_folder(tmp_path):
     lab = tmp_path / "my-lab"
     lab.mkdir()
     (lab / "lab.yml").write_text("nodes:\n  a: {kind: host}\n  b: {kind: host}\nlinks:\n  - [a, b]\n")
-    topo, file = load_lab(lab)
-    assert topo.name == "my-lab"
-    assert file == (lab / "lab.yml").resolve()
+    parsed = read_lab(lab)
+    assert parsed.name == "my-lab"
+    assert parsed.file == (lab / "lab.yml").resolve()
+    assert compile_file(lab).result().source == str((lab / "lab.yml").resolve())
 
 
 def test_missing_lab_file_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no lab file at"):
-        load_lab(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no lab file at") as info:
+        read_lab(tmp_path)
+    assert isinstance(info.value, LabFileNotFound)
 
 
 def test_warnings_for_things_that_work_but_look_wrong():
-    warnings = []
-    load_text("""
+    compiled = compile_text("""
 name: w
 nodes:
   a: {kind: host, interfaces: {eth0: 10.0.0.1/24, eth1: 10.0.1.1/24}}
@@ -83,8 +84,9 @@ nodes:
   c: {kind: host}
 links:
   - [a:eth0, b:eth0]
-""", warnings=warnings)
-    assert [w.format() for w in warnings] == [
+""")
+    compiled.result()
+    assert [w.format() for w in compiled.warnings] == [
         "line 4: nodes.a.interfaces.eth1: interface a:eth1 is declared but no link uses it "
         "(hint: add a link with end 'a:eth1')",
         "line 6: nodes.c: node 'c' is not connected to anything (hint: add a link or remove the node)",
@@ -92,9 +94,9 @@ links:
 
 
 def test_shorthand_and_long_forms_are_the_same():
-    short = load_text("name: s\nnodes:\n  a: {kind: host, interfaces: {eth0: 10.0.0.1/24}}\n"
+    short = compile_text("name: s\nnodes:\n  a: {kind: host, interfaces: {eth0: 10.0.0.1/24}}\n"
                       "  b: {kind: host, interfaces: {eth0: 10.0.0.2/24}}\nlinks:\n  - [a, b:eth0]\n")
-    long = load_text("name: s\nnodes:\n  a: {kind: host, interfaces: {eth0: {address: 10.0.0.1/24}}}\n"
+    long = compile_text("name: s\nnodes:\n  a: {kind: host, interfaces: {eth0: {address: 10.0.0.1/24}}}\n"
                      "  b: {kind: host, interfaces: {eth0: {address: 10.0.0.2/24}}}\n"
                      "links:\n  - {a: {node: a}, b: {node: b, iface: eth0}}\n")
-    assert short == long
+    assert short.result() == long.result()

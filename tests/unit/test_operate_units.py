@@ -3,14 +3,16 @@
 import pytest
 from click.testing import CliRunner
 
-from orchestrator import cli_ops  # noqa: F401  (registers the commands)
+from orchestrator import lab as api
 from orchestrator import operate
-from orchestrator.backend import LabSummary
-from orchestrator.backend.linkops import Impairment, _captured_count, format_rate, tcpdump_argv
+from orchestrator.capture import captured_count, tcpdump_argv
 from orchestrator.cli import main
-from orchestrator.lab import prepare
-from orchestrator.operate import UsageError
+from orchestrator.errors import UsageError
+from orchestrator.lab import plan_lab
+from orchestrator.model.specs import Impairment
+from orchestrator.model.units import format_rate
 from tests.conftest import LABS
+from tests.unit.fakebackend import QuietFakeBackend as FakeBackend
 
 
 @pytest.mark.parametrize("text, ms", [("50ms", 50), ("1.5s", 1500), ("250us", 0.25), (" 5 ms", 5), ("0ms", 0)])
@@ -63,7 +65,7 @@ def test_make_impairment():
 
 @pytest.fixture(scope="module")
 def plan():
-    return prepare(LABS / "five-subnets").plan
+    return plan_lab(LABS / "five-subnets")[0]
 
 
 def test_find_link(plan):
@@ -90,14 +92,14 @@ def test_find_link_needs_an_interface_when_there_are_several(plan):
 
 
 def test_node_iface(plan):
-    assert operate._node_iface(plan, "pc1") == ("pc1", "eth0")
-    assert operate._node_iface(plan, "r2:eth2") == ("r2", "eth2")
+    assert operate.node_iface(plan, "pc1") == ("pc1", "eth0")
+    assert operate.node_iface(plan, "r2:eth2") == ("r2", "eth2")
     with pytest.raises(UsageError, match=r"r2 has 3 interfaces \(eth0, eth1, eth2\): say which"):
-        operate._node_iface(plan, "r2")
+        operate.node_iface(plan, "r2")
     with pytest.raises(UsageError, match="r2 has no interface 'eth5'"):
-        operate._node_iface(plan, "r2:eth5")
+        operate.node_iface(plan, "r2:eth5")
     with pytest.raises(UsageError, match="expected NODE:IFACE"):
-        operate._node_iface(plan, "r2:")
+        operate.node_iface(plan, "r2:")
 
 
 def test_tcpdump_argv():
@@ -105,32 +107,17 @@ def test_tcpdump_argv():
         ["tcpdump", "-i", "eth0", "-n", "-U", "-w", "-", "-c", "4", "icmp"]
     assert tcpdump_argv("eth1", pcap=False, count=None, bpf=["arp", "or", "icmp"], link_level=True) == \
         ["tcpdump", "-i", "eth1", "-n", "-l", "-e", "arp", "or", "icmp"]
-    assert _captured_count("listening on eth0\n12 packets captured\n12 packets received by filter") == 12
-    assert _captured_count("1 packet captured") == 1
-
-
-class FakeBackend:
-    """Only what destroy_all uses: labs found by label, destroyed one by one."""
-
-    def __init__(self, labs):
-        self.labs = dict(labs)
-        self.destroyed = []
-
-    def list_labs(self):
-        return [LabSummary(name, n, n, None) for name, n in sorted(self.labs.items())]
-
-    def destroy(self, lab, progress):
-        self.destroyed.append(lab)
-        return self.labs.pop(lab, 0)
+    assert captured_count("listening on eth0\n12 packets captured\n12 packets received by filter") == 12
+    assert captured_count("1 packet captured") == 1
 
 
 def test_destroy_all_destroys_every_listed_lab():
     fake = FakeBackend({"a": 3, "b": 12})
     events = []
-    assert operate.destroy_all(fake, events.append) == {"a": 3, "b": 12}
+    assert api.destroy_all(fake, events.append) == {"a": 3, "b": 12}
     assert fake.destroyed == ["a", "b"] and fake.labs == {}
     assert [e.message for e in events] == ["removing lab a", "removing lab b"]
-    assert operate.destroy_all(fake) == {}
+    assert api.destroy_all(fake) == {}
 
 
 def test_cli_checks_units_before_touching_the_engine():

@@ -2,15 +2,15 @@
 
 from pathlib import Path
 
-from orchestrator.load import load_lab, load_text
-from orchestrator.plan import make_mac, make_plan
+from orchestrator.compile import compile_file, compile_lab, compile_text
+from orchestrator.compile.build import make_mac
+from orchestrator.model.load import read_lab
 
 LABS = Path(__file__).resolve().parent.parent.parent / "labs"
 
 
 def five():
-    topo, _ = load_lab(LABS / "five-subnets")
-    return make_plan(topo)
+    return compile_file(LABS / "five-subnets").result()
 
 
 def test_interfaces_addresses_and_peers():
@@ -46,7 +46,7 @@ def test_only_routers_forward():
 
 
 def test_labels_and_names():
-    plan = make_plan(load_lab(LABS / "five-subnets")[0], name="copy2", source="/x/lab.yml")
+    plan = compile_lab(read_lab(LABS / "five-subnets"), name="copy2", source="/x/lab.yml").result()
     pc1 = plan.nodes["pc1"]
     assert pc1.container == "labnet-copy2-pc1"
     assert pc1.hostname == "pc1"
@@ -75,7 +75,7 @@ def test_every_link_end_is_an_interface_exactly_once():
 
 
 def test_bare_link_ends_take_declared_then_free_interfaces():
-    topo = load_text("""
+    plan = compile_text("""
 name: auto
 nodes:
   h1: {kind: host, interfaces: {eth0: 10.0.0.1/24}}
@@ -84,8 +84,7 @@ nodes:
 links:
   - [h1, s1]
   - [h2, s1]
-""")
-    plan = make_plan(topo)
+""").result()
     assert [(str(lk.a), str(lk.b)) for lk in plan.links] == [("h1:eth0", "s1:eth0"), ("h2:eth0", "s1:eth1")]
 
 

@@ -2,15 +2,14 @@
 
 from pathlib import Path
 
-from orchestrator.load import load_lab
-from orchestrator.plan import make_plan
-from orchestrator.render import render_plan, write_rendered
+from orchestrator.compile import compile_file
+from orchestrator.render.files import render_plan, write_rendered
 
 LABS = Path(__file__).resolve().parent.parent.parent / "labs"
 
 
 def files():
-    return render_plan(make_plan(load_lab(LABS / "five-subnets")[0]))
+    return render_plan(compile_file(LABS / "five-subnets").result())
 
 
 def commands(script: str) -> list[str]:
@@ -51,7 +50,7 @@ def test_router_script_has_its_static_routes():
 
 
 def test_computed_routes_are_rendered():
-    plan = make_plan(load_lab(LABS / "five-subnets-auto")[0])
+    plan = compile_file(LABS / "five-subnets-auto").result()
     cmds = commands(render_plan(plan)["r3"]["/etc/labnet/setup.sh"])
     assert [c for c in cmds if c.startswith("route ")] == [
         "route replace 192.168.0.0/24 via 10.0.0.5 dev eth1",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.load import load_lab
-from orchestrator.plan import make_plan
-from orchestrator.render import NFT_RULESET, SETUP_SCRIPT, render_plan
+from orchestrator.compile import compile_file
+from orchestrator.contract import NFT_RULESET, SETUP_SCRIPT
+from orchestrator.render.files import render_plan
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 GOLDEN = Path(__file__).parent / "render"
@@ -18,7 +18,7 @@ CASES = [("home-nat", "gw"), ("dmz-firewall", "fw"), ("dmz-firewall", "web")]
 
 
 def ruleset(lab, node):
-    plan = make_plan(load_lab(ROOT / "labs" / lab)[0])
+    plan = compile_file(ROOT / "labs" / lab).result()
     return render_plan(plan)[node]
 
 

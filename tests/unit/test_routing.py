@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.load import load_text
-from orchestrator.plan import make_plan
-from orchestrator.routing import Edge, dijkstra
+from orchestrator.compile import compile_text
+from orchestrator.compile.routing import Edge, dijkstra
 
 INF = float("inf")
 
@@ -36,7 +35,7 @@ def lab_text(n, edges):
 
 
 def check_against_reference(n, edges):
-    plan = make_plan(load_text(lab_text(n, edges)))
+    plan = compile_text(lab_text(n, edges)).result()
     ref = floyd_warshall(n, edges)
     owner = {}
     for node in plan.nodes.values():
@@ -73,7 +72,7 @@ def test_line_and_an_unreachable_island():
 
 def test_ties_are_broken_by_router_name():
     # r0 reaches r3 through r1 or r2 at the same cost: r1 (lower name) wins
-    plan = make_plan(load_text(lab_text(4, [(0, 2, 5), (0, 1, 5), (1, 3, 5), (2, 3, 5)])))
+    plan = compile_text(lab_text(4, [(0, 2, 5), (0, 1, 5), (1, 3, 5), (2, 3, 5)])).result()
     lan3 = plan.nodes["h3"].addresses()[0]
     net = str(ipaddress.IPv4Interface(lan3).network)
     route = next(g for g in plan.nodes["r0"].computed_routes if net in g.to)
@@ -112,5 +111,5 @@ def test_dijkstra_distances_on_a_random_graph():
 
 @pytest.mark.parametrize("mode", ["static", "dynamic"])
 def test_no_routes_are_computed_unless_asked(mode):
-    plan = make_plan(load_text(lab_text(3, [(0, 1, 1), (1, 2, 1)]).replace("computed", mode)))
+    plan = compile_text(lab_text(3, [(0, 1, 1), (1, 2, 1)]).replace("computed", mode)).result()
     assert all(not n.computed_routes for n in plan.nodes.values())

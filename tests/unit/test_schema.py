@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from orchestrator.schema import SCHEMA_FILE, schema_text
+from orchestrator.model.schema import SCHEMA_FILE, schema_text
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 GOOD = sorted(ROOT.glob("labs/*/lab.yml")) + sorted(ROOT.glob("tests/unit/plan/input/*.yml"))

@@ -1,0 +1,52 @@
+"""Tar archives of what goes into a node: its rendered files, and folders a
+service serves. Built in memory (the engine takes an archive per copy).
+Pure functions, no engine needed."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from pathlib import Path
+
+from ..contract import NodeFiles
+
+
+def _world_readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mode |= 0o755 if info.isdir() else 0o644
+    return info
+
+
+def of_files(files: NodeFiles) -> bytes:
+    """path inside the node -> content, as an archive to unpack at /: the folders
+    on the way made too; scripts (*.sh) executable."""
+    buf = io.BytesIO()
+    now = time.time()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        dirs: set[str] = set()
+        for path in files:
+            parts = path.strip("/").split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                dirs.add("/".join(parts[:i]))
+        for d in sorted(dirs):
+            info = tarfile.TarInfo(d)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+            tar.addfile(info)
+        for path, content in files.items():
+            data = content.encode()
+            info = tarfile.TarInfo(path.strip("/"))
+            info.size, info.mtime = len(data), now
+            info.mode = 0o755 if path.endswith(".sh") else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def of_folder(source: Path, dest: str) -> bytes:
+    """A host folder as an archive to unpack at / that makes it `dest`, owned by
+    root and readable by the node's services."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(str(source), arcname=dest.strip("/"), filter=_world_readable)
+    return buf.getvalue()

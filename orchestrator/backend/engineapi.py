@@ -1,0 +1,104 @@
+"""The Docker Engine API's read-only lookups, over its unix socket, with the
+standard library: listing containers by label and inspecting one.
+
+Every command makes these lookups, most make nothing else (`lab status`), and
+the SDK costs a fifth of a second to import; so they go straight to the
+engine, and the SDK is loaded for what changes things. The API version is
+negotiated like the SDK's `version="auto"`: the engine's, capped at what we
+know.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from ..errors import BackendError, EngineUnavailable
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+#: the newest API version whose list and inspect answers we read (the engine may speak older)
+MAX_API = (1, 45)
+TIMEOUT_S = 60.0
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def socket_path() -> str | None:
+    """The engine's unix socket from DOCKER_HOST (or the default); None when
+    DOCKER_HOST names something else (tcp, ssh): then the SDK does the lookups."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host:
+        return DEFAULT_SOCKET
+    if host.startswith("unix://"):
+        return host[len("unix://"):]
+    return None
+
+
+class EngineAPI:
+    """GET requests to the engine; one short connection each (safe from any thread)."""
+
+    def __init__(self, path: str, timeout: float = TIMEOUT_S):
+        self.path = path
+        self.timeout = timeout
+        self._prefix: str | None = None
+
+    def _request(self, url: str) -> tuple[int, bytes]:
+        conn = _UnixConnection(self.path, self.timeout)
+        try:
+            conn.request("GET", url, headers={"Host": "docker"})
+            response = conn.getresponse()
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise EngineUnavailable(f"no Docker engine answers on {self.path} ({exc.__class__.__name__}: {exc}); "
+                                    "start one with scripts/bootstrap.sh") from None
+        finally:
+            conn.close()
+
+    def _versioned(self) -> str:
+        if self._prefix is None:
+            status, body = self._request("/version")
+            if status != 200:
+                raise EngineUnavailable(f"the Docker engine on {self.path} answered /version with {status}")
+            major, minor = (int(x) for x in json.loads(body)["ApiVersion"].split(".")[:2])
+            self._prefix = "/v{}.{}".format(*min((major, minor), MAX_API))
+        return self._prefix
+
+    def get(self, path: str, **params: Any) -> Any:
+        """The decoded JSON answer; None for 404 (the object is not there)."""
+        query = ("?" + urlencode(params)) if params else ""
+        status, body = self._request(f"{self._versioned()}{path}{query}")
+        if status == 404:
+            return None
+        if status != 200:
+            message = body.decode(errors="replace").strip()
+            raise BackendError(f"the Docker engine answered {path} with {status}: {message}")
+        return json.loads(body)
+
+    def containers(self, labels: list[str]) -> list[dict[str, Any]]:
+        """Every container (running or not) carrying all these labels: one request."""
+        found: list[dict[str, Any]] = self.get("/containers/json", all="1",
+                                               filters=json.dumps({"label": labels}))
+        return found
+
+    def inspect(self, container: str) -> dict[str, Any] | None:
+        """A container's details; None if it is gone."""
+        found: dict[str, Any] | None = self.get(f"/containers/{quote(container, safe='')}/json")
+        return found

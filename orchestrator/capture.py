@@ -1,0 +1,100 @@
+"""Programs whose output streams out of a node: tcpdump (capture) and tail (logs).
+
+Both run through the backend's `stream` (protocol.Stream); what is read is
+handed to callbacks. Ctrl-C stops the program cleanly (it is absorbed, the
+capture flushed). Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .backend.protocol import Stream
+from .errors import BackendError, UsageError
+
+
+@dataclass
+class CaptureResult:
+    packets: int            # frames written / printed
+    stderr: str             # tcpdump's own messages ("N packets captured" ...)
+    interrupted: bool
+
+
+def tcpdump_argv(iface: str, *, pcap: bool, count: int | None, bpf: list[str],
+                 link_level: bool = False) -> list[str]:
+    argv = ["tcpdump", "-i", iface, "-n"]
+    argv += ["-U", "-w", "-"] if pcap else ["-l"]
+    if link_level and not pcap:
+        argv.append("-e")
+    if count:
+        argv += ["-c", str(count)]
+    return argv + list(bpf)
+
+
+def run_capture(proc: Stream, where: str, *, pcap_out: BinaryIO | None = None,
+                on_line: Callable[[str], None] | None = None, seconds: float | None = None,
+                on_ready: Callable[[str], None] | None = None) -> CaptureResult:
+    """Read a running tcpdump: pcap bytes to pcap_out, or each decoded line to
+    on_line. Ends when tcpdump does (its -c count), after `seconds`, or on Ctrl-C."""
+    if (pcap_out is None) == (on_line is None):
+        raise UsageError("give exactly one of pcap_out and on_line")
+    deadline = time.monotonic() + seconds if seconds else None
+    stderr, text = b"", b""
+    interrupted = stopping = False
+    while True:
+        try:
+            for item in proc.chunks():   # a fresh reader after Ctrl-C: the rest is still queued
+                if item is None:
+                    if deadline and not stopping and time.monotonic() >= deadline:
+                        stopping = True
+                        proc.stop()
+                    continue
+                out, err = item
+                if err:
+                    if b"listening on" in err and b"listening on" not in stderr and on_ready:
+                        on_ready(err.decode(errors="replace").strip())
+                    stderr += err
+                if out and pcap_out is not None:
+                    pcap_out.write(out)
+                    pcap_out.flush()
+                elif out and on_line is not None:
+                    text += out
+                    *lines, text = text.split(b"\n")
+                    for ln in lines:
+                        if ln.strip():  # tcpdump ends with a bare newline on SIGINT
+                            on_line(ln.decode(errors="replace"))
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+            if not stopping:
+                stopping = True
+                proc.stop()
+    if text.strip() and on_line:
+        on_line(text.decode(errors="replace"))
+    code = proc.exit_code()
+    message = stderr.decode(errors="replace").strip()
+    if code not in (0, None) and not stopping:
+        raise BackendError(f"tcpdump on {where} failed (exit {code}): {message}")
+    return CaptureResult(packets=captured_count(message), stderr=message, interrupted=interrupted)
+
+
+def captured_count(message: str) -> int:
+    """'12 packets captured' (tcpdump's summary on stderr) -> 12."""
+    for line in message.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[1:3] in (["packets", "captured"], ["packet", "captured"]):
+            return int(words[0])
+    return 0
+
+
+def follow_text(proc: Stream, on_text: Callable[[str], None]) -> None:
+    """Pass a program's stdout on as text until it ends or Ctrl-C stops it."""
+    try:
+        for item in proc.chunks():
+            if item is not None and item[0]:
+                on_text(item[0].decode(errors="replace"))
+    except KeyboardInterrupt:
+        proc.stop()

@@ -1,0 +1,5 @@
+"""`python -m orchestrator.cli ...` is `lab ...`."""
+
+from . import entry
+
+entry()

@@ -1,0 +1,94 @@
+"""Default gateways and written routes: checked and resolved to an interface.
+
+A gateway or next hop must be on a subnet the node is directly connected to,
+not the node's own address, and held by a node on that segment. Each one
+that is becomes a PlanRoute through the interface on that subnet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..model.topology import RouteSpec
+from ..plan import PlanRoute
+from .addressing import Addressing
+from .problems import Problems
+from .wiring import Port, Wiring
+
+
+def resolve_routes(wiring: Wiring, addressing: Addressing, out: Problems) -> dict[str, list[PlanRoute]]:
+    """node -> its gateway route (written or inferred) and written routes."""
+    held: dict[int, set[ipaddress.IPv4Address]] = {}   # segment -> addresses on it
+    for p, a in addressing.address.items():
+        s = wiring.segment_of.get(p)
+        if s is not None:
+            held.setdefault(s, set()).add(a.ip)
+    routes: dict[str, list[PlanRoute]] = {}
+    for node, spec in wiring.nodes.items():
+        if spec.kind == "switch":
+            continue
+        mine = [(p, addressing.address[p]) for p in wiring.ports_of.get(node, ()) if p in addressing.address]
+        hops = _Hops(node, mine, held, wiring.segment_of, out)
+        found: list[PlanRoute] = []
+        written = _check_written(node, spec.routes, spec.gateway is not None, out)
+        if spec.gateway is not None:
+            port = hops.on_link(f"nodes.{node}.gateway", spec.gateway)
+            if port is not None:
+                found.append(PlanRoute(to="default", via=str(spec.gateway), dev=port[1], origin="gateway"))
+        elif node in addressing.gateway:
+            gateway = addressing.gateway[node]
+            dev = next(p[1] for p, a in mine if gateway in a.network)
+            found.append(PlanRoute(to="default", via=str(gateway), dev=dev, origin="gateway"))
+        for where, route in written:
+            port = hops.on_link(where, route.via)
+            if port is not None:
+                to = "default" if route.to.prefixlen == 0 else str(route.to)
+                found.append(PlanRoute(to=to, via=str(route.via), dev=port[1], origin="static"))
+        routes[node] = found
+    return routes
+
+
+class _Hops:
+    """Checks the next hops of one node against its addresses and segments."""
+
+    def __init__(self, node: str, mine: list[tuple[Port, ipaddress.IPv4Interface]],
+                 held: dict[int, set[ipaddress.IPv4Address]], segment_of: dict[Port, int], out: Problems):
+        self.node, self.mine, self.held, self.segment_of, self.out = node, mine, held, segment_of, out
+
+    def on_link(self, where: str, hop: ipaddress.IPv4Address) -> Port | None:
+        """The port through which `hop` is reached, or None (and the problem said)."""
+        node, out = self.node, self.out
+        what = "gateway" if where.endswith("gateway") else "next hop"
+        on = [(p, a) for p, a in self.mine if hop in a.network]
+        if not on:
+            subnets = ", ".join(str(a.network) for _, a in self.mine) or "none"
+            out.error(where, f"{what} {hop} is not on any subnet of {node} (its subnets: {subnets})",
+                      f"a {what} must be on a subnet the node is directly connected to")
+            return None
+        if any(a.ip == hop for _, a in on):
+            out.error(where, f"{what} {hop} is {node}'s own address",
+                      f"use the address of the router on {node}'s subnet")
+            return None
+        port = on[0][0]
+        if hop not in self.held.get(self.segment_of[port], ()):
+            out.error(where, f"{what} {hop} is unreachable: no node on {node}:{port[1]}'s segment has that "
+                      "address", "use the address of a router interface on the same segment")
+            return None
+        return port
+
+
+def _check_written(node: str, written: list[RouteSpec], has_gateway: bool,
+                   out: Problems) -> list[tuple[str, RouteSpec]]:
+    """One route per destination, no second default: (where its via is, route)."""
+    seen_to: dict[ipaddress.IPv4Network, int] = {}
+    hops: list[tuple[str, RouteSpec]] = []
+    for r, route in enumerate(written):
+        where = f"nodes.{node}.routes[{r}]"
+        if route.to in seen_to:
+            out.error(f"{where}.to", f"a route to {route.to} is already given in routes[{seen_to[route.to]}]",
+                      "keep one route per destination")
+        seen_to[route.to] = r
+        if route.to.prefixlen == 0 and has_gateway:
+            out.error(f"{where}.to", "a default route is given both here and as 'gateway'", "keep only 'gateway'")
+        hops.append((f"{where}.via", route))
+    return hops

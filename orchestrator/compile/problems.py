@@ -1,0 +1,28 @@
+"""What a compile found: errors and warnings, each with its place in the file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..errors import Problem
+
+
+class Problems:
+    """Collects every problem of one compile; each step adds what it finds."""
+
+    def __init__(self) -> None:
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def error(self, where: str, message: str, hint: str = "") -> None:
+        self.errors.append(Problem(where, message, hint))
+
+    def warn(self, where: str, message: str, hint: str = "") -> None:
+        self.warnings.append(Problem(where, message, hint, severity="warning"))
+
+    def add(self, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            (self.warnings if p.severity == "warning" else self.errors).append(p)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)

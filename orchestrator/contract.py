@@ -1,0 +1,82 @@
+"""The node contract: what the orchestrator and the programs inside a node
+(images/node/labnode/) agree on — paths, file formats, the readiness signal,
+the command lines that start the in-node programs, the routing daemon's
+timer defaults. This is their one home on the orchestrator's side;
+tests/unit/test_contract.py feeds what is rendered here through the in-node
+parsers and compares the in-node defaults with these, so the two sides
+cannot drift.
+
+Standard library only, and cheap to import: the backend uses it too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .plan import PlanDaemon, PlanService
+
+# --- paths inside every node ---------------------------------------------------
+CONFIG_DIR = "/etc/labnet"
+SETUP_SCRIPT = f"{CONFIG_DIR}/setup.sh"          # interfaces, routes, rules; safe to run again
+HOSTS_FILE = f"{CONFIG_DIR}/hosts"               # copied over /etc/hosts by the setup script
+NODE_FILE = f"{CONFIG_DIR}/node.json"            # the node's own part of the plan, for reading
+SERVICES_CONFIG = f"{CONFIG_DIR}/services.json"  # the supervisor's config (labnode/svconfig.py)
+ROUTING_CONFIG = f"{CONFIG_DIR}/routing.json"    # the routing daemon's (labnode/routing/config.py)
+NFT_RULESET = f"{CONFIG_DIR}/nftables.nft"       # firewall and NAT, loaded by the setup script
+LOG_DIR = "/var/log/labnet"                      # one <service>.log each, and supervisor.log
+SERVICE_ROOT = "/srv"                            # folders served by http services: /srv/<name>
+SUPERVISOR_PIDFILE = "/run/labnet-supervisor.pid"
+
+#: what a service prints on its log once it accepts connections
+READY_LINE = "listening on"
+
+# --- programs ------------------------------------------------------------------
+PYTHON = "python3"
+SUPERVISOR_MODULE = "labnode.supervisor"
+SUPERVISOR_ARGV = [PYTHON, "-m", SUPERVISOR_MODULE, "--config", SERVICES_CONFIG,
+                   "--logdir", LOG_DIR, "--pidfile", SUPERVISOR_PIDFILE]
+#: the command line of the routing daemon, run by the supervisor of a dynamic router
+ROUTING_ARGV = [PYTHON, "-m", "labnode.routing", "--config", ROUTING_CONFIG]
+ROUTING_CLI_ARGV = [PYTHON, "-m", "labnode.routing.cli"]
+PROBE_ARGV = [PYTHON, "-m", "labnode.probe"]
+CHAT_CLIENT_ARGV = [PYTHON, "-m", "labnode.chat_client"]
+#: the name the routing daemon runs under (its log is LOG_DIR/routed.log)
+ROUTING_SERVICE = "routed"
+
+#: the routing daemon's timers when the lab file gives none (seconds)
+HELLO_INTERVAL = 0.2
+DEAD_INTERVAL = 0.8
+
+
+#: the files of one node: path inside the node -> content (orchestrator.render.files makes them)
+NodeFiles = dict[str, str]
+
+
+def log_file(service: str) -> str:
+    return f"{LOG_DIR}/{service}.log"
+
+
+# --- file formats ----------------------------------------------------------------
+def services_document(services: list[PlanService]) -> dict[str, Any]:
+    """The supervisor's config: {"services": [{name, type, args | command}]}."""
+    entries: list[dict[str, Any]] = []
+    for svc in services:
+        entry: dict[str, Any] = {"name": svc.name, "type": svc.type}
+        if svc.command:
+            entry["command"] = svc.command
+        else:
+            entry["args"] = svc.args
+        entries.append(entry)
+    return {"services": entries}
+
+
+def routing_document(daemon: PlanDaemon) -> dict[str, Any]:
+    """The routing daemon's config: router_id, interfaces, prefixes, timers, key."""
+    return daemon.model_dump()
+
+
+def dump(document: dict[str, Any]) -> str:
+    """How every JSON file of the contract is written."""
+    return json.dumps(document, indent=2) + "\n"

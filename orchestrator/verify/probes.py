@@ -1,0 +1,230 @@
+"""Probes: a Check turned into the in-node probe's arguments, and the probe's
+JSON result turned into a verdict a person can read.
+
+Probes are the in-node `python3 -m labnode.probe KIND ...` commands (one
+JSON object on stdout; exit 0 ok, 1 failed, 2 usage), run through the
+backend's `exec`. Every verdict says what was seen (the ping loss, the
+traceroute hops, the HTTP status), so a failure can be debugged from it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .. import contract
+from ..backend.protocol import Backend, ExecResult
+from ..errors import UsageError
+from ..plan import Check, Plan
+
+_CLIENT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):\d+ \"[A-Z]+ ")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one attempt of a check saw."""
+
+    ok: bool
+    got: str
+    detail: str = ""
+    error: bool = False   # the probe could not run at all (not a network verdict)
+    final: bool = False   # retrying cannot change it (a usage error)
+    seconds: float | None = None  # how long the probe took, when known
+
+
+class ProbeError(Exception):
+    """A probe gave no result (the node, the engine, the probe itself): no verdict, a reason.
+    Raised and caught within verify; it never leaves it."""
+
+    def __init__(self, text: str, final: bool = False):
+        super().__init__(text)
+        self.final = final
+
+
+class _BadBatch(Exception):
+    """The batch runner's output was not what it should be."""
+
+
+def _fmt(value: float | None, unit: str = "ms") -> str:
+    return "?" if value is None else f"{value:.1f} {unit}"
+
+
+# Runs several probes in one node with one exec: a node's probes of a round
+# share one Python start-up instead of paying one each (about 0.2 s apiece).
+# It calls the functions behind `python3 -m labnode.probe` (the CLI's own
+# parser, so the arguments and results are the CLI's); when it cannot, the
+# runner falls back to one CLI call per probe.
+_BATCH = """
+import json, sys, threading, time
+from labnode.probe.__main__ import UsageError, build_parser, run
+jobs = json.loads(sys.argv[1]); out = [None] * len(jobs); gate = threading.Semaphore(32)
+def one(i, argv):
+    with gate:
+        t = time.monotonic()
+        try:
+            r = run(build_parser().parse_args(argv)); code = 0 if r.get("ok") else 1
+        except UsageError as e:
+            r, code = {"probe": argv[0], "ok": False, "error": str(e)}, 2
+        except Exception as e:
+            r, code = {"probe": argv[0], "ok": False, "error": "internal error: %s: %s" % (type(e).__name__, e)}, 1
+        out[i] = [code, r, time.monotonic() - t]
+threads = [threading.Thread(target=one, args=(i, a)) for i, a in enumerate(jobs)]
+for t in threads: t.start()
+for t in threads: t.join()
+sys.stdout.write(json.dumps(out) + "\\n")
+"""
+
+
+class Prober:
+    """Runs the probes of one plan's checks and judges what they saw."""
+
+    def __init__(self, backend: Backend, plan: Plan):
+        self.backend = backend
+        self.plan = plan
+        self.batch_ok = True
+        #: address -> (node, iface), to name what the probes see
+        self.owner = plan.owners()
+
+    def name(self, address: str | None) -> str:
+        return "*" if address is None else self.owner.get(address, (address, ""))[0]
+
+    def iface(self, address: str) -> str:
+        node, iface = self.owner.get(address, ("", ""))
+        return f"{address} ({node}.{iface})" if node else address
+
+    def _exec(self, node: str, argv: list[str]) -> ExecResult:
+        try:
+            return self.backend.exec(self.plan.lab, node, argv)
+        except Exception as exc:  # the engine, a stopped node: no verdict, but a reason
+            raise ProbeError(f"could not run the probe in {node}: {exc}") from None
+
+    def probe(self, node: str, argv: list[str]) -> dict[str, Any]:
+        """One probe through the CLI: its JSON result."""
+        res = self._exec(node, [*contract.PROBE_ARGV, *argv])
+        lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
+        try:
+            data = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            why = (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
+            raise ProbeError(f"the probe in {node} gave no result ({why})")
+        if res.exit_code == 2:
+            raise ProbeError(f"probe usage error: {data.get('error')}", final=True)
+        return data
+
+    def probe_many(self, node: str, jobs: list[list[str]]) -> list[tuple[dict[str, Any] | ProbeError, float | None]]:
+        """Several probes in one node at once: each one's JSON result (or why
+        not) and how long it took."""
+        if self.batch_ok and len(jobs) > 1:
+            res = self._exec(node, ["python3", "-c", _BATCH, json.dumps(jobs)])
+            try:
+                out = json.loads(res.stdout.strip().splitlines()[-1])
+                if not isinstance(out, list) or len(out) != len(jobs):
+                    raise _BadBatch(f"{len(jobs)} results expected")
+                return [(data if code != 2 else ProbeError(f"probe usage error: {data.get('error')}", True),
+                         float(took)) for code, data, took in out]
+            except (ValueError, IndexError, TypeError, AttributeError, _BadBatch):
+                self.batch_ok = False  # an image whose probe package differs: use the CLI
+        out_: list[tuple[dict[str, Any] | ProbeError, float | None]] = []
+        for argv in jobs:
+            t = time.monotonic()
+            try:
+                out_.append((self.probe(node, argv), time.monotonic() - t))
+            except ProbeError as exc:
+                out_.append((exc, time.monotonic() - t))
+        return out_
+
+    # --- per kind: the probe's arguments, and what its result means ----------
+    def argv(self, check: Check, timeout: float) -> list[str]:
+        proto, _, port = check.proto.partition(":")
+        t = ["--timeout", f"{timeout:g}"]
+        if check.kind in ("reach", "deny"):
+            if proto == "icmp":
+                return ["ping", check.address, "--count", "2", "--interval", "0.02", *t]
+            return [proto, check.address, port, *t]
+        if check.kind == "path":
+            # few TTLs past the target: its "port unreachable" answers are rate-limited
+            return ["traceroute", check.address, "--queries", "2", "--max-hops", str(len(check.via) + 3), *t]
+        if check.kind == "service":
+            extra = ["--status", str(check.status)] if check.status is not None else []
+            extra += ["--contains", check.contains] if check.contains is not None else []
+            return ["http", f"http://{check.address}:{check.port}{check.http}", *t, *extra]
+        if check.kind == "chat":
+            return ["chat", check.address, "--port", str(check.port), "--nick",
+                    f"{check.src}-{uuid.uuid4().hex[:6]}", *t]
+        raise UsageError(f"a {check.kind} check runs in two steps, not as one probe")
+
+    def judge(self, check: Check, d: dict[str, Any]) -> Seen:
+        if check.kind in ("reach", "deny"):
+            want = check.kind == "reach"
+            proto, _, port = check.proto.partition(":")
+            measured = ("state", "ports") if proto == "tcp" else ("sent", "received")
+            if not any(key in d for key in measured):  # it sent nothing: no verdict either way
+                return Seen(False, f"the probe could not run ({d.get('error') or 'no result'})", error=True)
+            error = f": {d['error']}" if d.get("error") else ""
+            if proto == "icmp":
+                passed = bool(d.get("received"))
+                got = (f"{d['received']}/{d.get('sent')} replies, {_fmt(d.get('avg'))}" if passed
+                       else f"no reply ({d.get('loss', 1.0):.0%} loss{error})")
+                return Seen(passed == want, got, f"ICMP errors: {d['errors']}" if d.get("errors") else "")
+            if proto == "tcp":
+                state = d.get("state") or d.get("ports", {}).get(port, "unknown")
+                return Seen((state == "open") == want, f"port {port} {state}")
+            passed = bool(d.get("received"))
+            got = f"echo in {_fmt((d.get('rtt_ms') or [None])[0])}" if passed else f"no echo on udp {port}{error}"
+            return Seen(passed == want, got)
+        if check.kind == "path":
+            hops = d.get("hops") or []
+            names = [self.name(h) for h in hops]
+            reached = bool(d.get("reached"))
+            got = " -> ".join(names) if names else "no hop answered"
+            if not reached and d.get("error"):
+                got += f" (not reached: {d['error']})"
+            elif not reached:
+                got += f" (target not reached within {len(check.via) + 3} hops)"
+            return Seen(reached and names[:-1] == check.via, got, "hops: " + ", ".join(h or "*" for h in hops))
+        if check.kind == "service":
+            if d.get("status") is None:
+                return Seen(False, f"no answer ({d.get('error', 'request failed')})")
+            got = f"status {d['status']} {d.get('reason', '')}".rstrip() + f", {d.get('body_length', '?')} bytes"
+            if check.contains is not None:
+                got += ", text found" if d.get("contains") else f", {check.contains!r} not in the body"
+            return Seen(bool(d.get("ok")), got, f"headers: {d.get('headers', {})}")
+        if d.get("echoed"):  # chat
+            return Seen(True, f"echoed in {_fmt(d.get('rtt_ms'))}")
+        if d.get("joined"):
+            return Seen(False, f"joined, but the message did not come back ({d.get('error', '')})")
+        return Seen(False, f"could not join ({d.get('error', 'no answer')})")
+
+    def attempt(self, check: Check, timeout: float) -> Seen:
+        try:
+            if check.kind == "nat_source":
+                return self.nat_source(check, timeout)
+            return self.judge(check, self.probe(check.src, self.argv(check, timeout)))
+        except ProbeError as exc:
+            return Seen(False, str(exc), error=True, final=exc.final)
+
+    def nat_source(self, check: Check, timeout: float) -> Seen:
+        """A request carrying a token, then the token's line in the server's access log."""
+        token = f"labnet-nat-{uuid.uuid4().hex[:12]}"
+        url = f"http://{check.address}:{check.port}/?{token}"
+        d = self.probe(check.src, ["http", url, "--timeout", f"{timeout:g}"])
+        if d.get("status") is None:
+            return Seen(False, f"no HTTP answer ({d.get('error', 'request failed')})")
+        log = check.log or contract.LOG_DIR
+        for _ in range(10):  # the server flushes its access log once per round
+            res = self._exec(check.dst, ["grep", "-rhF", token, log])
+            m = _CLIENT.search(res.stdout)
+            if m:
+                source = m.group(1)
+                return Seen(source in check.seen_as, f"seen as {self.iface(source)}", res.stdout.strip())
+            if res.exit_code > 1:
+                return Seen(False, f"cannot read {log} in {check.dst}: {res.stderr.strip()}", error=True)
+            time.sleep(0.1)
+        return Seen(False, f"answered {d['status']}, but the request is not in the access log "
+                            f"under {log} in {check.dst}", error=True)

@@ -1,0 +1,108 @@
+"""The node contract holds on both sides: what the orchestrator renders is what
+the in-node programs read, and both name the same paths, timers and signal."""
+
+import json
+import sys
+
+import pytest
+
+from orchestrator import contract
+from orchestrator.lab import plan_lab
+from orchestrator.render.files import render_plan
+from tests.conftest import LABS, ROOT
+
+sys.dont_write_bytecode = True  # images/node is the image's build context: no __pycache__ in it
+if str(ROOT / "images" / "node") not in sys.path:
+    sys.path.insert(0, str(ROOT / "images" / "node"))
+
+from labnode import contract as node_contract  # noqa: E402
+from labnode import svconfig  # noqa: E402
+from labnode.routing import __main__ as routed_main  # noqa: E402
+from labnode.routing import config as routing_config  # noqa: E402
+from labnode.services import MODULES  # noqa: E402
+from labnode.supervisor import main as supervisor_main  # noqa: E402
+
+LAB_NAMES = sorted(p.parent.name for p in LABS.glob("*/lab.yml"))
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    out = {}
+    for lab in LAB_NAMES:
+        plan, _ = plan_lab(LABS / lab)
+        out[lab] = (plan, render_plan(plan))
+    return out
+
+
+def test_paths_and_signal_are_the_same_on_both_sides():
+    for name in ("SERVICES_CONFIG", "ROUTING_CONFIG", "LOG_DIR", "SUPERVISOR_PIDFILE", "READY_LINE", "CONFIG_DIR"):
+        assert getattr(contract, name) == getattr(node_contract, name), name
+    assert routed_main.DEFAULT_CONFIG == contract.ROUTING_CONFIG
+    assert contract.SUPERVISOR_ARGV[2] == "labnode.supervisor"
+
+
+def test_the_supervisor_defaults_are_the_contract(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_load(path):
+        seen["config"] = path
+        raise svconfig.ConfigError("stop here")
+
+    monkeypatch.setattr("labnode.supervisor.load", fake_load)
+    monkeypatch.setattr("labnode.supervisor.os.makedirs", lambda path, exist_ok: seen.setdefault("logdir", path))
+    monkeypatch.setattr("labnode.supervisor.LogFile", lambda path: type("L", (), {"note": lambda self, m: None})())
+    assert supervisor_main([]) == 1
+    assert seen == {"config": contract.SERVICES_CONFIG, "logdir": contract.LOG_DIR}
+
+
+def test_routing_timer_defaults_are_the_contract():
+    assert routing_config.DEFAULTS["hello_interval"] == contract.HELLO_INTERVAL
+    assert routing_config.DEFAULTS["dead_interval"] == contract.DEAD_INTERVAL
+
+
+def test_every_service_type_of_the_model_runs_in_the_node():
+    from orchestrator.model.specs import DEFAULT_PORTS, SERVICE_TYPES
+    assert set(SERVICE_TYPES) == set(MODULES) | {"command"}
+    assert set(DEFAULT_PORTS) == set(MODULES)
+
+
+def test_rendered_services_json_is_what_the_supervisor_reads(rendered, tmp_path):
+    checked = 0
+    for lab, (plan, files) in rendered.items():
+        for node, node_files in files.items():
+            if contract.SERVICES_CONFIG not in node_files:
+                continue
+            path = tmp_path / f"{lab}-{node}.json"
+            path.write_text(node_files[contract.SERVICES_CONFIG])
+            specs = svconfig.load(str(path))
+            planned = plan.nodes[node].services
+            assert [s.name for s in specs] == [s.name for s in planned], (lab, node)
+            for spec, svc in zip(specs, planned):
+                assert spec.error is None, (lab, node, spec.error)
+                if svc.type == "command":
+                    assert spec.argv == svc.command
+                else:
+                    assert spec.argv[1:3] == ["-m", MODULES[svc.type]]
+                    assert "--port" in spec.argv and str(svc.port) in spec.argv
+            checked += 1
+    assert checked >= 5  # services, home-nat, dmz-firewall and the dynamic routers
+
+
+def test_rendered_routing_json_is_what_the_daemon_reads(rendered):
+    checked = 0
+    for plan, files in rendered.values():
+        for node, node_files in files.items():
+            if contract.ROUTING_CONFIG not in node_files:
+                continue
+            config = routing_config.parse(json.loads(node_files[contract.ROUTING_CONFIG]))
+            daemon = plan.nodes[node].daemon
+            assert daemon is not None
+            assert config.hello_interval == daemon.hello_interval
+            assert config.dead_interval == daemon.dead_interval
+            assert [i.name for i in config.interfaces] == [i["name"] for i in daemon.interfaces]
+            assert len(config.prefixes) == len(daemon.prefixes)
+            # the daemon runs under the supervisor with the contract's command line
+            assert contract.ROUTING_ARGV in [s.command for s in plan.nodes[node].services]
+            checked += 1
+    assert checked == 6  # labs/dijkstra-mesh: six routers
+
