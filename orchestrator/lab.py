@@ -17,7 +17,7 @@ from .labels import LAB_FILE, NAME_RE
 from .progress import Event, Progress, silent
 
 if TYPE_CHECKING:
-    from .backend.protocol import Backend, LabSummary, NodeState
+    from .backend.protocol import Backend, LabSummary
     from .compile import Compiled
     from .plan import Plan
 
@@ -168,7 +168,6 @@ class Running:
 
     plan: Plan
     backend: Backend
-    states: list[NodeState]
 
     @property
     def lab(self) -> str:
@@ -187,4 +186,4 @@ def attach(name: str, backend: Backend | None = None) -> Running:
     if not source or not Path(source).is_file():
         raise LabStateError(f"the lab file of '{lab}' ({source}) is gone; cannot plan it again")
     plan, _ = plan_lab(source, name=lab)
-    return Running(plan, backend, states)
+    return Running(plan, backend)

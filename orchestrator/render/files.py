@@ -57,10 +57,6 @@ class Renderer:
         return files
 
 
-def render_node(plan: Plan, node: PlanNode) -> NodeFiles:
-    return Renderer(plan).node(node)
-
-
 def render_plan(plan: Plan) -> dict[str, NodeFiles]:
     renderer = Renderer(plan)
     return {name: renderer.node(node) for name, node in plan.nodes.items()}
