@@ -306,3 +306,27 @@ def test_duplicate_names_are_reported(tmp_path):
     path.write_text(json.dumps({"services": [{"type": "chat"}, {"type": "chat"}]}))
     specs = load(str(path))
     assert specs[0].error is None and "duplicate name 'chat'" in specs[1].error
+
+
+def test_a_new_supervisor_stops_what_a_killed_one_left_running(supervise):
+    """SIGKILL leaves the services running (holding their ports); the next
+    supervisor stops them, then runs its own."""
+    port = free_port()
+    services = [{"name": "echo", "type": "udp-echo", "args": {"port": port, "bind": "127.0.0.1"}}]
+    first = supervise(services)
+    old = first.wait(running("echo"))["services"]["echo"]["pid"]
+    first.wait_log("echo", "listening on")
+    first.proc.proc.kill()
+    first.proc.proc.wait()
+    assert alive(old)  # orphaned, still holding the port
+    second = supervise(services)
+    new = second.wait(lambda s: running("echo")(s) and s["services"]["echo"]["pid"] != old)
+    assert not alive(old)
+    assert alive(new["services"]["echo"]["pid"])
+    assert f"echo: stopped pid {old}, left running by an earlier supervisor" in second.log("supervisor")
+    second.wait_log("echo", "listening on(?:.*\n)+.*listening on")  # the second one is ready too
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.sendto(b"hi", ("127.0.0.1", port))
+        assert sock.recv(16) == b"hi"
+    assert second.terminate() == 0

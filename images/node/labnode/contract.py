@@ -9,6 +9,7 @@ CONFIG_DIR = "/etc/labnet"
 SERVICES_CONFIG = CONFIG_DIR + "/services.json"   # read by the supervisor (labnode.svconfig)
 ROUTING_CONFIG = CONFIG_DIR + "/routing.json"     # read by the routing daemon (labnode.routing.config)
 LOG_DIR = "/var/log/labnet"                       # <service>.log, supervisor.log, status.json
+STATUS_FILE = LOG_DIR + "/status.json"            # the supervisor's view of its services
 SUPERVISOR_PIDFILE = "/run/labnet-supervisor.pid"
 
 #: a service prints "<type> listening on ADDR:PORT" once it accepts connections

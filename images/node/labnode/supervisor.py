@@ -13,6 +13,10 @@ is rewritten (atomically) whenever a service changes state.  SIGTERM or
 SIGINT stop every child (SIGTERM to its process group, SIGKILL 2 s later)
 and then the supervisor itself.  An entry that cannot run (unknown type, ...)
 is reported in supervisor.log and status.json; the others still run.
+
+A supervisor that was killed (SIGKILL, OOM) leaves its children running,
+holding their ports; the next one stops them first (their process groups,
+found in the status.json it left), so that its own start cleanly.
 """
 
 from __future__ import annotations
@@ -137,6 +141,8 @@ class Supervisor:
         signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the selector
         self.sel.register(wake_r, selectors.EVENT_READ, None)
         self.log.note(f"supervisor {os.getpid()} starting {len(self.services)} service(s)")
+        for pid, name in stop_orphans(self.status_path):
+            self.log.note(f"{name}: stopped pid {pid}, left running by an earlier supervisor")
         for service in self.services:
             if service.spec.error:
                 self.log.note(f"error: {service.spec.error}")
@@ -317,6 +323,63 @@ class Supervisor:
             json.dump(status, handle, indent=2)
             handle.write("\n")
         os.replace(tmp, self.status_path)
+
+
+def stop_orphans(status_path: str, grace: float = STOP_GRACE) -> list[tuple[int, str]]:
+    """Stop the services an earlier supervisor left running (read from its
+    status.json): SIGTERM to each one's process group, SIGKILL after `grace`.
+    Only processes that are still our service programs are touched."""
+    try:
+        with open(status_path, encoding="utf-8") as handle:
+            previous = json.load(handle)
+        entries = previous.get("services", {}).items()
+    except (OSError, ValueError, AttributeError):
+        return []
+    found = []
+    for name, info in entries:
+        pid = info.get("pid") if isinstance(info, dict) else None
+        if isinstance(pid, int) and pid > 1 and pid != os.getpid() and _ours(pid):
+            found.append((pid, str(name)))
+    for pid, _ in found:
+        _killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(_alive(pid) for pid, _ in found) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid, _ in found:
+        if _alive(pid):
+            _killpg(pid, signal.SIGKILL)
+    return found
+
+
+def _ours(pid: int) -> bool:
+    """A service program of ours: in its own session, as the supervisor starts them."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmdline = handle.read()
+        return os.getsid(pid) == pid and b"labnode.supervisor" not in cmdline
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is no longer running
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _killpg(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def claim_pidfile(path: str) -> str | None:
