@@ -69,7 +69,8 @@ from orchestrator import PROJECT  # noqa: E402
 from orchestrator import lab as api  # noqa: E402
 from orchestrator.backend import netlink  # noqa: E402
 from orchestrator.backend.dockerengine import DockerBackend  # noqa: E402
-from orchestrator.backend.images import NODE_DIR, build_base, hash_tree, recipe_tag  # noqa: E402
+from orchestrator.backend.images import NODE_DIR, build_base, recipe_tag  # noqa: E402
+from orchestrator.digest import tree_digest  # noqa: E402
 from orchestrator.labels import LABEL_PROJECT, LABEL_ROLE  # noqa: E402
 from orchestrator.plan import Plan  # noqa: E402
 from orchestrator.progress import Event  # noqa: E402
@@ -103,7 +104,7 @@ def ensure_frr_image(client) -> str:
             return False
 
     base = recipe_tag(FRR_BASE_REPO, FRR_RECIPE)
-    tag = f"{FRR_REPO}:{hash_tree(NODE_DIR, base)}"
+    tag = f"{FRR_REPO}:{tree_digest(NODE_DIR, base)}"
     if exists(tag):
         return tag
     if not exists(base):

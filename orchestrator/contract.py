@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # --- paths inside every node ---------------------------------------------------
 CONFIG_DIR = "/etc/labnet"
 SETUP_SCRIPT = f"{CONFIG_DIR}/setup.sh"          # interfaces, routes, rules; safe to run again
-HOSTS_FILE = f"{CONFIG_DIR}/hosts"               # copied over /etc/hosts by the setup script
+HOSTS_FILE = "/etc/hosts"                        # the lab's names; written by the backend, not copied in
 NODE_FILE = f"{CONFIG_DIR}/node.json"            # the node's own part of the plan, for reading
 SERVICES_CONFIG = f"{CONFIG_DIR}/services.json"  # the supervisor's config (labnode/svconfig.py)
 ROUTING_CONFIG = f"{CONFIG_DIR}/routing.json"    # the routing daemon's (labnode/routing/config.py)
@@ -28,6 +28,7 @@ NFT_RULESET = f"{CONFIG_DIR}/nftables.nft"       # firewall and NAT, loaded by t
 LOG_DIR = "/var/log/labnet"                      # one <service>.log each, and supervisor.log
 SERVICE_ROOT = "/srv"                            # folders served by http services: /srv/<name>
 SUPERVISOR_PIDFILE = "/run/labnet-supervisor.pid"
+STATUS_FILE = f"{LOG_DIR}/status.json"           # the supervisor's view of its services
 
 #: what a service prints on its log once it accepts connections
 READY_LINE = "listening on"
@@ -56,6 +57,24 @@ NodeFiles = dict[str, str]
 
 def log_file(service: str) -> str:
     return f"{LOG_DIR}/{service}.log"
+
+
+#: prints "alive" or "dead" (the supervisor), then the supervisor's status.json
+HEALTH_ARGV = ["sh", "-c", f"p=$(cat {SUPERVISOR_PIDFILE} 2>/dev/null); "
+               f"if [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null; then echo alive; else echo dead; fi; "
+               f"cat {STATUS_FILE} 2>/dev/null; true"]
+
+
+def parse_health(output: str) -> tuple[bool, dict[str, str]]:
+    """HEALTH_ARGV's output -> (is the supervisor alive, service -> its state:
+    running, starting, backoff, failed, stopped)."""
+    head, _, rest = output.partition("\n")
+    try:
+        status = json.loads(rest) if rest.strip() else {}
+        services = {str(name): str(info.get("state", "?")) for name, info in status.get("services", {}).items()}
+    except (ValueError, AttributeError):
+        services = {}
+    return head.strip() == "alive", services
 
 
 # --- file formats ----------------------------------------------------------------

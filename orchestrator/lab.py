@@ -14,12 +14,20 @@ from typing import TYPE_CHECKING
 
 from .errors import DeployError, LabError, LabStateError, Problem, UsageError
 from .labels import LAB_FILE, NAME_RE
+from .locks import lab_lock
 from .progress import Event, Progress, silent
 
 if TYPE_CHECKING:
     from .backend.protocol import Backend, LabSummary
     from .compile import Compiled
+    from .contract import NodeFiles
+    from .diff import PlanDiff
     from .plan import Plan
+    from .record import Record
+
+
+#: a destroy waits this long for a command changing the lab (a deploy) to finish
+DESTROY_WAIT_S = 600.0
 
 
 @dataclass
@@ -27,6 +35,7 @@ class DeployResult:
     plan: Plan
     warnings: list[Problem]
     timings: dict[str, float] = field(default_factory=dict)
+    reconciled: PlanDiff | None = None   # set when a running lab was changed in place (or would be: dry run)
 
 
 def default_backend() -> Backend:
@@ -59,9 +68,12 @@ def build_images(backend: Backend | None = None, progress: Progress = silent,
     return (backend or default_backend()).ensure_images(progress, force=force)
 
 
-def deploy(path: str | Path, *, name: str | None = None, force: bool = False,
+def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dry_run: bool = False,
            backend: Backend | None = None, progress: Progress = silent) -> DeployResult:
-    """Deploy a lab. On any failure (or Ctrl-C) what was created is removed."""
+    """Deploy a lab. On a lab that is already running, reconcile it in place
+    (see orchestrator.reconcile; dry_run: only say what would change), or with
+    force destroy it and deploy it again. A fresh deploy that fails (or is
+    interrupted) removes what it created."""
     from .render.files import render_plan
 
     timings: dict[str, float] = {}
@@ -72,29 +84,44 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False,
 
     backend = backend or default_backend()
     backend.check()
-    if backend.nodes(plan.lab):
-        if not force:
-            raise LabStateError(
-                f"lab '{plan.lab}' is already deployed; use 'lab deploy --force' to redeploy it, "
-                f"or 'lab destroy {plan.lab}' first")
-        progress(Event("destroy", f"removing the running copy of {plan.lab}"))
-        backend.destroy(plan.lab, progress)
+    with lab_lock(plan.lab, "deploy", progress=progress):
+        if backend.nodes(plan.lab) and not force:
+            from .reconcile import reconcile
+            diff = reconcile(Running.of(plan.lab, backend), plan, files, dry_run=dry_run, progress=progress,
+                             timings=timings)
+            timings["total"] = time.perf_counter() - t0
+            return DeployResult(plan, warnings, timings, diff)
+        if dry_run:
+            raise UsageError(f"lab '{plan.lab}' is not running: --dry-run shows what a deploy would change "
+                             "on a running lab")
+        if backend.nodes(plan.lab):
+            progress(Event("destroy", f"removing the running copy of {plan.lab}"))
+            backend.destroy(plan.lab, progress)
+        elif backend.load_record(plan.lab) is not None:  # an earlier deploy stopped before its nodes
+            backend.destroy(plan.lab, progress)
+        _fresh(backend, plan, files, progress, timings)
+    timings["total"] = time.perf_counter() - t0
+    return DeployResult(plan, warnings, timings)
 
+
+def _fresh(backend: Backend, plan: Plan, files: dict[str, NodeFiles], progress: Progress,
+           timings: dict[str, float]) -> None:
+    from .record import make_record
     t = time.perf_counter()
     backend.ensure_images(progress)
     timings["images"] = time.perf_counter() - t
-
-    chosen = backend  # the steps below close over a name mypy knows is set
     try:
         for stage, step in (
-            ("create", lambda: chosen.create_nodes(plan, progress)),
-            ("wire", lambda: chosen.wire_links(plan, progress)),
-            ("configure", lambda: chosen.configure(plan, files, progress)),
-            ("impair", lambda: apply_impairments(chosen, plan, progress)),
+            ("record", lambda: backend.save_record(plan.lab, make_record(plan, files, "deploying").encode())),
+            ("create", lambda: backend.create_nodes(plan, progress)),
+            ("wire", lambda: backend.wire_links(plan, progress)),
+            ("configure", lambda: backend.configure(plan, files, progress)),
+            ("impair", lambda: apply_impairments(backend, plan, progress)),
+            ("record", lambda: backend.save_record(plan.lab, make_record(plan, files, "up").encode())),
         ):
             t = time.perf_counter()
             step()
-            timings[stage] = time.perf_counter() - t
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t
     except BaseException as exc:
         progress(Event("destroy", f"deploy of {plan.lab} failed; removing what it created"))
         try:
@@ -107,8 +134,6 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False,
             raise DeployError(f"deploy of '{plan.lab}' failed: {exc}\n"
                               "everything it had created was removed") from exc
         raise
-    timings["total"] = time.perf_counter() - t0
-    return DeployResult(plan, warnings, timings)
 
 
 def _reason(exc: BaseException) -> str:
@@ -144,7 +169,8 @@ def resolve_lab_name(name_or_path: str) -> str:
 def destroy(name_or_path: str, *, backend: Backend | None = None, progress: Progress = silent) -> int:
     """Remove every object of the lab. Returns how many nodes were removed."""
     lab, backend = locate(name_or_path, backend)
-    return backend.destroy(lab, progress)
+    with lab_lock(lab, "destroy", wait_s=DESTROY_WAIT_S, progress=progress):
+        return backend.destroy(lab, progress)
 
 
 def destroy_all(backend: Backend | None = None, progress: Progress = silent) -> dict[str, int]:
@@ -154,7 +180,8 @@ def destroy_all(backend: Backend | None = None, progress: Progress = silent) -> 
     removed = {}
     for summary in backend.list_labs():
         progress(Event("destroy", f"removing lab {summary.name}"))
-        removed[summary.name] = backend.destroy(summary.name, progress)
+        with lab_lock(summary.name, "destroy", wait_s=DESTROY_WAIT_S, progress=progress):
+            removed[summary.name] = backend.destroy(summary.name, progress)
     return removed
 
 
@@ -164,26 +191,37 @@ def list_labs(backend: Backend | None = None) -> list[LabSummary]:
 
 @dataclass
 class Running:
-    """A deployed lab as the operations see it: its plan and its backend."""
+    """A deployed lab as the operations see it: the plan it was deployed with
+    (from its record), its backend, and the record itself."""
 
     plan: Plan
     backend: Backend
+    record: Record | None = None   # None: deployed by a labnet that kept none (planned again from its file)
 
     @property
     def lab(self) -> str:
         return self.plan.lab
 
+    @classmethod
+    def of(cls, lab: str, backend: Backend) -> Running:
+        from .record import Record
+        data = backend.load_record(lab)
+        if data is not None:
+            record = Record.decode(data, lab)
+            return cls(record.plan, backend, record)
+        states = backend.nodes(lab)
+        if not states:
+            raise LabStateError(f"lab '{lab}' is not deployed (see: lab status)")
+        source = next((n.source for n in states if n.source), None)
+        if not source or not Path(source).is_file():
+            raise LabStateError(f"lab '{lab}' has no stored plan and its lab file ({source}) is gone; "
+                                f"redeploy it, or remove it with 'lab destroy {lab}'")
+        plan, _ = plan_lab(source, name=lab)
+        return cls(plan, backend)
+
 
 def attach(name: str, backend: Backend | None = None) -> Running:
-    """The deployed lab NAME (or the one in a folder), re-planned from the lab
-    file its nodes point to, so that every operation knows the same interface
-    names and addresses the deploy used."""
+    """The deployed lab NAME (or the one in a folder) as it was deployed: its
+    stored plan, whatever has happened to its lab file since."""
     lab, backend = locate(name, backend)
-    states = backend.nodes(lab)
-    if not states:
-        raise LabStateError(f"lab '{lab}' is not deployed (see: lab status)")
-    source = next((n.source for n in states if n.source), None)
-    if not source or not Path(source).is_file():
-        raise LabStateError(f"the lab file of '{lab}' ({source}) is gone; cannot plan it again")
-    plan, _ = plan_lab(source, name=lab)
-    return Running(plan, backend)
+    return Running.of(lab, backend)

@@ -30,6 +30,11 @@ def container_name(lab: str, node: str) -> str:
     return f"{PROJECT}-{lab}-{node}"
 
 
+def record_name(lab: str) -> str:
+    """The name of the object holding a lab's record (the '_' keeps it apart from any node's)."""
+    return f"{PROJECT}-{lab}_record"
+
+
 def lab_labels(lab: str) -> dict[str, str]:
     return {LABEL_PROJECT: PROJECT, LABEL_LAB: lab}
 

@@ -10,15 +10,15 @@ lab's name.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from . import contract
 from .capture import CaptureResult, follow_text, run_capture, tcpdump_argv
-from .errors import LabError, LabStateError, UsageError
+from .errors import LabStateError, UsageError
 from .lab import attach, compile_path, locate
 from .labels import LAB_FILE
+from .locks import lab_lock
 from .model import units
 from .model.specs import Impairment, ImpairmentFault
 from .plan import Plan, PlanLink
@@ -26,9 +26,8 @@ from .progress import Progress, silent
 from .verify import DEFAULT_WORKERS
 
 if TYPE_CHECKING:
-    from .backend.protocol import Backend, ExecResult, InterfaceState, NodeState
+    from .backend.protocol import Backend, ExecResult, NodeState
     from .render.graph import Overlay
-    from .repair import Trouble
     from .verify.ping import PingResult
     from .verify.runner import Result
 
@@ -65,15 +64,6 @@ def parse_end(text: str, what: str = "NODE:IFACE") -> tuple[str, str | None]:
 
 
 # --- nodes ---------------------------------------------------------------------------
-def status(name: str, backend: Backend | None = None) -> list[tuple[NodeState, list[InterfaceState]]]:
-    """The nodes of a deployed lab and their interfaces as the kernel sees them."""
-    lab, backend = locate(name, backend)
-    nodes = backend.nodes(lab)
-    if not nodes:
-        raise LabStateError(f"lab '{name}' is not deployed (see: lab status)")
-    return [(n, backend.interfaces(n.lab, n.node) if n.running else []) for n in nodes]
-
-
 def node_state(backend: Backend, lab: str, node: str) -> NodeState:
     states = backend.nodes(lab)
     if not states:
@@ -82,34 +72,6 @@ def node_state(backend: Backend, lab: str, node: str) -> NodeState:
         if st.node == node:
             return st
     raise LabStateError(f"lab '{lab}' has no node '{node}' (its nodes: {', '.join(s.node for s in states)})")
-
-
-@dataclass
-class NodeReport:
-    """One node of `lab status NAME`: its state, interfaces, impairments, trouble."""
-
-    state: NodeState
-    interfaces: list[InterfaceState]
-    impairments: dict[str, Impairment] = field(default_factory=dict)
-    trouble: Trouble | None = None      # None: fine, or nothing to compare with
-
-
-def report(name: str, backend: Backend | None = None) -> list[NodeReport]:
-    """Every node of a deployed lab as the engine and kernel see it, and what needs
-    repair (when the lab's plan can be made: not if its lab file is gone)."""
-    from .repair import diagnose
-    lab, backend = locate(name, backend)
-    rows = [NodeReport(st, ifaces, backend.impairments(lab, st.node) if st.running else {})
-            for st, ifaces in status(lab, backend)]
-    try:
-        plan = attach(lab, backend).plan
-    except LabError:
-        return rows
-    present = {r.state.node: {i.name for i in r.interfaces} for r in rows if r.state.running}
-    troubles = diagnose(plan, [r.state for r in rows], present)
-    for r in rows:
-        r.trouble = troubles.get(r.state.node)
-    return rows
 
 
 def exec_in(name: str, node: str, argv: list[str], backend: Backend | None = None) -> ExecResult:
@@ -234,11 +196,12 @@ def set_link(name: str, a: str, b: str, up: bool, backend: Backend | None = None
     running = attach(name, backend)
     plan, backend = running.plan, running.backend
     link = find_link(plan, a, b)
-    for end in (link.a, link.b):
-        backend.set_link_state(plan.lab, end.node, end.iface, up)
-    if up:
+    with lab_lock(plan.lab, "link"):
         for end in (link.a, link.b):
-            backend.replace_routes(plan.lab, end.node, end.iface, plan.nodes[end.node].routes_through(end.iface))
+            backend.set_link_state(plan.lab, end.node, end.iface, up)
+        if up:
+            for end in (link.a, link.b):
+                backend.replace_routes(plan.lab, end.node, end.iface, plan.nodes[end.node].routes_through(end.iface))
     return link
 
 
@@ -265,13 +228,15 @@ def impair(name: str, target: str, imp: Impairment, backend: Backend | None = No
         raise UsageError(_CLI_FAULTS[fault])
     running = attach(name, backend)
     node, iface = node_iface(running.plan, target)
-    return node, iface, running.backend.impair(running.lab, node, iface, imp)
+    with lab_lock(running.lab, "impair"):
+        return node, iface, running.backend.impair(running.lab, node, iface, imp)
 
 
 def clear(name: str, target: str, backend: Backend | None = None) -> tuple[str, str, bool]:
     running = attach(name, backend)
     node, iface = node_iface(running.plan, target)
-    return node, iface, running.backend.clear_impairment(running.lab, node, iface)
+    with lab_lock(running.lab, "impair"):
+        return node, iface, running.backend.clear_impairment(running.lab, node, iface)
 
 
 def impairments(name: str, backend: Backend | None = None) -> dict[tuple[str, str], Impairment]:

@@ -19,9 +19,9 @@ def _world_readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def of_files(files: NodeFiles) -> bytes:
-    """path inside the node -> content, as an archive to unpack at /: the folders
-    on the way made too; scripts (*.sh) executable."""
+def of_files(files: NodeFiles | dict[str, bytes]) -> bytes:
+    """path inside the node -> content (text or bytes), as an archive to unpack
+    at /: the folders on the way made too; scripts (*.sh) executable."""
     buf = io.BytesIO()
     now = time.time()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -35,7 +35,7 @@ def of_files(files: NodeFiles) -> bytes:
             info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
             tar.addfile(info)
         for path, content in files.items():
-            data = content.encode()
+            data = content.encode() if isinstance(content, str) else content
             info = tarfile.TarInfo(path.strip("/"))
             info.size, info.mtime = len(data), now
             info.mode = 0o755 if path.endswith(".sh") else 0o644
@@ -50,3 +50,15 @@ def of_folder(source: Path, dest: str) -> bytes:
     with tarfile.open(fileobj=buf, mode="w") as tar:
         tar.add(str(source), arcname=dest.strip("/"), filter=_world_readable)
     return buf.getvalue()
+
+
+def member(tar: bytes, path: str, limit: int = 256 * 1024 * 1024) -> bytes | None:
+    """The content of the file `path` in an archive the engine made of it (it
+    holds the file under its own name); None if there is no such file."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    with tarfile.open(fileobj=io.BytesIO(tar), mode="r:") as archive:
+        for info in archive:
+            if info.isfile() and info.name.rsplit("/", 1)[-1] == name and info.size <= limit:
+                handle = archive.extractfile(info)
+                return handle.read() if handle is not None else None
+    return None

@@ -9,18 +9,17 @@ engine never pulls an image: a missing one is an error.
 
 from __future__ import annotations
 
-import importlib
-import shutil
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .. import PROJECT, contract
-from ..errors import BackendError, EngineUnavailable, ImageError, LabStateError
+from ..errors import BackendError, ImageError, LabStateError
 from ..labels import LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_PROJECT, LABEL_SOURCE
 from ..progress import Event, Progress
-from . import archive
+from . import archive, dockerrecord
+from . import dockersupervisor as supervisor
+from .dockerclient import connect, docker_cli
 from .dockerexec import RemoteProcess
 from .engineapi import EngineAPI, socket_path
 from .parallel import parallel
@@ -32,47 +31,16 @@ if TYPE_CHECKING:
 
     from ..contract import NodeFiles
     from ..model.specs import Impairment
-    from ..plan import Plan, PlanEnd, PlanNode, PlanRoute
+    from ..plan import Plan, PlanEnd, PlanLink, PlanRoute
     from . import images, netlink
 else:
-    class _OnFirstUse(ModuleType):
-        """A module imported when first used: `lab status` needs neither the SDK
-        (its lookups go through engineapi), pyroute2 (netlink) nor the image
-        recipes, and starts a third of a second faster without them."""
+    from .dockerclient import OnFirstUse
+    docker = OnFirstUse("docker")
+    images = OnFirstUse(f"{__package__}.images")
+    netlink = OnFirstUse(f"{__package__}.netlink")
 
-        def __init__(self, name: str):
-            super().__init__(name)
-            self._module: ModuleType | None = None
-
-        def __getattr__(self, attr: str) -> Any:
-            if self._module is None:
-                self._module = importlib.import_module(self.__name__)
-            return getattr(self._module, attr)
-
-    docker = _OnFirstUse("docker")
-    images = _OnFirstUse(f"{__package__}.images")
-    netlink = _OnFirstUse(f"{__package__}.netlink")
-
-
-def connect() -> docker.DockerClient:
-    """A client for the local engine, API version negotiated."""
-    try:
-        client = docker.from_env(version="auto", timeout=120)
-        client.ping()
-        return client
-    except Exception as exc:  # the SDK raises several unrelated types here
-        raise EngineUnavailable(
-            "no Docker engine answers on this machine "
-            f"({exc.__class__.__name__}: {exc}); start one with scripts/bootstrap.sh"
-        ) from None
-
-
-def docker_cli() -> str:
-    """Debian's client (matches the engine) if present, else whatever is on PATH."""
-    for candidate in ("/usr/bin/docker", shutil.which("docker")):
-        if candidate and shutil.which(candidate):
-            return candidate
-    raise BackendError("no docker command-line client found (apt-get install docker.io)")
+def _container_name(listed: dict[str, Any]) -> str:
+    return str((listed.get("Labels") or {}).get(LABEL_NODE) or listed["Names"][0].lstrip("/"))
 
 
 class DockerBackend:
@@ -98,13 +66,17 @@ class DockerBackend:
         return {"base": tags.base, "node": tags.node}
 
     # --- lookups (always by label) -------------------------------------------
-    def _listed(self, lab: str | None = None, node: str | None = None) -> list[dict[str, Any]]:
-        """The engine's list of our containers: one request, no inspection."""
+    def _listed(self, lab: str | None = None, node: str | None = None, *,
+                nodes_only: bool = True) -> list[dict[str, Any]]:
+        """The engine's list of our containers (nodes, unless nodes_only is
+        False: the lab's record too): one request, no inspection."""
         filters = [f"{LABEL_PROJECT}={PROJECT}"]
         if lab is not None:
             filters.append(f"{LABEL_LAB}={lab}")
         if node is not None:
             filters.append(f"{LABEL_NODE}={node}")
+        elif nodes_only:
+            filters.append(LABEL_NODE)  # the key alone: every container that is a node
         if self._lookups is not None:
             return self._lookups.containers(filters)
         found: list[dict[str, Any]] = self.client.api.containers(all=True, filters={"label": filters})
@@ -155,15 +127,15 @@ class DockerBackend:
 
     def list_labs(self) -> list[LabSummary]:
         labs: dict[str, list[dict[str, Any]]] = {}
-        for c in self._listed():
+        for c in self._listed(nodes_only=False):
             labs.setdefault((c.get("Labels") or {}).get(LABEL_LAB, ""), []).append(c)
-        return [
-            LabSummary(name=name, nodes=len(listed),
-                       running=sum(c.get("State") == "running" for c in listed),
-                       source=next((c["Labels"][LABEL_SOURCE] for c in listed
-                                    if (c.get("Labels") or {}).get(LABEL_SOURCE)), None))
-            for name, listed in sorted(labs.items())
-        ]
+        out = []
+        for name, listed in sorted(labs.items()):
+            nodes = [c for c in listed if LABEL_NODE in (c.get("Labels") or {})]
+            out.append(LabSummary(name=name, nodes=len(nodes), running=sum(c.get("State") == "running" for c in nodes),
+                                  source=next((c["Labels"][LABEL_SOURCE] for c in listed
+                                               if (c.get("Labels") or {}).get(LABEL_SOURCE)), None)))
+        return out
 
     def nodes(self, lab: str) -> list[NodeState]:
         states = (self._state(c) for c in self._listed(lab))
@@ -174,10 +146,10 @@ class DockerBackend:
         return netlink.read_interfaces(st.pid) if st.running else []
 
     # --- deploy steps --------------------------------------------------------
-    def _images_of(self, plan: Plan) -> dict[str, str]:
+    def _images_of(self, plan: Plan, names: list[str]) -> dict[str, str]:
         """node -> its image, each one known to be on this machine (never pulled)."""
         default = images.wanted_tags().node
-        chosen = {name: node.image or default for name, node in plan.nodes.items()}
+        chosen = {name: plan.nodes[name].image or default for name in names}
         for image in sorted(set(chosen.values())):
             try:
                 self.client.api.inspect_image(image)
@@ -188,9 +160,10 @@ class DockerBackend:
                                  "'image' out to use the project's node image") from None
         return chosen
 
-    def create_nodes(self, plan: Plan, progress: Progress) -> None:
-        chosen = self._images_of(plan)
-        total = len(plan.nodes)
+    def create_nodes(self, plan: Plan, progress: Progress, nodes: list[str] | None = None) -> None:
+        names = list(plan.nodes) if nodes is None else nodes
+        chosen = self._images_of(plan, names)
+        total = len(names)
         done = 0
         api = self.client.api
 
@@ -210,68 +183,141 @@ class DockerBackend:
             done += 1
             progress(Event("create", f"started {name}", done, total))
 
-        parallel(plan.nodes, create, created)
+        parallel(names, create, created)
 
-    def _pids(self, lab: str) -> dict[str, int]:
+    def remove_nodes(self, lab: str, nodes: list[str], progress: Progress) -> None:
+        wanted = set(nodes)
+        listed = [c for c in self._listed(lab) if (c.get("Labels") or {}).get(LABEL_NODE) in wanted]
+        done = 0
+
+        def removed(c: dict[str, Any]) -> None:
+            nonlocal done
+            done += 1
+            progress(Event("destroy", f"removed {c['Labels'][LABEL_NODE]}", done, len(listed)))
+
+        parallel(listed, self._remove, removed, name=_container_name)
+
+    def _remove(self, c: dict[str, Any]) -> None:
+        try:
+            self.client.api.remove_container(c["Id"], force=True)
+        except docker.errors.NotFound:
+            pass  # already gone: removing is safe to repeat
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: its removal is already in progress
+                raise BackendError(f"removing {c['Names'][0].lstrip('/')}: {exc.explanation or exc}") from exc
+
+    def _pids(self, lab: str, nodes: set[str] | None = None) -> dict[str, int]:
         pids = {}
         for st in self.nodes(lab):
+            if nodes is not None and st.node not in nodes:
+                continue
             if not st.running:
                 raise BackendError(f"node {st.node} is {st.state}, not running")
             pids[st.node] = st.pid
         return pids
 
-    def wire_links(self, plan: Plan, progress: Progress) -> None:
-        pids = self._pids(plan.lab)
+    def wire_links(self, plan: Plan, progress: Progress, links: list[PlanLink] | None = None) -> None:
+        chosen = plan.links if links is None else links
+        pids = self._pids(plan.lab, {e.node for lk in chosen for e in (lk.a, lk.b)})
         handles: dict[str, Any] = {}
         try:
-            for n, link in enumerate(plan.links, 1):
+            for n, link in enumerate(chosen, 1):
                 a, b = link.a, link.b
                 if a.node not in handles:
                     handles[a.node] = netlink.open_netns(pids[a.node])
                 netlink.add_veth(handles[a.node], a.iface, pids[b.node], b.iface)
-                progress(Event("wire", f"{a} <-> {b}", n, len(plan.links)))
+                progress(Event("wire", f"{a} <-> {b}", n, len(chosen)))
         finally:
             for ipr in handles.values():
                 ipr.close()
 
+    def remove_link_end(self, lab: str, node: str, iface: str) -> None:
+        netlink.delete_link(self._running(lab, node).pid, iface)
+
     def _container(self, lab: str, node: str) -> Any:
         return self.client.containers.get(self._node(lab, node).container)
 
-    def configure(self, plan: Plan, files: dict[str, NodeFiles], progress: Progress) -> None:
-        total = len(plan.nodes)
+    def configure(self, plan: Plan, files: dict[str, NodeFiles], progress: Progress,
+                  nodes: list[str] | None = None) -> None:
+        names = list(plan.nodes) if nodes is None else nodes
+        total = len(names)
         done = 0
 
         def apply(name: str) -> None:
             container = self._container(plan.lab, name)
-            if not container.put_archive("/", archive.of_files(files[name])):
-                raise BackendError(f"copying files into {container.name} failed")
+            node_files = dict(files[name])
+            hosts = node_files.pop(contract.HOSTS_FILE, None)
+            self._put(container, archive.of_files(node_files), "files")
+            if hosts is not None:
+                self.set_hosts(plan.lab, name, hosts)
             for svc in plan.nodes[name].services:
                 if svc.files_from and svc.files_to:
-                    container.exec_run(["rm", "-rf", svc.files_to])  # the folder replaces what is there
-                    if not container.put_archive("/", archive.of_folder(Path(svc.files_from), svc.files_to)):
-                        raise BackendError(f"copying {svc.files_from} into {container.name}:{svc.files_to} failed")
+                    self._put_folder(container, svc.files_from, svc.files_to)
             code, out = container.exec_run(["sh", contract.SETUP_SCRIPT], demux=False)
             if code != 0:
                 text = (out or b"").decode(errors="replace").strip()
                 raise BackendError(f"configuring {name}: {contract.SETUP_SCRIPT} failed (exit {code}): {text}")
             if plan.nodes[name].services:
-                self._start_services(container, plan.nodes[name])
+                supervisor.start(container, plan.nodes[name])
 
         def applied(name: str) -> None:
             nonlocal done
             done += 1
             progress(Event("configure", f"configured {name}", done, total))
 
-        parallel(plan.nodes, apply, applied)
-        self._wait_links_up(plan)
+        parallel(names, apply, applied)
+        self.wait_links(plan, names)
 
-    def _wait_links_up(self, plan: Plan, timeout_s: float = 5.0) -> None:
-        """Wait until the kernel reports every planned interface operationally
-        UP: a veth whose peer just came up drops packets until then (the
-        kernel activates it asynchronously, within about a second)."""
-        pids = self._pids(plan.lab)
+    @staticmethod
+    def _put(container: Any, data: bytes, what: str) -> None:
+        try:
+            if container.put_archive("/", data):
+                return
+        except docker.errors.APIError as exc:
+            raise BackendError(f"copying {what} into {container.name}: {exc.explanation or exc}") from exc
+        raise BackendError(f"copying {what} into {container.name} failed")
+
+    def _put_folder(self, container: Any, source: str, dest: str) -> None:
+        container.exec_run(["rm", "-rf", dest])  # the folder replaces what is there
+        self._put(container, archive.of_folder(Path(source), dest), source)
+
+    def put_files(self, lab: str, node: str, files: NodeFiles) -> None:
+        others = {path: text for path, text in files.items() if path != contract.HOSTS_FILE}
+        if others:
+            self._put(self._container(lab, node), archive.of_files(others), "files")
+        if contract.HOSTS_FILE in files:
+            self.set_hosts(lab, node, files[contract.HOSTS_FILE])
+
+    def set_hosts(self, lab: str, node: str, text: str) -> None:
+        """The engine keeps a container's /etc/hosts in a file of its own on this
+        machine (HostsPath) bound into the container: written there in place (the
+        bind mount follows the file, not its name), with no call into the node. An
+        engine elsewhere, or a file we cannot write: through an exec."""
+        st = self._running(lab, node)
+        attrs = self._inspect(st.container) or {}
+        path = attrs.get("HostsPath")
+        if path and self._lookups is not None:
+            try:
+                with open(path, "r+", encoding="utf-8") as handle:
+                    handle.truncate(0)
+                    handle.write(text)
+                return
+            except OSError:
+                pass
+        res = self.exec(lab, node, ["sh", "-c", 'printf "%s" "$1" > /etc/hosts', "sh", text])
+        if not res.ok:
+            raise BackendError(f"writing /etc/hosts of {node}: {(res.stdout + res.stderr).strip()}")
+
+    def put_folder(self, lab: str, node: str, source: str, dest: str) -> None:
+        self._put_folder(self._container(lab, node), source, dest)
+
+    def wait_links(self, plan: Plan, nodes: list[str], timeout_s: float = 5.0) -> None:
+        """Wait until the kernel reports every planned interface of these nodes
+        operationally UP: a veth whose peer just came up drops packets until
+        then (the kernel activates it asynchronously, within about a second)."""
+        pids = self._pids(plan.lab, set(nodes))
         deadline = time.monotonic() + timeout_s
-        waiting = {(n, i.name) for n, node in plan.nodes.items() for i in node.interfaces}
+        waiting = {(n, i.name) for n in nodes for i in plan.nodes[n].interfaces}
         while waiting:
             for node in sorted({n for n, _ in waiting}):
                 up = {i.name for i in netlink.read_interfaces(pids[node]) if i.oper == "UP"}
@@ -286,28 +332,14 @@ class DockerBackend:
     def start_services(self, plan: Plan, nodes: list[str]) -> None:
         for name in nodes:
             if plan.nodes[name].services:
-                self._start_services(self._container(plan.lab, name), plan.nodes[name])
+                supervisor.start(self._container(plan.lab, name), plan.nodes[name])
 
-    @staticmethod
-    def _start_services(container: Any, node: PlanNode, timeout_s: float = 10.0) -> None:
-        """Start the node's supervisor (unless it runs) and wait until its
-        services (not commands) say they are listening."""
-        running = container.exec_run(["pgrep", "-f", " ".join(contract.SUPERVISOR_ARGV[:3])])
-        if running.exit_code != 0:
-            container.exec_run(contract.SUPERVISOR_ARGV, detach=True)
-        wait_for = [s.name for s in node.services if s.type != "command"]
-        if not wait_for:
-            return
-        logs = " ".join(contract.log_file(n) for n in wait_for)
-        script = (f"end=$(( $(date +%s) + {int(timeout_s)} )); for f in {logs}; do "
-                  f"until grep -q '{contract.READY_LINE}' $f 2>/dev/null; do "
-                  f"[ $(date +%s) -ge $end ] && {{ echo $f; exit 1; }}; sleep 0.05; done; done")
-        code, out = container.exec_run(["sh", "-c", script])
-        if code != 0:
-            log = (out or b"").decode(errors="replace").strip()
-            tail = container.exec_run(["sh", "-c", f"tail -n 5 {log} {contract.log_file('supervisor')}"]).output
-            raise BackendError(f"a service of {container.name} did not start within {timeout_s:.0f} s "
-                               f"({log}):\n{(tail or b'').decode(errors='replace').strip()}")
+    def restart_services(self, plan: Plan, nodes: list[str]) -> None:
+        for name in nodes:
+            container = self._container(plan.lab, name)
+            supervisor.stop(container)
+            if plan.nodes[name].services:
+                supervisor.start(container, plan.nodes[name])
 
     # --- running labs --------------------------------------------------------
     def exec(self, lab: str, node: str, argv: list[str]) -> ExecResult:
@@ -373,25 +405,33 @@ class DockerBackend:
         return touched
 
     def destroy(self, lab: str, progress: Progress) -> int:
-        listed = self._listed(lab)
-        total = len(listed)
+        listed = self._listed(lab, nodes_only=False)
+        total = sum(LABEL_NODE in (c.get("Labels") or {}) for c in listed)
         done = 0
-        api = self.client.api
-
-        def remove(c: dict[str, Any]) -> None:
-            try:
-                api.remove_container(c["Id"], force=True)
-            except docker.errors.NotFound:
-                pass  # already gone: destroying is safe to repeat
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # 409: its removal is already in progress
-                    raise BackendError(f"removing {c['Names'][0].lstrip('/')}: {exc.explanation or exc}") from exc
 
         def removed(c: dict[str, Any]) -> None:
             nonlocal done
-            done += 1
-            progress(Event("destroy", f"removed {(c.get('Labels') or {}).get(LABEL_NODE, c['Id'][:12])}",
-                           done, total))
+            node = (c.get("Labels") or {}).get(LABEL_NODE)
+            if node is not None:  # the record goes silently with its lab
+                done += 1
+                progress(Event("destroy", f"removed {node}", done, total))
 
-        parallel(listed, remove, removed)
+        parallel(listed, self._remove, removed, name=_container_name)
         return total
+
+    # --- the lab's record: a file in a container that never runs (dockerrecord) -------
+    def _record_container(self, lab: str) -> dict[str, Any] | None:
+        return dockerrecord.find(self._listed(lab, nodes_only=False))
+
+    def save_record(self, lab: str, record: bytes) -> None:
+        dockerrecord.save(self.client.api, lab, record, self._record_container(lab), images.wanted_tags().node)
+
+    def load_record(self, lab: str) -> bytes | None:
+        found = self._record_container(lab)
+        if found is None:
+            return None
+        if self._lookups is not None:
+            tar = self._lookups.archive(found["Id"], dockerrecord.RECORD_FILE)
+        else:
+            tar = dockerrecord.fetch(self.client.api, found["Id"])
+        return None if tar is None else archive.member(tar, dockerrecord.RECORD_FILE)

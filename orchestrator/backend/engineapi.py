@@ -98,6 +98,16 @@ class EngineAPI:
                                                filters=json.dumps({"label": labels}))
         return found
 
+    def archive(self, container: str, path: str) -> bytes | None:
+        """A tar archive of `path` in a container (running or not); None if it is not there."""
+        status, body = self._request(f"{self._versioned()}/containers/{quote(container, safe='')}/archive?"
+                                     + urlencode({"path": path}))
+        if status == 404:
+            return None
+        if status != 200:
+            raise BackendError(f"the Docker engine answered an archive of {path} with {status}")
+        return body
+
     def inspect(self, container: str) -> dict[str, Any] | None:
         """A container's details; None if it is gone."""
         found: dict[str, Any] | None = self.get(f"/containers/{quote(container, safe='')}/json")

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ import docker
 import docker.errors
 
 from .. import PROJECT, PROJECT_ROOT
+from ..digest import tree_digest
 from ..errors import ImageError
 from ..labels import LABEL_PROJECT, LABEL_ROLE
 from ..progress import Event, Progress, silent
@@ -41,18 +41,6 @@ class ImageSet:
     node: str
 
 
-def hash_tree(root: Path, extra: str = "") -> str:
-    h = hashlib.sha256(extra.encode())
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if "__pycache__" in path.parts or path.suffix == ".pyc":
-            continue
-        rel = path.relative_to(root).as_posix()
-        h.update(rel.encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-        h.update(b"\1" if os.access(path, os.X_OK) else b"\0")
-    return h.hexdigest()[:12]
-
-
 def base_packages(recipe: Path = BASE_DIR) -> list[str]:
     lines = (recipe / "packages.txt").read_text().splitlines()
     return [ln.split("#")[0].strip() for ln in lines if ln.split("#")[0].strip()]
@@ -60,13 +48,13 @@ def base_packages(recipe: Path = BASE_DIR) -> list[str]:
 
 def recipe_tag(repo: str, recipe: Path) -> str:
     """The tag an image built from a debootstrap recipe folder gets."""
-    return f"{repo}:{hash_tree(recipe, SUITE)}"
+    return f"{repo}:{tree_digest(recipe, SUITE)}"
 
 
 def wanted_tags() -> ImageSet:
     """The tags the current recipes produce."""
     base = recipe_tag(BASE_REPO, BASE_DIR)
-    node = f"{NODE_REPO}:{hash_tree(NODE_DIR, base)}"
+    node = f"{NODE_REPO}:{tree_digest(NODE_DIR, base)}"
     return ImageSet(base=base, node=node)
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from ..contract import NodeFiles
     from ..model.specs import Impairment
-    from ..plan import Plan, PlanEnd, PlanRoute
+    from ..plan import Plan, PlanEnd, PlanLink, PlanRoute
     from ..progress import Progress
 
 
@@ -95,7 +95,9 @@ class Backend(Protocol):
         ...
 
     # --- what exists ---------------------------------------------------------------
-    def list_labs(self) -> list[LabSummary]: ...
+    def list_labs(self) -> list[LabSummary]:
+        """Every lab of this project on the engine (one with a record and no nodes too)."""
+        ...
 
     def nodes(self, lab: str) -> list[NodeState]:
         """The lab's nodes, sorted by name ([] when the lab is not deployed)."""
@@ -105,14 +107,19 @@ class Backend(Protocol):
         """A node's interfaces as the kernel sees them ([] when it is not running)."""
         ...
 
-    # --- deploy steps (each one for the whole plan) ----------------------------------
-    def create_nodes(self, plan: Plan, progress: Progress) -> None: ...
+    # --- deploy steps: for the whole plan, or (reconcile) for some of it -----------------
+    def create_nodes(self, plan: Plan, progress: Progress, nodes: list[str] | None = None) -> None:
+        """Create and start the plan's nodes (these ones: `nodes`)."""
+        ...
 
-    def wire_links(self, plan: Plan, progress: Progress) -> None: ...
+    def wire_links(self, plan: Plan, progress: Progress, links: list[PlanLink] | None = None) -> None:
+        """Make the plan's links (these ones: `links`); both ends' nodes run."""
+        ...
 
-    def configure(self, plan: Plan, files: dict[str, NodeFiles], progress: Progress) -> None:
+    def configure(self, plan: Plan, files: dict[str, NodeFiles], progress: Progress,
+                  nodes: list[str] | None = None) -> None:
         """Files and served folders into the nodes, the setup script run, services
-        started; returns once every planned interface is operationally up."""
+        started; returns once every planned interface of them is operationally up."""
         ...
 
     def start_services(self, plan: Plan, nodes: list[str]) -> None:
@@ -120,8 +127,47 @@ class Backend(Protocol):
         their services say they are listening."""
         ...
 
+    def restart_services(self, plan: Plan, nodes: list[str]) -> None:
+        """Stop these nodes' supervisors (and so their services), start them again."""
+        ...
+
+    def remove_nodes(self, lab: str, nodes: list[str], progress: Progress) -> None:
+        """Remove these nodes (their links go with them, on both ends)."""
+        ...
+
+    def remove_link_end(self, lab: str, node: str, iface: str) -> None:
+        """Delete one end of a link (its other end goes with it); nothing if it is not there."""
+        ...
+
+    def put_files(self, lab: str, node: str, files: NodeFiles) -> None:
+        """Write files into a node (path inside the node -> content; /etc/hosts
+        among them goes through set_hosts)."""
+        ...
+
+    def set_hosts(self, lab: str, node: str, text: str) -> None:
+        """Make the node's /etc/hosts this text (the names of the lab's nodes)."""
+        ...
+
+    def put_folder(self, lab: str, node: str, source: str, dest: str) -> None:
+        """Copy a folder of the host into a node as `dest`, replacing what was there."""
+        ...
+
+    def wait_links(self, plan: Plan, nodes: list[str]) -> None:
+        """Return once every planned interface of these nodes is operationally up."""
+        ...
+
     def destroy(self, lab: str, progress: Progress) -> int:
-        """Remove every object of the lab; how many nodes were removed. Safe to repeat."""
+        """Remove every object of the lab (its record too); how many nodes were
+        removed. Safe to repeat."""
+        ...
+
+    # --- the lab's record (orchestrator/record.py) -----------------------------------
+    def save_record(self, lab: str, record: bytes) -> None:
+        """Store (or replace) the lab's record with the lab, on the engine."""
+        ...
+
+    def load_record(self, lab: str) -> bytes | None:
+        """The lab's record as saved; None when there is none."""
         ...
 
     # --- a running lab ---------------------------------------------------------------

@@ -113,15 +113,20 @@ def fail(message: str, code: int = 1, problems: list[str] | None = None) -> NoRe
 
 
 def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call the library; turn its errors into messages and exit codes."""
+    """Call the library; turn its errors into messages and exit code 1."""
+    return run_with(1, fn, *args, **kwargs)
+
+
+def run_with(code: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call the library; turn its errors into messages and exit code `code`."""
     try:
         return fn(*args, **kwargs)
     except TopologyError as exc:
         count = len(exc.problems)
         fail(f"{exc.source}: {count} error{'s' if count != 1 else ''} in the lab file:",
-             problems=[p.format(exc.source) for p in exc.problems])
+             problems=[p.format(exc.source) for p in exc.problems], code=code)
     except LabError as exc:
-        fail(str(exc))
+        fail(str(exc), code=code)
     except KeyboardInterrupt:
         err_console().print("interrupted")
         sys.exit(130)

@@ -17,6 +17,7 @@ from ..contract import NodeFiles
 from ..plan import Plan, PlanNode
 
 TEMPLATE_DIR = PROJECT_ROOT / "templates"
+_NODE_FILE_LEAVES_OUT = {"interfaces": {"__all__": {"link"}}}
 
 
 def environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
@@ -46,7 +47,9 @@ class Renderer:
         files = {
             contract.SETUP_SCRIPT: self.setup.render(ctx),
             contract.HOSTS_FILE: self.hosts.render(ctx),
-            contract.NODE_FILE: json.dumps(node.model_dump(), indent=2) + "\n",
+            # the node's own part of the plan; the links' numbers left out: they are
+            # places in the plan's list, and shift when another link is added before
+            contract.NODE_FILE: json.dumps(node.model_dump(exclude=_NODE_FILE_LEAVES_OUT), indent=2) + "\n",
         }
         if node.services:
             files[contract.SERVICES_CONFIG] = contract.dump(contract.services_document(node.services))

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..backend.protocol import Backend
+from ..errors import LabError
 from ..plan import Plan
 from ..progress import Event, Progress, silent
 
@@ -37,7 +38,10 @@ def ping(backend: Backend, lab: str, src: str, dst: str, address: str,
          count: int = 1, timeout_s: int = 2, tries: int = 2) -> PingResult:
     argv = ["ping", "-n", "-q", "-c", str(count), "-W", str(timeout_s), address]
     for _ in range(max(1, tries)):
-        res = backend.exec(lab, src, argv)
+        try:
+            res = backend.exec(lab, src, argv)
+        except LabError as exc:  # the source node is not running: no verdict, the reason
+            return PingResult(src, dst, address, False, None, str(exc))
         if res.ok:
             m = _RTT.search(res.stdout)
             return PingResult(src, dst, address, True, float(m.group(1)) if m else None)

@@ -47,6 +47,13 @@ class Result:
         return f"{self.what}: expected {self.expected}, got {self.got}"
 
 
+def not_running(backend: Backend, plan: Plan) -> dict[str, str]:
+    """node -> its state ("exited", "gone", ...), for the plan's nodes that do not run."""
+    states = {st.node: st for st in backend.nodes(plan.lab)}
+    return {node: ("gone" if node not in states else states[node].state) for node in plan.nodes
+            if node not in states or not states[node].running}
+
+
 def _first_timeout(check: Check, left: float) -> float:
     return check.timeout if check.wait <= 0 else max(min(check.timeout, left), MIN_TIMEOUT)
 
@@ -107,10 +114,8 @@ def run_checks(backend: Backend, plan: Plan, checks: list[Check] | None = None, 
     results: list[Result | None] = [None] * len(checks)
     total = len(checks)
     progress(Event("test", f"{total} checks on {plan.lab}", 0, total))
+    down = not_running(backend, plan)
     groups: dict[tuple[str, bool], list[tuple[int, Check]]] = {}
-    for n, check in enumerate(checks):
-        if check.kind != "nat_source":
-            groups.setdefault((check.src, check.wait > 0), []).append((n, check))
     done = 0
 
     def finish(n: int, result: Result) -> None:
@@ -119,8 +124,18 @@ def run_checks(backend: Backend, plan: Plan, checks: list[Check] | None = None, 
         done += 1
         progress(Event("test", f"{result.what}: {'ok' if result.ok else 'FAIL'}", done, total))
 
+    for n, check in enumerate(checks):
+        stopped = [node for node in dict.fromkeys((check.src, check.dst.partition(".")[0].partition(":")[0]))
+                   if node in down]
+        if stopped:  # no probe: a node it needs is not running
+            finish(n, Result(id=check.id, kind=check.kind, what=check.title, src=check.src, dst=check.dst,
+                             expected=check.expected, ok=False, seconds=0.0, error=True,
+                             got=f"{stopped[0]} is {down[stopped[0]]} — run 'lab repair {plan.lab}'"))
+        elif check.kind != "nat_source":
+            groups.setdefault((check.src, check.wait > 0), []).append((n, check))
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending = {pool.submit(run_check, runner, c): n for n, c in enumerate(checks) if c.kind == "nat_source"}
+        pending = {pool.submit(run_check, runner, c): n for n, c in enumerate(checks)
+                   if c.kind == "nat_source" and results[n] is None}
         batches = [pool.submit(_batch, runner, group[i:i + BATCH_SIZE])
                    for group in groups.values() for i in range(0, len(group), BATCH_SIZE)]
         for batch in as_completed(batches):

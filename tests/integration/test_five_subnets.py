@@ -6,7 +6,7 @@ import pytest
 import testinfra
 
 from orchestrator import lab as api
-from orchestrator import operate
+from orchestrator import operate, status
 from orchestrator.errors import LabStateError
 from tests.integration.conftest import host_network_snapshot
 
@@ -110,7 +110,7 @@ def test_names_resolve_inside_the_lab(five_subnets):
 
 def test_status_lists_nodes_and_addresses(five_subnets, backend):
     plan, _ = five_subnets
-    rows = {n.node: (n, ifs) for n, ifs in operate.status(plan.lab, backend=backend)}
+    rows = {n.node: (n, ifs) for n, ifs in status.status(plan.lab, backend=backend)}
     assert set(rows) == set(plan.nodes)
     assert all(n.state == "running" for n, _ in rows.values())
     assert [i.addresses for i in rows["r3"][1]] == [["192.168.3.1/24"], ["10.0.23.2/30"]]
@@ -118,11 +118,13 @@ def test_status_lists_nodes_and_addresses(five_subnets, backend):
     assert summary and summary[0].nodes == summary[0].running == 12
 
 
-def test_deploying_again_says_it_is_up(five_subnets, backend):
+def test_deploying_again_changes_nothing(five_subnets, backend):
     from tests.conftest import LABS
     plan, _ = five_subnets
-    with pytest.raises(LabStateError, match="already deployed"):
-        api.deploy(LABS / "five-subnets", name=plan.lab, backend=backend)
+    before = {n.node: n.pid for n in backend.nodes(plan.lab)}
+    again = api.deploy(LABS / "five-subnets", name=plan.lab, backend=backend)
+    assert again.reconciled is not None and again.reconciled.summary() == "no change"
+    assert {n.node: n.pid for n in backend.nodes(plan.lab)} == before
 
 
 def test_exec_in_unknown_node_is_a_clear_error(five_subnets, backend):

@@ -34,8 +34,10 @@ def small_lab(tmp_path, name, image_a=""):
     return folder
 
 
-def containers(backend, lab):
-    return backend.client.containers.list(all=True, filters={"label": [f"labnet.lab={lab}"]})
+def containers(backend, lab, nodes_only=True):
+    """The lab's node containers (with nodes_only=False: its record's too)."""
+    labels = [f"labnet.lab={lab}", *(["labnet.node"] if nodes_only else [])]
+    return backend.client.containers.list(all=True, filters={"label": labels})
 
 
 def test_destroy_removes_everything_and_is_repeatable(backend, tmp_path):
@@ -43,8 +45,9 @@ def test_destroy_removes_everything_and_is_repeatable(backend, tmp_path):
     folder = small_lab(tmp_path, "t-small")
     api.deploy(folder, backend=backend)
     assert len(containers(backend, "t-small")) == 4
+    assert len(containers(backend, "t-small", nodes_only=False)) == 5   # and the record
     assert api.destroy(str(folder), backend=backend) == 4
-    assert containers(backend, "t-small") == []
+    assert containers(backend, "t-small", nodes_only=False) == []
     assert api.destroy("t-small", backend=backend) == 0
     assert host_network_snapshot() == before
 
@@ -53,7 +56,7 @@ def test_a_failed_deploy_removes_what_it_created(backend, tmp_path):
     folder = small_lab(tmp_path, "t-fail", image_a=", image: labnet/no-such-image:1")
     with pytest.raises(DeployError, match="everything it had created was removed"):
         api.deploy(folder, backend=backend)
-    assert containers(backend, "t-fail") == []
+    assert containers(backend, "t-fail", nodes_only=False) == []
 
 
 def test_an_interrupted_deploy_removes_what_it_created(backend, tmp_path):
@@ -65,7 +68,7 @@ def test_an_interrupted_deploy_removes_what_it_created(backend, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         api.deploy(folder, backend=backend, progress=interrupt_while_wiring)
-    assert containers(backend, "t-intr") == []
+    assert containers(backend, "t-intr", nodes_only=False) == []
 
 
 def test_force_redeploys(backend, tmp_path):
@@ -94,8 +97,8 @@ def test_command_line_end_to_end(backend, tmp_path):
         assert "6/6 pairs reachable" in up.stdout
 
         again = lab_cli("deploy", str(folder))
-        assert again.returncode == 1
-        assert "already deployed" in again.stderr
+        assert again.returncode == 0, again.stderr
+        assert "lab t-cli is running as its file says: nothing to change" in again.stdout
 
         ex = lab_cli("exec", "t-cli", "b", "--", "ip", "-br", "addr", "show", "eth0")
         assert ex.returncode == 0 and "10.1.0.2/24" in ex.stdout

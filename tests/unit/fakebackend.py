@@ -39,13 +39,14 @@ from orchestrator import PROJECT, contract
 from orchestrator.backend.protocol import ExecResult, InterfaceState, LabSummary, NodeState
 from orchestrator.errors import BackendError, EngineUnavailable, LabStateError
 from orchestrator.labels import LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_PROJECT, LABEL_SOURCE, node_labels
+from orchestrator.plan import PlanNode
 from orchestrator.progress import Event, Progress
 
 if TYPE_CHECKING:
     from orchestrator.backend.protocol import Backend
     from orchestrator.contract import NodeFiles
     from orchestrator.model.specs import Impairment
-    from orchestrator.plan import Plan, PlanEnd, PlanRoute
+    from orchestrator.plan import Plan, PlanEnd, PlanLink, PlanRoute
 
 #: what a probe answers: a result dict (exit code from its "ok"), or (exit code, dict)
 ProbeAnswer = dict[str, Any] | tuple[int, dict[str, Any]]
@@ -85,6 +86,9 @@ class FakeContainer:
     files: dict[str, str] = field(default_factory=dict)                # path -> content
     setup_runs: int = 0
     supervisor: bool = False                                           # its services run
+    service_starts: int = 0                                            # how often its supervisor was started
+    service_states: dict[str, str] = field(default_factory=dict)       # a service's state other than running
+    folders: dict[str, str] = field(default_factory=dict)              # served folder in the node -> from
 
     @property
     def lab(self) -> str:
@@ -181,6 +185,7 @@ class FakeBackend:
         self._lock = threading.RLock()
         self._probes: list[tuple[str, list[str]]] = []
         self.plans: dict[str, Plan] = {}              # lab -> its plan, for what the setup script does
+        self.records: dict[str, bytes] = {}           # lab -> its stored record
         #: (lab, node, iface) -> the other end of its veth
         self._peers: dict[tuple[str, str, str], tuple[str, str, str]] = {}
         for step, exc in (fail_at or {}).items():
@@ -334,10 +339,12 @@ class FakeBackend:
     def list_labs(self) -> list[LabSummary]:
         self._log("list_labs")
         with self._lock:
-            return [LabSummary(name, len(nodes), sum(c.running for c in nodes.values()),
-                               next((c.labels[LABEL_SOURCE] for c in nodes.values() if LABEL_SOURCE in c.labels),
-                                    None))
-                    for name, nodes in sorted(self.labs.items())]
+            labs = self.labs
+            names = sorted(set(labs) | set(self.records))
+            return [LabSummary(name, len(labs.get(name, {})), sum(c.running for c in labs.get(name, {}).values()),
+                               next((c.labels[LABEL_SOURCE] for c in labs.get(name, {}).values()
+                                     if LABEL_SOURCE in c.labels), None))
+                    for name in names]
 
     def nodes(self, lab: str) -> list[NodeState]:
         self._log("nodes", lab)
@@ -352,11 +359,13 @@ class FakeBackend:
             return [i.state() for i in sorted(c.interfaces.values(), key=lambda i: i.name)] if c.running else []
 
     # --- deploy steps ---------------------------------------------------------------------------
-    def create_nodes(self, plan: Plan, progress: Progress) -> None:
-        self._log("create_nodes", plan.lab)
+    def create_nodes(self, plan: Plan, progress: Progress, nodes: list[str] | None = None) -> None:
+        self._log("create_nodes", plan.lab if nodes is None else f"{plan.lab}: {' '.join(nodes)}")
         self.plans[plan.lab] = plan
-        total = len(plan.nodes)
-        for done, (name, node) in enumerate(plan.nodes.items(), 1):
+        names = list(plan.nodes) if nodes is None else nodes
+        total = len(names)
+        for done, name in enumerate(names, 1):
+            node = plan.nodes[name]
             self._step("create", name)
             with self._lock:
                 if node.container in self.containers:
@@ -366,21 +375,46 @@ class FakeBackend:
                 c.image = node.image or IMAGE
             progress(Event("create", f"started {name}", done, total))
 
-    def wire_links(self, plan: Plan, progress: Progress) -> None:
-        self._log("wire_links", plan.lab)
+    def wire_links(self, plan: Plan, progress: Progress, links: list[PlanLink] | None = None) -> None:
+        chosen = plan.links if links is None else links
+        self._log("wire_links", plan.lab if links is None else f"{plan.lab}: {len(chosen)}")
+        ends = {e.node for lk in chosen for e in (lk.a, lk.b)}
         with self._lock:
             for c in self._ours(plan.lab):
-                if not c.running:
+                if c.node in ends and not c.running:
                     raise BackendError(f"node {c.node} is {c.state}, not running")
-        for n, link in enumerate(plan.links, 1):
+        for n, link in enumerate(chosen, 1):
             self._step("wire", f"{link.a} <-> {link.b}")
             with self._lock:
                 self._veth(plan, link.a, link.b)
-            progress(Event("wire", f"{link.a} <-> {link.b}", n, len(plan.links)))
+            progress(Event("wire", f"{link.a} <-> {link.b}", n, len(chosen)))
+
+    def remove_link_end(self, lab: str, node: str, iface: str) -> None:
+        self._log("remove_link_end", f"{node}:{iface}")
+        with self._lock:
+            self._drop_end(self._running(lab, node), iface)
+
+    def remove_nodes(self, lab: str, nodes: list[str], progress: Progress) -> None:
+        self._log("remove_nodes", " ".join(nodes))
+        for done, name in enumerate(nodes, 1):
+            self._step("remove_nodes", name)
+            with self._lock:
+                for c in self._ours(lab):
+                    if c.node == name:
+                        self._cut_links(c)
+                        del self.containers[c.name]
+            progress(Event("destroy", f"removed {name}", done, len(nodes)))
 
     def _setup(self, plan: Plan, c: FakeContainer) -> None:
-        """What the setup script does to the interfaces: addresses, bridge ports, up."""
-        planned = plan.nodes[c.node]
+        """What the setup script does to the interfaces: addresses, bridge ports, up
+        (for what the node's own node.json says, when it has one)."""
+        if contract.NODE_FILE in c.files:
+            data = json.loads(c.files[contract.NODE_FILE])
+            for iface in data["interfaces"]:
+                iface.setdefault("link", 0)  # node.json leaves the plan's link numbers out
+            planned = PlanNode.model_validate(data)
+        else:
+            planned = plan.nodes[c.node]
         c.setup_runs += 1
         for i in planned.interfaces:
             if i.name in c.interfaces:
@@ -395,22 +429,45 @@ class FakeBackend:
             if group.dev in c.interfaces:
                 c.routes.setdefault(group.dev, {}).update(dict.fromkeys(group.to, group.via))
 
-    def configure(self, plan: Plan, files: dict[str, NodeFiles], progress: Progress) -> None:
-        self._log("configure", plan.lab)
-        total = len(plan.nodes)
-        for done, name in enumerate(plan.nodes, 1):
+    def configure(self, plan: Plan, files: dict[str, NodeFiles], progress: Progress,
+                  nodes: list[str] | None = None) -> None:
+        names = list(plan.nodes) if nodes is None else nodes
+        self._log("configure", plan.lab if nodes is None else f"{plan.lab}: {' '.join(nodes)}")
+        self.plans[plan.lab] = plan
+        for done, name in enumerate(names, 1):
             self._step("configure", name)
             with self._lock:
                 c = self._running(plan.lab, name)
                 c.files.update(files.get(name, {}))
                 self._setup(plan, c)
                 c.supervisor = bool(plan.nodes[name].services)
-            progress(Event("configure", f"configured {name}", done, total))
+                c.service_starts += c.supervisor
+            progress(Event("configure", f"configured {name}", done, len(names)))
+        self.wait_links(plan, names)
+
+    def wait_links(self, plan: Plan, nodes: list[str]) -> None:
+        self._log("wait_links", " ".join(nodes))
         with self._lock:
-            missing = [f"{n}:{i.name}" for n, node in plan.nodes.items() for i in node.interfaces
-                       if i.name not in self._running(plan.lab, n).interfaces]
+            missing = [f"{n}:{i.name}" for n in nodes for i in plan.nodes[n].interfaces
+                       if i.name not in self._running(plan.lab, n).interfaces
+                       or not self._running(plan.lab, n).interfaces[i.name].up]
         if missing:
             raise BackendError(f"interfaces did not come up within 5 s: {', '.join(missing[:5])}")
+
+    def put_files(self, lab: str, node: str, files: NodeFiles) -> None:
+        self._log("put_files", f"{node}: {' '.join(sorted(files))}")
+        with self._lock:
+            self._running(lab, node).files.update(files)
+
+    def set_hosts(self, lab: str, node: str, text: str) -> None:
+        self._log("set_hosts", node)
+        with self._lock:
+            self._running(lab, node).files["/etc/hosts"] = text
+
+    def put_folder(self, lab: str, node: str, source: str, dest: str) -> None:
+        self._log("put_folder", f"{node}: {source} -> {dest}")
+        with self._lock:
+            self._running(lab, node).folders[dest] = source
 
     def start_services(self, plan: Plan, nodes: list[str]) -> None:
         for name in nodes:
@@ -418,7 +475,18 @@ class FakeBackend:
             self._step("start_services", name)
             if plan.nodes[name].services:
                 with self._lock:
-                    self._running(plan.lab, name).supervisor = True
+                    c = self._running(plan.lab, name)
+                    if not c.supervisor:
+                        c.supervisor = True
+                        c.service_starts += 1
+
+    def restart_services(self, plan: Plan, nodes: list[str]) -> None:
+        for name in nodes:
+            self._log("restart_services", name)
+            with self._lock:
+                c = self._running(plan.lab, name)
+                c.supervisor = bool(plan.nodes[name].services)
+                c.service_starts += c.supervisor
 
     def destroy(self, lab: str, progress: Progress) -> int:
         self._log("destroy", lab)
@@ -432,7 +500,21 @@ class FakeBackend:
                 self.containers.pop(c.name, None)
             if self.report_destroy:
                 progress(Event("destroy", f"removed {c.node}", done, len(listed)))
+        with self._lock:
+            self.records.pop(lab, None)
         return len(listed)
+
+    # --- the lab's record -------------------------------------------------------------
+    def save_record(self, lab: str, record: bytes) -> None:
+        self._log("save_record", lab)
+        self._step("save_record", lab)
+        with self._lock:
+            self.records[lab] = record
+
+    def load_record(self, lab: str) -> bytes | None:
+        self._log("load_record", lab)
+        with self._lock:
+            return self.records.get(lab)
 
     # --- a running lab ---------------------------------------------------------------------------
     def exec(self, lab: str, node: str, argv: list[str]) -> ExecResult:
@@ -459,7 +541,38 @@ class FakeBackend:
             return self._batch(node, json.loads(argv[3]))
         if argv[:2] == ["grep", "-rhF"]:
             return self._grep(c, argv[2], argv[3])
+        if argv == contract.HEALTH_ARGV:
+            with self._lock:
+                return self._health(c)
+        if argv[:2] == ["sh", "-c"]:
+            with self._lock:
+                self._script(c, argv[2])
         return ExecResult(0, "", "")
+
+    def _health(self, c: FakeContainer) -> ExecResult:
+        """What the node's supervisor would say: alive with its services running, or dead."""
+        plan = self.plans.get(c.lab)
+        names = [s.name for s in plan.nodes[c.node].services] if plan and c.node in plan.nodes else []
+        if not c.supervisor:
+            return ExecResult(0, "dead\n", "")
+        status = {"state": "running",
+                  "services": {n: {"state": c.service_states.get(n, "running")} for n in names}}
+        return ExecResult(0, "alive\n" + json.dumps(status) + "\n", "")
+
+    @staticmethod
+    def _script(c: FakeContainer, script: str) -> None:
+        """What reconcile's clean-up lines do: addresses and routes deleted, rules flushed."""
+        for line in script.splitlines():
+            words = line.split()
+            if words[:3] == ["ip", "addr", "del"] and len(words) >= 6 and words[5] in c.interfaces:
+                iface = c.interfaces[words[5]]
+                iface.addresses = [a for a in iface.addresses if a != words[3]]
+            elif words[:3] == ["ip", "route", "del"] and len(words) >= 4:
+                to = "default" if words[3] == "0.0.0.0/0" else words[3]
+                for routes in c.routes.values():
+                    routes.pop(to, None)
+            elif words[:3] == ["nft", "flush", "ruleset"]:
+                c.files.pop(contract.NFT_RULESET, None)
 
     def _probe(self, node: str, argv: list[str]) -> tuple[int, dict[str, Any]]:
         with self._lock:

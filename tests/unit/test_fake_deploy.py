@@ -8,7 +8,7 @@ import pytest
 from orchestrator import contract
 from orchestrator import lab as api
 from orchestrator.backend.protocol import Backend
-from orchestrator.errors import BackendError, DeployError, EngineUnavailable, LabStateError
+from orchestrator.errors import BackendError, DeployError, EngineUnavailable
 from orchestrator.model.specs import Impairment
 from tests.conftest import LABS
 from tests.unit.fakebackend import FakeBackend
@@ -35,7 +35,7 @@ def tiny(tmp_path):
 
 def test_the_fake_has_every_method_of_the_protocol_with_its_signature():
     methods = [m for m in vars(Backend) if not m.startswith("_") and callable(getattr(Backend, m))]
-    assert len(methods) == 20
+    assert len(methods) == 29
     for m in methods:
         want, got = inspect.signature(getattr(Backend, m)), inspect.signature(getattr(FakeBackend, m))
         assert list(got.parameters.values()) == list(want.parameters.values()), m
@@ -44,7 +44,7 @@ def test_the_fake_has_every_method_of_the_protocol_with_its_signature():
 def test_deploy_creates_wires_configures_and_impairs(tiny):
     fake, events = FakeBackend(), []
     result = api.deploy(tiny, backend=fake, progress=events.append)
-    assert set(result.timings) == {"prepare", "images", "create", "wire", "configure", "impair", "total"}
+    assert set(result.timings) == {"prepare", "images", "record", "create", "wire", "configure", "impair", "total"}
     assert [(e.done, e.total) for e in events if e.stage == "create"] == [(1, 3), (2, 3), (3, 3)]
     assert [e.message for e in events if e.stage == "wire"] == ["pc1:eth0 <-> r1:eth0", "r1:eth1 <-> pc2:eth0"]
     assert [s.node for s in fake.nodes("tiny")] == ["pc1", "pc2", "r1"]
@@ -118,12 +118,13 @@ def test_no_engine_means_nothing_is_created(tiny):
     assert fake.called("create_nodes") == [] and fake.called("destroy") == []
 
 
-def test_a_deployed_lab_is_refused_unless_forced(tiny):
+def test_a_deployed_lab_is_reconciled_unless_forced(tiny):
     fake = FakeBackend()
     api.deploy(tiny, backend=fake)
     pids = {s.node: s.pid for s in fake.nodes("tiny")}
-    with pytest.raises(LabStateError, match="lab 'tiny' is already deployed; use 'lab deploy --force'"):
-        api.deploy(tiny, backend=fake)
+    again = api.deploy(tiny, backend=fake)
+    assert again.reconciled is not None and not again.reconciled  # the same file: nothing to change
+    assert again.reconciled.summary() == "no change"
     assert {s.node: s.pid for s in fake.nodes("tiny")} == pids  # untouched
 
     events = []

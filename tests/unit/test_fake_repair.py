@@ -3,7 +3,7 @@ and what repair does about a restarted, a stopped and a vanished node."""
 
 import pytest
 
-from orchestrator import contract, operate
+from orchestrator import contract, operate, status
 from orchestrator.backend.protocol import ExecResult
 from orchestrator.errors import BackendError, LabStateError
 from orchestrator.lab import plan_lab
@@ -121,7 +121,9 @@ def test_a_lab_that_is_not_deployed():
 def test_status_shows_what_needs_repair_and_the_impairments(fake):
     fake.impair(LAB, "r1", "eth1", Impairment(delay_ms=50))
     fake.restart(LAB, "r2")
-    rows = {r.state.node: r for r in operate.report(LAB, fake)}
+    got = status.report(LAB, fake)
+    assert got.advice == [f"run 'lab repair {LAB}' to re-create what is missing"] and got.drift is None
+    rows = {r.state.node: r for r in got.nodes}
     assert str(rows["r2"].trouble) == "interfaces missing: eth0, eth1, eth2 (the node or its link peer was restarted)"
     assert rows["r1"].trouble == links_missing("eth1")
     assert rows["r1"].interfaces[0].name == "eth0" and rows["r2"].interfaces == []
@@ -134,9 +136,11 @@ def test_status_shows_what_needs_repair_and_the_impairments(fake):
 def test_status_without_the_lab_file_shows_the_nodes_but_no_diagnosis(tmp_path):
     fake = FakeBackend()
     fake.add_container("labnet-old-pc1", node_labels("old", "pc1", "host", str(tmp_path / "gone.yml")))
-    [row] = operate.report("old", fake)
+    got = status.report("old", fake)
+    [row] = got.nodes
     assert row.state.node == "pc1" and row.trouble is None
-    with pytest.raises(LabStateError, match="the lab file of 'old' .* is gone"):
+    assert got.state is None and "has no stored plan" in got.advice[0]
+    with pytest.raises(LabStateError, match="lab 'old' has no stored plan and its lab file .* is gone"):
         repair("old", fake)
 
 

@@ -155,15 +155,22 @@ def test_a_stopped_source_node_gives_error_results(fake, plan, quick, targets, w
     results = run(fake, plan, f"- reach: {{from: pc1, to: {targets}, wait: {wait}}}")
     for r in results:
         assert not r.ok and r.error
-        assert r.got == ("could not run the probe in pc1: node pc1 of lab mini is exited, not running "
-                         "(start it again with: lab repair mini)")
+        assert r.got == "pc1 is exited — run 'lab repair mini'"
+    assert fake.probe_calls() == []  # nothing was tried in a node that is not running
 
 
 def test_a_gone_source_node_gives_error_results(fake, plan):
     fake.remove("mini", "pc1")
     [result] = run(fake, plan, "- reach: {from: pc1, to: web}")
-    assert result.error and result.got == ("could not run the probe in pc1: lab 'mini' has no node 'pc1' "
-                                           "(its nodes: gw, web)")
+    assert result.error and result.got == "pc1 is gone — run 'lab repair mini'"
+
+
+def test_a_stopped_target_node_gives_error_results_and_the_rest_runs(fake, plan):
+    fake.stop("mini", "web")
+    fake.probe = lambda node, argv: PING_OK
+    down, up = run(fake, plan, "- reach: {from: pc1, to: [web, gw]}")
+    assert down.error and down.got == "web is exited — run 'lab repair mini'"
+    assert up.ok
 
 
 # --- judging -------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ def test_host_script():
         "ip -batch - <<'ROUTES'",
         "route replace default via 192.168.1.1 dev eth0",
         "ROUTES",
-        "cat /etc/labnet/hosts > /etc/hosts",
     ]
 
 
@@ -60,7 +59,7 @@ def test_computed_routes_are_rendered():
 
 
 def test_hosts_file_names_every_addressed_node():
-    hosts = files()["pc4"]["/etc/labnet/hosts"]
+    hosts = files()["pc4"]["/etc/hosts"]
     assert "127.0.0.1\tlocalhost" in hosts
     assert "192.168.2.1\tr2" in hosts
     assert "s1" not in hosts
