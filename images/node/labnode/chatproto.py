@@ -11,8 +11,10 @@ UTF-8 JSON; the JSON is an object with a string "type".
                        {"type": "error", "reason": "..."}      to one client
 
 The payload length is at most 65535 bytes (what two bytes can say).  A
-payload that is not UTF-8, not JSON, or not an object with a string "type"
-is a ProtocolError; an empty payload (length 0) is one too.
+payload that is not UTF-8, not JSON, nested deeper than MAX_DEPTH, or not an
+object with a string "type" is a ProtocolError; an empty payload (length 0)
+is one too.  Decoding is bounded (labnode.bounded): no payload can make the
+JSON decoder recurse or allocate without limit.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from __future__ import annotations
 import json
 import struct
 
+from labnode import bounded
+
 MAX_PAYLOAD = 0xFFFF
 HEADER = struct.Struct("!H")
 DEFAULT_PORT = 5000
+MAX_DEPTH = bounded.MAX_DEPTH  # packets are flat objects: 32 levels is plenty, 30 000 is an attack
 
 
 class ProtocolError(ValueError):
@@ -43,13 +48,13 @@ def encode(packet: dict) -> bytes:
 def decode_payload(payload: bytes) -> dict:
     """The packet in one payload (the bytes after the length prefix)."""
     try:
-        text = bytes(payload).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolError("payload is not valid UTF-8") from None
-    try:
-        packet = json.loads(text)
-    except ValueError:
-        raise ProtocolError("payload is not valid JSON") from None
+        packet = bounded.loads(payload, max_bytes=MAX_PAYLOAD, max_depth=MAX_DEPTH)
+    except bounded.BoundedError as exc:
+        if exc.kind == "encoding":
+            raise ProtocolError("payload is not valid UTF-8") from None
+        if exc.kind == "syntax":
+            raise ProtocolError("payload is not valid JSON") from None
+        raise ProtocolError(f"payload refused: {exc}") from None
     if not isinstance(packet, dict) or not isinstance(packet.get("type"), str):
         raise ProtocolError('packet is not a JSON object with a string "type"')
     return packet

@@ -2,7 +2,12 @@
 
 parse_request() looks at the bytes a connection has buffered and returns a
 Request once the whole head (request line + headers) is there, None while it
-is still incomplete, and raises HttpError for anything malformed.
+is still incomplete, and raises HttpError (only) for anything malformed or
+over a limit: the head, blank lines before it included, is at most MAX_HEAD
+bytes, the request line at most MAX_LINE, at most MAX_HEADERS header lines.
+Bodies are never read (a request with one is answered, then the connection
+closes), so Content-Length is only checked to be a plain decimal number and
+Transfer-Encoding (chunked or not) is never parsed.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import re
 import time
 from email.utils import formatdate
 
-MAX_HEAD = 16 * 1024
+MAX_HEAD = 16 * 1024  # request line + headers: 16 KiB, like the smaller of nginx's buffers
+MAX_LINE = 8 * 1024   # the request line alone (414 if longer)
+MAX_HEADERS = 100     # header lines (431 beyond): browsers send about 10-20
 SERVED_METHODS = ("GET", "HEAD")
 # Standard methods we know but do not allow here: 405 (with Allow).  Any other
 # well-formed method is 501 Not Implemented.
@@ -20,13 +27,14 @@ KNOWN_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE",
 REASONS = {
     200: "OK", 301: "Moved Permanently", 400: "Bad Request", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-    431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    414: "URI Too Long", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 505: "HTTP Version Not Supported",
 }
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VERSION = re.compile(r"HTTP/(\d)\.(\d)")
+_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+_LENGTH = re.compile(r"[0-9]+")
 
 
 class HttpError(Exception):
@@ -68,17 +76,25 @@ def parse_request(buf: bytearray) -> tuple[Request, int] | None:
     """(request, bytes consumed) if buf holds a complete head, else None."""
     start = 0
     while buf[start:start + 1] in (b"\r", b"\n"):  # blank lines before a request are allowed
-        start += 1
-    end = _HEAD_END.search(buf, start)
+        start += 1                                   # (and count towards MAX_HEAD)
+        if start > MAX_HEAD:
+            raise HttpError(400, f"more than {MAX_HEAD} bytes of blank lines")
+    end = _HEAD_END.search(buf, start, start + MAX_HEAD + 4)
     if end is None:
-        if len(buf) - start > MAX_HEAD:
+        if len(buf) - start > MAX_LINE + 1 and buf.find(b"\n", start, start + MAX_LINE + 2) < 0:
+            raise HttpError(414, f"request line longer than {MAX_LINE} bytes")  # + 1: its "\r"
+        if len(buf) > MAX_HEAD:
             raise HttpError(431, f"request head longer than {MAX_HEAD} bytes")
         return None
-    if end.start() - start > MAX_HEAD:
+    if end.start() > MAX_HEAD:
         raise HttpError(431, f"request head longer than {MAX_HEAD} bytes")
     head = bytes(buf[start:end.start()]).decode("latin-1")
     lines = head.split("\n")
     line = lines[0].rstrip("\r")
+    if len(line) > MAX_LINE:
+        raise HttpError(414, f"request line longer than {MAX_LINE} bytes")
+    if len(lines) - 1 > MAX_HEADERS:
+        raise HttpError(431, f"more than {MAX_HEADERS} header lines")
     parts = line.split(" ")
     if len(parts) != 3 or not all(parts):
         raise HttpError(400, "malformed request line")
@@ -107,7 +123,7 @@ def parse_request(buf: bytearray) -> tuple[Request, int] | None:
     if version >= (1, 1) and "host" not in headers:
         raise HttpError(400, "HTTP/1.1 request without Host header")
     length = headers.get("content-length")
-    if length is not None and not length.isdigit():
+    if length is not None and not _LENGTH.fullmatch(length):
         raise HttpError(400, "malformed Content-Length")
     return Request(method, target, version, headers, line), end.end()
 

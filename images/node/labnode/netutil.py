@@ -58,6 +58,17 @@ def peer(addr) -> str:
     return repr((addr[0], addr[1]))
 
 
+def short(value, limit: int = 60) -> str:
+    """repr(value), cut to about `limit` characters: client data in a log line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def describe_error(exc: BaseException) -> str:
+    """An unexpected exception as one short log fragment: "KeyError: 'x'"."""
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
 _pending: list[str] = []
 
 

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-from labnode import contract
+from labnode import bounded, contract
 from labnode.svconfig import ConfigError, ServiceSpec, load
 
 BACKOFF_MIN = 0.2
@@ -330,8 +330,7 @@ def stop_orphans(status_path: str, grace: float = STOP_GRACE) -> list[tuple[int,
     status.json): SIGTERM to each one's process group, SIGKILL after `grace`.
     Only processes that are still our service programs are touched."""
     try:
-        with open(status_path, encoding="utf-8") as handle:
-            previous = json.load(handle)
+        previous = bounded.load_file(status_path)
         entries = previous.get("services", {}).items()
     except (OSError, ValueError, AttributeError):
         return []

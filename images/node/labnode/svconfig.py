@@ -15,11 +15,11 @@ runs any program (a student's own server, say) under the same supervision.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from dataclasses import dataclass, field
 
+from labnode import bounded
 from labnode.services import MODULES
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -90,12 +90,11 @@ def build(entry, index: int, python: str = sys.executable) -> ServiceSpec:
 def load(path: str) -> list[ServiceSpec]:
     """Every service of the config file; unusable entries carry an error."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = bounded.load_file(path)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    except bounded.BoundedError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc.detail}") from None
     if not isinstance(data, dict) or not isinstance(data.get("services", []), list):
         raise ConfigError(f'{path}: expected {{"services": [...]}}')
     specs: list[ServiceSpec] = []

@@ -3,7 +3,11 @@
 A target is confined to the root: any `..` segment (also when it arrives
 percent-encoded as %2e%2e), a NUL byte, a backslash in a segment, or a path
 that after resolving symlinks lands outside the root is refused with 403.
-Empty and `.` segments are ignored, so `//etc/passwd` means
+Symlinks that stay inside the root are followed; one that leads out (a file,
+a directory on the way, an index.html) is refused with 403, and the file is
+opened by its resolved path with O_NOFOLLOW and must still be the very file
+that was checked (device and inode), so swapping a link in between does not
+escape either.  Empty and `.` segments are ignored, so `//etc/passwd` means
 `<root>/etc/passwd`, never `/etc/passwd`.
 """
 
@@ -51,7 +55,10 @@ def content_type(path: str) -> str:
 def split_target(target: str) -> tuple[str, str]:
     """(raw path, query) of an origin-form or absolute-form request target."""
     if target.startswith(("http://", "https://")):
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # "http://[oops/": urlsplit refuses a bad IPv6 host
+            raise HttpError(400, "malformed absolute request target") from None
         return parts.path or "/", parts.query
     if not target.startswith("/"):
         raise HttpError(400, "request target is not an absolute path")
@@ -80,15 +87,16 @@ def url_segments(raw_path: str) -> list[str]:
 class Resolved:
     """What a request target names: a file, a directory or a redirect."""
 
-    __slots__ = ("kind", "path", "size", "mtime", "location")
+    __slots__ = ("kind", "path", "size", "mtime", "location", "identity")
 
     def __init__(self, kind: str, path: str = "", size: int = 0, mtime: float = 0.0,
-                 location: str = "") -> None:
+                 location: str = "", identity: tuple[int, int] = (0, 0)) -> None:
         self.kind = kind          # "file", "listing" or "redirect"
         self.path = path          # real path on disk
         self.size = size
         self.mtime = mtime
         self.location = location  # for a redirect
+        self.identity = identity  # (st_dev, st_ino) of the file that was checked
 
 
 class WebRoot:
@@ -128,7 +136,22 @@ class WebRoot:
                 return Resolved("listing", path=real)
         if not stat.S_ISREG(st.st_mode):  # fifos, devices, sockets: never opened
             raise HttpError(403, "not a regular file")
-        return Resolved("file", path=real, size=st.st_size, mtime=st.st_mtime)
+        return Resolved("file", path=real, size=st.st_size, mtime=st.st_mtime,
+                        identity=(st.st_dev, st.st_ino))
+
+    @staticmethod
+    def open(found: Resolved) -> int:
+        """A read-only descriptor of the file resolve() checked (HttpError if
+        it cannot be opened, or is no longer that file: a symlink swapped in)."""
+        try:
+            fd = os.open(found.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
+        except OSError as exc:  # ELOOP: the file became a symlink since it was checked
+            raise HttpError(403, f"cannot open: {exc.strerror}") from None
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != found.identity or not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise HttpError(403, "file changed while being opened")
+        return fd
 
     def listing(self, real: str, raw_path: str) -> bytes:
         """A small HTML index of a directory without index.html."""
@@ -140,7 +163,9 @@ class WebRoot:
         items = []
         for name in names:
             slash = "/" if os.path.isdir(os.path.join(real, name)) else ""
-            items.append(f'<li><a href="{quote(name)}{slash}">{html.escape(name)}{slash}</a></li>')
+            raw = os.fsencode(name)  # names that are not UTF-8 must not break the page
+            shown = html.escape(raw.decode("utf-8", "replace"))
+            items.append(f'<li><a href="{quote(raw)}{slash}">{shown}{slash}</a></li>')
         page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {title}"
                 f"</title></head>\n<body><h1>Index of {title}</h1>\n<ul>\n"
                 + "\n".join(items) + "\n</ul></body></html>\n")

@@ -12,6 +12,7 @@ import time
 from urllib.parse import urlsplit
 
 MAX_KEEP = 16 * 1024 * 1024  # body bytes kept for --contains; longer bodies are only counted
+MAX_READ = 256 * 1024 * 1024  # body bytes read at all: a server streaming forever cannot hold the probe
 
 
 def get(url: str, timeout: float = 5.0, contains: str | None = None,
@@ -33,10 +34,11 @@ def get(url: str, timeout: float = 5.0, contains: str | None = None,
         response = conn.getresponse()
         kept = bytearray()
         length = 0
-        while chunk := response.read(65536):
+        while length < MAX_READ and (chunk := response.read(65536)):
             length += len(chunk)
             if len(kept) < MAX_KEEP:
                 kept += chunk
+        truncated = length >= MAX_READ
     except (OSError, http.client.HTTPException) as exc:
         reason = "timed out" if isinstance(exc, socket.timeout) else (
             getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
@@ -48,6 +50,8 @@ def get(url: str, timeout: float = 5.0, contains: str | None = None,
     result.update(status=response.status, reason=response.reason,
                   headers={k.lower(): v for k, v in response.getheaders()},
                   body_length=length, time_ms=round((time.monotonic() - started) * 1000.0, 3))
+    if truncated:
+        result["body_truncated"] = True  # stopped reading at MAX_READ bytes
     ok = response.status == status if status is not None else response.status < 400
     if not ok:
         result["error"] = f"status {response.status} {response.reason}"

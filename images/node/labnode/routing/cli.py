@@ -11,9 +11,11 @@ import json
 import socket
 import sys
 
+from .. import bounded
 from .control import COMMANDS
 
 DEFAULT_SOCKET = "/run/labnet-routed.sock"
+MAX_REPLY = 64 << 20  # bytes of one answer: the lsdb of 20 000 routers fits many times over
 
 
 class CliError(Exception):
@@ -27,8 +29,8 @@ def ask(path: str, command: str, timeout: float = 3.0):
             sock.settimeout(timeout)
             sock.connect(path)
             sock.sendall(json.dumps({"command": command}).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
+            data = bytearray()
+            while not data.endswith(b"\n") and len(data) <= MAX_REPLY:
                 chunk = sock.recv(1 << 16)
                 if not chunk:
                     break
@@ -36,9 +38,11 @@ def ask(path: str, command: str, timeout: float = 3.0):
     except OSError as exc:
         raise CliError(f"cannot reach the routing daemon at {path}: {exc.strerror or exc}") from None
     try:
-        reply = json.loads(data)
-    except ValueError:
-        raise CliError("the routing daemon sent an unreadable answer") from None
+        reply = bounded.loads(data, max_bytes=MAX_REPLY, max_items=MAX_REPLY)
+    except bounded.BoundedError as exc:
+        raise CliError(f"the routing daemon sent an unreadable answer ({exc})") from None
+    if not isinstance(reply, dict):
+        raise CliError("the routing daemon sent an unreadable answer (not a JSON object)")
     if not reply.get("ok"):
         raise CliError(reply.get("error", "request refused"))
     return reply["data"]

@@ -16,10 +16,10 @@ collected and reported together in one ConfigError.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from .. import bounded
 from .addr import ip_to_int, mask, parse_interface, parse_prefix
 from .lsa import MAX_AGE_LIMIT, MAX_COST, MAX_METRIC, Prefix
 
@@ -90,12 +90,11 @@ class Config:
 
 def load(path: str) -> Config:
     try:
-        with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
+        raw = bounded.load_file(path)
     except OSError as exc:
         raise ConfigError([f"{path}: {exc.strerror}"]) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError([f"{path}: not JSON: {exc}"]) from None
+    except bounded.BoundedError as exc:
+        raise ConfigError([f"{path}: not JSON: {exc.detail}"]) from None
     return parse(raw)
 
 

@@ -4,6 +4,11 @@ The client sends one line, `{"command": "routes"}`, and reads one line back,
 `{"ok": true, "data": ...}` or `{"ok": false, "error": "..."}`.  Commands:
 neighbors, lsdb, routes, stats.  The views are plain JSON-able data built
 from the Router's state; the CLI turns them into tables.
+
+One request per connection, read within REQUEST_TIMEOUT seconds in all, at
+most MAX_REQUEST bytes, decoded by labnode.bounded (MAX_REQUEST_DEPTH): a bad
+request gets `ok: false` and one log line, a failing client is dropped, and
+nothing a client sends can stop the daemon.
 """
 from __future__ import annotations
 
@@ -12,15 +17,24 @@ import logging
 import os
 import socket
 import stat
+import time
 from collections.abc import Callable
 
+from .. import bounded
 from .addr import format_prefix, int_to_ip
 from .router import Router
 from .spf import build_graph, shortest_paths
 
 log = logging.getLogger("labnode.routing")
 COMMANDS = ("neighbors", "lsdb", "routes", "stats")
-MAX_REQUEST = 4096
+MAX_REQUEST = 4096  # bytes in a request line: {"command": "neighbors"} is 24
+MAX_REQUEST_DEPTH = 4  # a request is one flat object
+REQUEST_TIMEOUT = 0.5  # seconds for a whole request, however slowly it trickles in (the CLI needs ~1 ms)
+USAGE = f"expected {{\"command\": one of {', '.join(COMMANDS)}}}"
+
+
+class RequestError(ValueError):
+    """A request that cannot be answered; the text says why."""
 
 
 def neighbors(router: Router, now: float) -> list[dict]:
@@ -100,34 +114,61 @@ class ControlServer:
     def accept(self) -> None:
         try:
             conn, _ = self.sock.accept()
-        except BlockingIOError:
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # out of file descriptors, say: try again next time
+            log.warning("control socket: accept failed: %s", exc)
             return
         with conn:
-            conn.settimeout(1.0)
             try:
-                conn.sendall(json.dumps(self._respond(self._read(conn))).encode() + b"\n")
+                self.serve(conn)
             except OSError as exc:
                 log.debug("control client went away: %s", exc)
+            except Exception as exc:  # a bug answering one client must not stop the daemon
+                log.error("control client dropped: internal error %s: %s", type(exc).__name__, exc)
+
+    def serve(self, conn: socket.socket) -> None:
+        """Read one request from conn and send the answer."""
+        try:
+            reply = self._respond(self._read(conn))
+        except TimeoutError:
+            reply = self._refuse(RequestError(f"no complete request line within {REQUEST_TIMEOUT:g}s"))
+        conn.settimeout(REQUEST_TIMEOUT)
+        conn.sendall(json.dumps(reply).encode() + b"\n")
 
     @staticmethod
     def _read(conn: socket.socket) -> bytes:
-        data = b""
-        while b"\n" not in data and len(data) < MAX_REQUEST:
-            chunk = conn.recv(MAX_REQUEST)
+        """The request line without its newline: at most MAX_REQUEST + 1 bytes
+        (so that a longer one is recognised), read within REQUEST_TIMEOUT
+        seconds in all (TimeoutError otherwise)."""
+        deadline = time.monotonic() + REQUEST_TIMEOUT
+        data = bytearray()
+        while b"\n" not in data and len(data) <= MAX_REQUEST:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request too slow")
+            conn.settimeout(left)
+            chunk = conn.recv(MAX_REQUEST + 1 - len(data))
             if not chunk:
                 break
             data += chunk
-        return data
+        return bytes(data).split(b"\n", 1)[0]
 
     def _respond(self, data: bytes) -> dict:
         try:
-            request = json.loads(data.split(b"\n", 1)[0] or b"null")
-            command = request["command"]
-            if command not in COMMANDS:
-                raise KeyError(command)
-        except (ValueError, TypeError, KeyError):
-            return {"ok": False, "error": f"expected {{\"command\": one of {', '.join(COMMANDS)}}}"}
-        return {"ok": True, "data": self.handle(command)}
+            command = parse_request(data)
+        except RequestError as exc:
+            return self._refuse(exc)
+        try:
+            return {"ok": True, "data": self.handle(command)}
+        except Exception as exc:  # a bug in one view: say so, keep serving
+            log.error("control command %s failed: %s: %s", command, type(exc).__name__, exc)
+            return {"ok": False, "error": f"internal error answering {command}"}
+
+    @staticmethod
+    def _refuse(exc: RequestError) -> dict:
+        log.warning("control request refused: %s", exc)
+        return {"ok": False, "error": f"{exc}; {USAGE}"}
 
     def close(self) -> None:
         self.sock.close()
@@ -135,3 +176,18 @@ class ControlServer:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+def parse_request(line: bytes) -> str:
+    """The command of one request line; RequestError (only) if there is none."""
+    if len(line) > MAX_REQUEST:
+        raise RequestError(f"request longer than {MAX_REQUEST} bytes")
+    try:
+        request = bounded.loads(line or b"null", max_bytes=MAX_REQUEST, max_depth=MAX_REQUEST_DEPTH)
+    except bounded.BoundedError as exc:
+        raise RequestError(f"bad request: {exc}") from None
+    command = request.get("command") if isinstance(request, dict) else None
+    if not isinstance(command, str) or command not in COMMANDS:
+        raise RequestError(f"unknown command {str(command)[:40]!r}" if isinstance(request, dict)
+                           else "bad request: not a JSON object")
+    return command

@@ -87,7 +87,11 @@ class Daemon:
             while not self._stopping:
                 deadline = min(self.router.next_deadline(), self._next_reconcile, self._next_retry)
                 for key, _ in self.selector.select(max(0.0, deadline - self.clock())):
-                    key.data()
+                    try:
+                        key.data()
+                    except Exception:  # one event (a packet, a client, a netlink burst) never stops us
+                        self.router.stats["internal_errors"] += 1
+                        log.exception("error handling an event on fd %d", key.fd)
                 now = self.clock()
                 self.router.tick(now)
                 if now >= self._next_reconcile:

@@ -51,6 +51,11 @@ class Flooding:
                 continue
             if current is None and lsa.age >= max_age:
                 continue  # a flush of something we do not have: just acknowledge
+            if current is None and not self.lsdb.has_room(lsa.router_id):
+                self.stats["lsa_lsdb_full"] += 1  # acknowledged, not stored: the sender stops resending
+                (log.warning if self.stats["lsa_lsdb_full"] == 1 else log.debug)(
+                    "LSDB full (%d routers): LSA of %s dropped", len(self.lsdb), int_to_ip(lsa.router_id))
+                continue
             order = 1 if current is None else compare(lsa, current, max_age)
             if order > 0:
                 self.stats["lsa_installed"] += 1

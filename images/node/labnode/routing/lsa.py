@@ -9,7 +9,9 @@ then a copy at max age beats one that is not (a flush).
 
 The database ages its entries: an entry installed with age A at time T is
 A + (now - T) seconds old; at `max_age` it is dead (ignored by SPF), and a
-little later it leaves the database.
+little later it leaves the database.  It holds at most `max_entries` routers
+(MAX_LSDB): a neighbour inventing router ids cannot grow it, or SPF, without
+limit.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ MAX_COST = 0xFFFF
 MAX_METRIC = 0xFFFF
 MAX_AGE_LIMIT = 0xFFFF  # the age field is 16 bits on the wire
 SEQ_MAX = 0xFFFFFFFF
+MAX_LSDB = 20_000  # routers: 2x the 10 000 of the SPF benchmark, ~7x the largest planned lab
 
 _HEAD = struct.Struct("!II")
 _LINK = struct.Struct("!IH")
@@ -106,11 +109,12 @@ class LSDB:
     still travelling cannot bring the router back to life; then it goes.
     """
 
-    def __init__(self, max_age: int, flush_hold: float = 2.0):
+    def __init__(self, max_age: int, flush_hold: float = 2.0, max_entries: int = MAX_LSDB):
         if not 0 < max_age <= MAX_AGE_LIMIT:
             raise ValueError(f"max_age must be in 1..{MAX_AGE_LIMIT}")
         self.max_age = max_age
         self.flush_hold = flush_hold
+        self.max_entries = max_entries
         self._entries: dict[int, Entry] = {}
         self._dead: set[int] = set()  # entries known to be at max age
 
@@ -122,6 +126,10 @@ class LSDB:
 
     def __iter__(self) -> Iterator[int]:
         return iter(list(self._entries))
+
+    def has_room(self, router_id: int) -> bool:
+        """Whether an LSA of router_id may be installed (it is there, or there is room)."""
+        return router_id in self._entries or len(self._entries) < self.max_entries
 
     def get(self, router_id: int, now: float) -> LSA | None:
         """The stored copy with its current age (capped at max age)."""

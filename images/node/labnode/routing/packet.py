@@ -23,6 +23,10 @@ byte before it.  Bodies:
                nprefixes x (network u32, length u8, metric u16)
 
 Anything that does not decode exactly raises PacketError (and only that).
+Every count is checked against the bytes actually there before anything is
+decoded, so MAX_PACKET bounds them all: at most MAX_HELLO_NEIGHBORS
+neighbours in a hello, MAX_LSAS LSAs in an LSU, MAX_LSA_ENTRIES links plus
+prefixes in one LSA, MAX_ACKS entries in an ACK.
 """
 from __future__ import annotations
 
@@ -55,6 +59,11 @@ TRAILER_SIZE = AUTH_SEQ.size + DIGEST_SIZE
 
 MAX_PACKET = 8192  # anything longer is dropped as oversized
 TARGET_PACKET = 1400  # LSUs and ACKs are split to stay under a link MTU
+_BODY = MAX_PACKET - HEADER.size  # the most a body can be (no trailer)
+MAX_HELLO_NEIGHBORS = (_BODY - HELLO_FIXED.size) // RID.size  # 2042
+MAX_LSAS = (_BODY - COUNT.size) // LSA_HEAD.size  # 584
+MAX_LSA_ENTRIES = (_BODY - COUNT.size - LSA_HEAD.size) // LINK.size  # 1360 (a prefix takes more)
+MAX_ACKS = (_BODY - COUNT.size) // ACK_ENTRY.size  # 681
 
 
 class PacketError(Exception):
@@ -211,7 +220,7 @@ def _count(view: memoryview, item_size: int) -> int:
 
 def _decode_hello(view: memoryview) -> Hello:
     hello_ms, dead_ms, incarnation, count = HELLO_FIXED.unpack_from(view)
-    if len(view) != HELLO_FIXED.size + count * RID.size:
+    if count > MAX_HELLO_NEIGHBORS or len(view) != HELLO_FIXED.size + count * RID.size:
         raise PacketError("malformed", "hello neighbour list length")
     if hello_ms == 0 or dead_ms <= hello_ms:
         raise PacketError("malformed", f"hello {hello_ms} ms / dead {dead_ms} ms")
@@ -221,6 +230,8 @@ def _decode_hello(view: memoryview) -> Hello:
 
 def _decode_lsas(view: memoryview) -> tuple[LSA, ...]:
     (count,) = COUNT.unpack_from(view)
+    if count > MAX_LSAS or COUNT.size + count * LSA_HEAD.size > len(view):
+        raise PacketError("malformed", f"{count} LSAs cannot fit in {len(view)} bytes")
     offset, lsas = COUNT.size, []
     for _ in range(count):
         lsa, offset = _decode_lsa(view, offset)
@@ -233,7 +244,7 @@ def _decode_lsas(view: memoryview) -> tuple[LSA, ...]:
 def _decode_lsa(view: memoryview, offset: int) -> tuple[LSA, int]:
     rid, seq, age, nlinks, nprefixes = LSA_HEAD.unpack_from(view, offset)
     offset += LSA_HEAD.size
-    if offset + nlinks * LINK.size + nprefixes * PREFIX.size > len(view):
+    if nlinks + nprefixes > MAX_LSA_ENTRIES or offset + nlinks * LINK.size + nprefixes * PREFIX.size > len(view):
         raise PacketError("malformed", "LSA runs past the packet")
     links = []
     for _ in range(nlinks):

@@ -24,7 +24,7 @@ from .addr import format_prefix, in_prefix, int_to_ip, ip_to_int
 from .config import Config
 from .flooding import Flooding
 from .lsa import LSA, LSDB, SEQ_MAX, Link, Prefix
-from .packet import ACK, HELLO, LSU, TYPE_NAMES, AckEntry, Codec, Hello, PacketError
+from .packet import ACK, HELLO, LSU, MAX_PACKET, TYPE_NAMES, AckEntry, Codec, Hello, PacketError, lsa_size
 from .spf import build_graph, prefix_routes, shortest_paths
 from .state import FULL, INIT, Neighbor, Port, RouteTable
 from .table import describe, resolve
@@ -34,6 +34,7 @@ log = logging.getLogger("labnode.routing")
 SendFn = Callable[[str, int, bytes], None]
 RoutesFn = Callable[[RouteTable], None]
 HOUSEKEEPING_INTERVAL = 1.0
+MAX_NEIGHBORS = 256  # per interface: our hello listing them all still fits one TARGET_PACKET
 
 
 class Router(Flooding):
@@ -187,6 +188,12 @@ class Router(Flooding):
             del port.neighbors[rid]
             nb = None
         if nb is None:
+            if len(port.neighbors) >= MAX_NEIGHBORS:
+                self.stats["rx_too_many_neighbors"] += 1
+                (log.warning if self.stats["rx_too_many_neighbors"] == 1 else log.debug)(
+                    "hello from %s on %s ignored: already %d neighbours there", int_to_ip(rid), port.name,
+                    MAX_NEIGHBORS)
+                return
             nb = Neighbor(rid, src, port.name, hello.incarnation, hello.dead_interval, now,
                           since=now, auth_seq=auth_seq or 0)
             port.neighbors[rid] = nb
@@ -306,12 +313,22 @@ class Router(Flooding):
             self._run_spf(now)
         tx_lsas, self._tx_lsas = self._tx_lsas, {}
         for nb, lsas in tx_lsas.items():
-            for data in self.codec.lsus(self._aged(lsa, now) for lsa in lsas.values()):
+            for data in self.codec.lsus(self._aged(lsa, now) for lsa in lsas.values() if self._fits(lsa)):
                 self._send(nb.iface, nb.address, data, "lsu")
         tx_acks, self._tx_acks = self._tx_acks, {}
         for nb, acks in tx_acks.items():
             for data in self.codec.acks(acks):
                 self._send(nb.iface, nb.address, data, "ack")
+
+    def _fits(self, lsa: LSA) -> bool:
+        """Whether lsa fits one packet (ours could outgrow it with very many
+        adjacencies): one that does not is counted and logged, not sent."""
+        if lsa_size(lsa) + self.codec.overhead <= MAX_PACKET:
+            return True
+        self.stats["tx_lsa_too_large"] += 1
+        log.error("LSA of %s has %d links: too large for one packet, not sent", int_to_ip(lsa.router_id),
+                  len(lsa.links))
+        return False
 
     def _send(self, ifname: str, dst: int, data: bytes, kind: str) -> None:
         self.stats[f"tx_{kind}"] += 1

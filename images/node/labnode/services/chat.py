@@ -18,6 +18,10 @@ Rules:
   * A client that has not said hello within --hello-timeout seconds, or that
     lets more than --max-backlog bytes pile up unread, is disconnected.
   * When a client with a nick goes, the others get `leave {nick}`.
+  * Whatever one client sends (a 30 000-deep JSON array, say), the worst it
+    can cause is its own disconnection: decoding is bounded
+    (labnode.chatproto, labnode.bounded), and any unexpected error while
+    handling one client is logged in one line and drops only that client.
 """
 
 from __future__ import annotations
@@ -28,7 +32,18 @@ import time
 import unicodedata
 
 from labnode import chatproto, contract
-from labnode.netutil import accept_ready, endpoint, flush_log, listen, log, peer, run, service_parser
+from labnode.netutil import (
+    accept_ready,
+    describe_error,
+    endpoint,
+    flush_log,
+    listen,
+    log,
+    peer,
+    run,
+    service_parser,
+    short,
+)
 
 RECV_SIZE = 65536
 MAX_NICK = 32
@@ -84,8 +99,11 @@ class ChatServer:
                 client = key.data
                 if client.dead:
                     continue
-                if events & selectors.EVENT_READ:
-                    self._read(client)
+                try:
+                    if events & selectors.EVENT_READ:
+                        self._read(client)
+                except Exception as exc:  # one client's bad luck, never the server's
+                    self._fail(client, exc)
                 if events & selectors.EVENT_WRITE and not client.dead:
                     self._dirty.add(client)
             self._expire_silent()
@@ -102,18 +120,29 @@ class ChatServer:
             dirty, self._dirty = self._dirty, set()
             for client in dirty:
                 if not client.dead:
-                    self._flush(client)
+                    try:
+                        self._flush(client)
+                    except Exception as exc:
+                        self._fail(client, exc)
             doomed, self._doomed = self._doomed, []
             for client in doomed:
-                self._disconnect(client)
+                try:
+                    self._disconnect(client)
+                except Exception as exc:
+                    log(f"{client.name}: error while disconnecting: {describe_error(exc)}")
 
     # -- events -----------------------------------------------------------
 
     def _accept(self) -> None:
         for sock, addr in accept_ready(self.listener, nodelay=True):
-            client = Client(sock, addr)
+            try:
+                client = Client(sock, addr)
+                self.sel.register(sock, selectors.EVENT_READ, client)
+            except Exception as exc:
+                log(f"{peer(addr)}: cannot serve: {describe_error(exc)}")
+                sock.close()
+                continue
             self.clients[sock] = client
-            self.sel.register(sock, selectors.EVENT_READ, client)
             log(f"{client.name}: connected")
 
     def _read(self, client: Client) -> None:
@@ -140,7 +169,7 @@ class ChatServer:
         kind = packet["type"]
         if client.nick is None:
             if kind != "hello":
-                self._reject(client, f"expected hello, got {kind!r}")
+                self._reject(client, f"expected hello, got {short(kind)}")
                 return
             nick = packet.get("nick")
             problem = nick_problem(nick)
@@ -168,7 +197,7 @@ class ChatServer:
         elif kind == "hello":
             self._reject(client, "hello sent twice")
         else:
-            self._reject(client, f"unknown packet type {kind!r}")
+            self._reject(client, f"unknown packet type {short(kind)}")
 
     def _expire_silent(self) -> None:
         limit = time.monotonic() - self.hello_timeout
@@ -220,6 +249,14 @@ class ChatServer:
         self.send(client, {"type": "error", "reason": reason})
         self._doom(client, f"disconnected ({reason})")
 
+    def _fail(self, client: Client, exc: Exception) -> None:
+        """An unexpected error while serving one client: log it, drop that client."""
+        client.out.clear()
+        how = f"disconnected (internal error: {describe_error(exc)})"
+        if client.dead:
+            log(f"{client.name}: {how}")
+        self._doom(client, how)
+
     def _doom(self, client: Client, how: str) -> None:
         if not client.dead:
             client.dead = True
@@ -232,8 +269,11 @@ class ChatServer:
                 client.sock.send(client.out)
             except OSError:
                 pass
-        self.sel.unregister(client.sock)
-        del self.clients[client.sock]
+        try:
+            self.sel.unregister(client.sock)
+        except (KeyError, ValueError):  # never registered, or the socket is already gone
+            pass
+        self.clients.pop(client.sock, None)
         client.sock.close()
         if client.nick is not None and self.nicks.get(client.nick) is client:
             del self.nicks[client.nick]

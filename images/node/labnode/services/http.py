@@ -12,6 +12,11 @@ Files are confined to --root (see labnode.webroot).  One access-log line per
 request on stdout:
 
     10.0.1.2:40312 "GET /index.html HTTP/1.1" 200 1234
+
+Request heads are bounded (labnode.httpparse: size, line, header count); a
+bad one gets its 4xx and costs only its own connection, and any unexpected
+error while serving one connection is logged in one line and closes only
+that connection, never the server.
 """
 
 from __future__ import annotations
@@ -34,8 +39,17 @@ from labnode.httpparse import (
     parse_request,
     response_head,
 )
-from labnode.netutil import accept_ready, endpoint, flush_log, listen, log, run, service_parser
-from labnode.webroot import WebRoot, content_type, error_page, split_target
+from labnode.netutil import (
+    accept_ready,
+    describe_error,
+    endpoint,
+    flush_log,
+    listen,
+    log,
+    run,
+    service_parser,
+)
+from labnode.webroot import Resolved, WebRoot, content_type, error_page, split_target
 
 RECV_SIZE = 65536
 SMALL_FILE = 256 * 1024  # read into memory at once; bigger files are streamed with sendfile
@@ -92,10 +106,14 @@ class HttpServer:
                 conn = key.data
                 if conn is None:
                     self._accept()
-                elif events & selectors.EVENT_READ:
-                    self._on_readable(conn)
-                elif events & selectors.EVENT_WRITE:
-                    self._process(conn)
+                    continue
+                try:
+                    if events & selectors.EVENT_READ:
+                        self._on_readable(conn)
+                    elif events & selectors.EVENT_WRITE:
+                        self._process(conn)
+                except Exception as exc:  # one connection's problem, never the server's
+                    self._fail(conn, exc)
             self._sweep()
             flush_log()  # access log lines, once per round
 
@@ -105,13 +123,33 @@ class HttpServer:
         for sock, addr in accept_ready(self.listener, nodelay=True):
             conn = Conn(sock, addr)
             self.conns.add(conn)
-            self.sel.register(sock, selectors.EVENT_READ, conn)
-            self._on_readable(conn)  # the request often arrived with the handshake
+            try:
+                self.sel.register(sock, selectors.EVENT_READ, conn)
+                self._on_readable(conn)  # the request often arrived with the handshake
+            except Exception as exc:
+                self._fail(conn, exc)
+
+    def _fail(self, conn: Conn, exc: Exception) -> None:
+        """An unexpected error while serving conn: one log line, a 500 if no
+        response has started, and that connection closed."""
+        log(f"{conn.client}: internal error, connection closed: {describe_error(exc)}", flush=False)
+        if not conn.out and not conn.closing:
+            body = error_page(500, REASONS[500], "internal error")
+            head = response_head(500, [("Content-Type", "text/html; charset=utf-8"),
+                                       ("Content-Length", str(len(body))), ("Connection", "close")])
+            try:
+                conn.sock.send(head + body)
+            except OSError:
+                pass
+        self._close(conn)
 
     def _close(self, conn: Conn) -> None:
         if conn in self.conns:
             self.conns.discard(conn)
-            self.sel.unregister(conn.sock)
+            try:
+                self.sel.unregister(conn.sock)
+            except (KeyError, ValueError):  # never registered
+                pass
             conn.sock.close()
             for item in conn.out:
                 if isinstance(item, FileBody):
@@ -130,18 +168,27 @@ class HttpServer:
             return
         self._next_sweep = now + min(1.0, self.timeout / 4)
         for conn in list(self.conns):
-            if conn.closing:
-                if now - conn.last_active > LINGER:
-                    self._close(conn)
-            elif conn.request_started is not None and not conn.out \
-                    and now - conn.request_started > self.timeout \
-                    and conn.inbuf.strip(b"\r\n"):
-                self._error(conn, HttpError(408, f"request not complete after {self.timeout:g}s"),
-                            first_line(conn.inbuf))
-                conn.inbuf.clear()
-                self._process(conn)
-            elif now - conn.last_active > self.timeout:
+            try:
+                self._sweep_one(conn, now)
+            except Exception as exc:
+                self._fail(conn, exc)
+
+    def _sweep_one(self, conn: Conn, now: float) -> None:
+        """Close conn if idle; answer 408 if its request takes too long."""
+        if conn.closing:
+            if now - conn.last_active > LINGER:
                 self._close(conn)
+        elif conn.request_started is not None and not conn.out \
+                and now - conn.request_started > self.timeout:
+            if not conn.inbuf.strip(b"\r\n"):  # only blank lines trickled in: nothing to answer
+                self._close(conn)
+                return
+            self._error(conn, HttpError(408, f"request not complete after {self.timeout:g}s"),
+                        first_line(conn.inbuf))
+            conn.inbuf.clear()
+            self._process(conn)
+        elif now - conn.last_active > self.timeout:
+            self._close(conn)
 
     # -- reading and answering -------------------------------------------
 
@@ -211,7 +258,7 @@ class HttpServer:
                 body = self.web.listing(found.path, split_target(request.target)[0])
                 headers.append(("Content-Type", "text/html; charset=utf-8"))
             else:
-                body = self._open(found.path)
+                body = self._open(found)
                 headers += [("Content-Type", content_type(found.path)),
                             ("Last-Modified", formatdate(found.mtime, usegmt=True))]
         except HttpError as exc:
@@ -236,13 +283,9 @@ class HttpServer:
         conn.linger = request.has_body or not request.wants_close
         log(f'{conn.client} "{request.line}" {status} {size}', flush=False)
 
-    @staticmethod
-    def _open(path: str):
+    def _open(self, found: Resolved):
         """The file's bytes if small, else a FileBody to stream."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        except OSError as exc:
-            raise HttpError(403, f"cannot open: {exc.strerror}") from None
+        fd = self.web.open(found)
         size = os.fstat(fd).st_size  # the size of what we actually send
         if size > SMALL_FILE:
             return FileBody(fd, size)

@@ -9,7 +9,9 @@ Accepts any number of clients on one thread, and logs for each client
 It echoes what it receives back to the sender (--no-echo turns that off), so
 `nc HOST PORT` shows it working from the other side too.  It uses the
 selectors module (epoll on Linux), which is select() without the 1024-socket
-limit of select.select.
+limit of select.select.  It parses nothing; what it holds per client is
+bounded (CHUNK per read, MAX_PENDING unsent), and an unexpected error while
+serving one client is logged in one line and closes only that client.
 """
 
 from __future__ import annotations
@@ -18,19 +20,20 @@ import selectors
 import socket
 
 from labnode import contract
-from labnode.netutil import accept_ready, endpoint, listen, log, peer, run, service_parser
+from labnode.netutil import accept_ready, describe_error, endpoint, listen, log, peer, run, service_parser
 
 CHUNK = 4096
 MAX_PENDING = 1 << 20  # echo bytes a client may leave unread before we stop reading it
 
 
 class Client:
-    __slots__ = ("sock", "name", "out")
+    __slots__ = ("sock", "name", "out", "closed")
 
     def __init__(self, sock: socket.socket, addr) -> None:
         self.sock = sock
         self.name = peer(addr)
         self.out = bytearray()
+        self.closed = False
 
 
 class SelectServer:
@@ -47,15 +50,23 @@ class SelectServer:
                     self._accept()
                     continue
                 client = key.data
-                if events & selectors.EVENT_READ and not self._read(client):
-                    continue
-                if events & selectors.EVENT_WRITE:
-                    self._write(client)
+                try:
+                    if events & selectors.EVENT_READ and not self._read(client):
+                        continue
+                    if events & selectors.EVENT_WRITE:
+                        self._write(client)
+                except Exception as exc:  # one client's problem, never the server's
+                    self._close(client, f"disconnected (internal error: {describe_error(exc)})")
 
     def _accept(self) -> None:
         for sock, addr in accept_ready(self.listener):
             client = Client(sock, addr)
-            self.sel.register(sock, selectors.EVENT_READ, client)
+            try:
+                self.sel.register(sock, selectors.EVENT_READ, client)
+            except Exception as exc:
+                log(f"{client.name}: cannot serve: {describe_error(exc)}")
+                sock.close()
+                continue
             log(f"{client.name}: connected")
 
     def _read(self, client: Client) -> bool:
@@ -76,6 +87,8 @@ class SelectServer:
         return True
 
     def _write(self, client: Client) -> None:
+        if client.closed:
+            return
         try:
             sent = client.sock.send(client.out) if client.out else 0
         except (BlockingIOError, InterruptedError):
@@ -90,7 +103,13 @@ class SelectServer:
         self.sel.modify(client.sock, events, client)
 
     def _close(self, client: Client, how: str) -> None:
-        self.sel.unregister(client.sock)
+        if client.closed:
+            return
+        client.closed = True
+        try:
+            self.sel.unregister(client.sock)
+        except (KeyError, ValueError):
+            pass
         client.sock.close()
         log(f"{client.name}: {how}")
 

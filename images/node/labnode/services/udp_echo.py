@@ -1,6 +1,8 @@
 """UDP echo: every datagram goes back to its sender unchanged.
 
-Logs one line per datagram: "('10.0.1.2', 40312): echoed 12 bytes".
+Logs one line per datagram: "('10.0.1.2', 40312): echoed 12 bytes".  It
+parses nothing; a datagram is at most MAX_DATAGRAM bytes, and an unexpected
+error with one datagram is logged in one line and costs only that datagram.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import selectors
 import socket
 
 from labnode import contract
-from labnode.netutil import endpoint, listen, log, peer, run, service_parser
+from labnode.netutil import describe_error, endpoint, listen, log, peer, run, service_parser
 
 MAX_DATAGRAM = 65535
 
@@ -28,11 +30,19 @@ def serve(sock: socket.socket) -> None:
                 log(f"receive error: {exc}")
                 continue
             try:
-                sock.sendto(data, addr)
-            except OSError as exc:
-                log(f"{peer(addr)}: cannot echo {len(data)} bytes: {exc}")
-                continue
-            log(f"{peer(addr)}: echoed {len(data)} bytes")
+                echo(sock, data, addr)
+            except Exception as exc:  # one datagram's problem, never the server's
+                log(f"{peer(addr)}: datagram dropped: {describe_error(exc)}")
+
+
+def echo(sock: socket.socket, data: bytes, addr) -> None:
+    """Send one datagram back to where it came from, and log it."""
+    try:
+        sock.sendto(data, addr)
+    except OSError as exc:
+        log(f"{peer(addr)}: cannot echo {len(data)} bytes: {exc}")
+        return
+    log(f"{peer(addr)}: echoed {len(data)} bytes")
 
 
 def main(argv=None) -> int:
