@@ -1,5 +1,5 @@
 """`python -m orchestrator.cli ...` is `lab ...`."""
 
-from . import entry
+from ..console import entry
 
 entry()
