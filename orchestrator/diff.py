@@ -1,7 +1,7 @@
 """What a redeploy would change: the deployed plan against a newly compiled one.
 
 Nodes are matched by name, links by their two ends (node:interface). A node
-whose container cannot be changed in place (its kind, image or sysctls, set
+whose container cannot be changed in place (its kind, image, sysctls or limits, set
 when the container is created) is made again; any other node differs by the
 files rendered into it (digests: the record keeps those of the deployed
 files). Pure: no engine, no printing.
@@ -18,7 +18,7 @@ from .digest import text_digest
 from .plan import Plan, PlanLink, PlanNode
 
 #: what a container is created with and cannot change afterwards
-_CREATED_WITH = ("kind", "image", "sysctls", "hostname")
+_CREATED_WITH = ("kind", "image", "sysctls", "hostname", "limits")
 
 
 def link_key(link: PlanLink) -> frozenset[str]:

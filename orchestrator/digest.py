@@ -1,7 +1,7 @@
 """Digests of files and folders: image recipes, lab files, folders a lab serves.
 
 A folder's digest covers the relative path, content and executable bit of
-every file in it (Python caches left out), so any change to what would be
+every file and link in it (Python caches left out), so any change to what would be
 copied changes it. Standard library only.
 """
 
@@ -11,28 +11,36 @@ import hashlib
 import os
 from pathlib import Path
 
+from . import confine
+
 #: (folder, extra, what stat says of every file in it) -> its digest: a folder is
 #: read again only when a file in it was changed, added or removed
 _seen: dict[tuple[str, str, tuple[tuple[str, int, int, int], ...]], str] = {}
 
 
 def tree_digest(root: Path, extra: str = "") -> str:
-    """12 hex digits for a folder and everything in it (and `extra`)."""
-    files = sorted(p for p in root.rglob("*")
-                   if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    """12 hex digits for a folder and everything in it (and `extra`): what
+    orchestrator.confine's walk would copy of it, so a link leading out of the
+    folder is never read."""
+    found = confine.walk(root, max_entries=10**7, max_bytes=1 << 50)
+    entries = [e for e in found.entries if e.kind != "dir" and "__pycache__" not in e.rel.split("/")
+               and not e.rel.endswith(".pyc")]
     stats = []
-    for path in files:
-        st = path.stat()
-        stats.append((path.relative_to(root).as_posix(), st.st_mtime_ns, st.st_size, st.st_mode))
+    for entry in entries:
+        st = os.lstat(root / entry.rel)
+        stats.append((entry.rel, st.st_mtime_ns, st.st_size, st.st_mode))
     key = (str(root), extra, tuple(stats))
     known = _seen.get(key)
     if known is not None:
         return known
     h = hashlib.sha256(extra.encode())
-    for path, (rel, *_) in zip(files, stats):
-        h.update(rel.encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-        h.update(b"\1" if os.access(path, os.X_OK) else b"\0")
+    for entry in entries:
+        h.update(entry.rel.encode() + b"\0")
+        if entry.kind == "link":
+            h.update(b"->" + entry.target.encode())
+            continue
+        h.update(hashlib.sha256((root / entry.rel).read_bytes()).digest())
+        h.update(b"\1" if entry.mode & 0o111 else b"\0")
     _seen[key] = digest = h.hexdigest()[:12]
     return digest
 

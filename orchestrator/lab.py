@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import DeployError, LabError, LabStateError, Problem, UsageError
+from .errors import DeployError, EngineUnavailable, LabError, LabStateError, Problem, UsageError
 from .labels import LAB_FILE, NAME_RE
 from .locks import lab_lock
 from .progress import Event, Progress, silent
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .backend.protocol import Backend, LabSummary
     from .compile import Compiled
     from .contract import NodeFiles
@@ -50,16 +52,37 @@ def _check_name(name: str | None) -> None:
                          "starting and ending with a letter or digit, at most 32 characters")
 
 
-def compile_path(path: str | Path, name: str | None = None) -> Compiled:
-    """The lab in a folder (or file) compiled: its plan or every problem, and its warnings."""
+def compile_path(path: str | Path, name: str | None = None, backend: Backend | None = None,
+                 check_images: bool = False) -> Compiled:
+    """The lab in a folder (or file) compiled: its plan or every problem, and its
+    warnings. With check_images, the images its nodes name are looked for on
+    the engine (when one answers; the backend is made only if a node names one)."""
     from .compile import compile_file  # the models and the compiler: loaded by the commands that plan
     _check_name(name)
-    return compile_file(path, name=name)
+    return compile_file(path, name=name, image_present=_image_check(backend) if check_images else None)
 
 
-def plan_lab(path: str | Path, name: str | None = None) -> tuple[Plan, list[Problem]]:
+def _image_check(backend: Backend | None) -> Callable[[str], bool | None]:
+    """image -> on the engine? None when no engine answers (then it is not checked)."""
+    chosen: list[Backend | None] = []
+
+    def present(image: str) -> bool | None:
+        if not chosen:
+            try:
+                candidate = backend or default_backend()
+                candidate.check()
+                chosen.append(candidate)
+            except EngineUnavailable:
+                chosen.append(None)
+        engine = chosen[0]
+        return None if engine is None else engine.has_image(image)
+    return present
+
+
+def plan_lab(path: str | Path, name: str | None = None, backend: Backend | None = None,
+             check_images: bool = False) -> tuple[Plan, list[Problem]]:
     """The plan of a lab and its warnings; TopologyError listing every error."""
-    compiled = compile_path(path, name)
+    compiled = compile_path(path, name, backend, check_images)
     return compiled.result(), compiled.warnings
 
 
@@ -78,11 +101,11 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dr
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    plan, warnings = plan_lab(path, name)
+    backend = backend or default_backend()
+    plan, warnings = plan_lab(path, name, backend, check_images=True)
     files = render_plan(plan)
     timings["prepare"] = time.perf_counter() - t0
 
-    backend = backend or default_backend()
     backend.check()
     with lab_lock(plan.lab, "deploy", progress=progress):
         if backend.nodes(plan.lab) and not force:

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .model.specs import Impairment
+from .model import units
+from .model.specs import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, Impairment
 from .model.topology import DEFAULT_COST
 
 NodeKind = Literal["host", "switch", "router"]
@@ -109,6 +110,17 @@ class PlanNat(BaseModel):
     forwards: list[PlanForward] = Field(default_factory=list)
 
 
+class PlanLimits(BaseModel):
+    """What the node's container may use (the engine enforces it)."""
+
+    pids: int = DEFAULT_PIDS          # processes and threads
+    memory: int = DEFAULT_MEMORY      # bytes, swap included
+    cpus: float = DEFAULT_CPUS        # cores
+
+    def __str__(self) -> str:
+        return f"pids {self.pids}, memory {units.format_size(self.memory)}, cpus {self.cpus:g}"
+
+
 class PlanNode(BaseModel):
     name: str
     kind: NodeKind
@@ -117,6 +129,7 @@ class PlanNode(BaseModel):
     image: str | None = None         # None: the project's node image
     sysctls: dict[str, str]
     labels: dict[str, str]
+    limits: PlanLimits = Field(default_factory=PlanLimits)
     interfaces: list[PlanInterface] = Field(default_factory=list)
     routes: list[PlanRoute] = Field(default_factory=list)
     computed_routes: list[PlanRouteGroup] = Field(default_factory=list)

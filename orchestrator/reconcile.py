@@ -3,7 +3,7 @@
 `lab deploy PATH` on a running lab (without --force) lands here. From the
 stored plan and the new one (orchestrator.diff) it
 - removes the nodes that are gone, and makes again those whose container
-  cannot change in place (kind, image, sysctls); their links go with them;
+  cannot change in place (kind, image, sysctls, limits); their links go with them;
 - creates the new nodes and links, and deletes the links that are gone;
 - re-applies the configuration of the nodes whose rendered files differ:
   addresses and routes no longer planned are deleted, the setup script runs

@@ -9,14 +9,9 @@ import tarfile
 import time
 from pathlib import Path
 
+from .. import confine
 from ..contract import NodeFiles
-
-
-def _world_readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    info.mode |= 0o755 if info.isdir() else 0o644
-    return info
+from ..errors import LabStateError
 
 
 def of_files(files: NodeFiles | dict[str, bytes]) -> bytes:
@@ -44,11 +39,39 @@ def of_files(files: NodeFiles | dict[str, bytes]) -> bytes:
 
 
 def of_folder(source: Path, dest: str) -> bytes:
-    """A host folder as an archive to unpack at / that makes it `dest`, owned by
-    root and readable by the node's services."""
+    """A folder of the lab as an archive to unpack at / that makes it `dest`:
+    what orchestrator.confine's walk takes (files, folders, links that stay
+    inside), owned by root, with the modes they have here (never more
+    readable). The folder must still be where validation found it, with no
+    symbolic link on the way."""
+    if source.resolve() != source:
+        raise LabStateError(f"{source} is not where the lab was validated (a symbolic link on its path); "
+                       "validate and deploy the lab again")
+    found = confine.walk(source)
+    if found.truncated:
+        raise LabStateError(f"{source} holds more than a lab may copy into a node "
+                       f"({confine.describe_size(confine.max_copy_bytes())} or {confine.MAX_COPY_FILES:,} files); "
+                       "serve a smaller folder, or allow more with LABNET_MAX_COPY_MB")
     buf = io.BytesIO()
+    now = time.time()
+    top = dest.strip("/")
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(str(source), arcname=dest.strip("/"), filter=_world_readable)
+        for entry in found.entries:
+            info = tarfile.TarInfo(f"{top}/{entry.rel}" if entry.rel else top)
+            info.mode, info.mtime = entry.mode, now
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            if entry.kind == "dir":
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif entry.kind == "link":
+                info.type, info.linkname = tarfile.SYMTYPE, entry.target
+                tar.addfile(info)
+            else:
+                with open(source / entry.rel, "rb") as handle:
+                    data = handle.read(entry.size)
+                info.size = len(data)   # no more than the walk counted, if it grew since
+                tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 

@@ -48,3 +48,18 @@ def docker_cli() -> str:
         if candidate and shutil.which(candidate):
             return candidate
     raise BackendError("no docker command-line client found (apt-get install docker.io)")
+
+
+def engine_lost(exc: BaseException) -> EngineUnavailable | None:
+    """The error to raise when `exc` says the engine stopped answering
+    mid-command (its socket closed or refused); None for any other error."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    modules = {cls.__module__.split(".")[0] for cls in type(exc).__mro__}
+    lost = ("ConnectionError" in names and modules & {"requests", "urllib3"}) or "ProtocolError" in names \
+        or isinstance(exc, (ConnectionRefusedError, ConnectionResetError, BrokenPipeError))
+    if not lost:
+        return None
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return EngineUnavailable(f"the Docker engine stopped answering ({type(exc).__name__}: {text[:200]}); "
+                             "check that dockerd runs (scripts/bootstrap.sh starts it), then run the "
+                             "command again")

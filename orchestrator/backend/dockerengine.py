@@ -9,9 +9,12 @@ engine never pulls an image: a missing one is an error.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import PROJECT, contract
 from ..errors import BackendError, ImageError, LabStateError
@@ -19,7 +22,7 @@ from ..labels import LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_PROJECT, LABEL_SOU
 from ..progress import Event, Progress
 from . import archive, dockerrecord
 from . import dockersupervisor as supervisor
-from .dockerclient import connect, docker_cli
+from .dockerclient import connect, docker_cli, engine_lost
 from .dockerexec import RemoteProcess
 from .engineapi import EngineAPI, socket_path
 from .parallel import parallel
@@ -39,10 +42,36 @@ else:
     images = OnFirstUse(f"{__package__}.images")
     netlink = OnFirstUse(f"{__package__}.netlink")
 
+T = TypeVar("T")
+
+
 def _container_name(listed: dict[str, Any]) -> str:
     return str((listed.get("Labels") or {}).get(LABEL_NODE) or listed["Names"][0].lstrip("/"))
 
 
+def _engine_guarded(cls: type[T]) -> type[T]:
+    """Every public method of the backend: an engine that stops answering
+    mid-call (its socket closed, refused or reset) is EngineUnavailable saying
+    so, not the HTTP library's own exception."""
+    def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                lost = engine_lost(exc)
+                if lost is None:
+                    raise
+                raise lost from exc
+        return guarded
+
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, guard(member))
+    return cls
+
+
+@_engine_guarded
 class DockerBackend:
     """Docker engine + pyroute2. Needs root (network namespaces)."""
 
@@ -60,6 +89,15 @@ class DockerBackend:
 
     def check(self) -> None:
         _ = self.client
+
+    def has_image(self, image: str) -> bool:
+        try:
+            self.client.api.inspect_image(image)   # an inspect: the engine never pulls for it
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise BackendError(f"asking the engine about image '{image}': {exc.explanation or exc}") from exc
+        return True
 
     def ensure_images(self, progress: Progress, force: bool = False) -> dict[str, str]:
         tags = images.ensure_images(self.client, progress, force=force)
@@ -151,13 +189,11 @@ class DockerBackend:
         default = images.wanted_tags().node
         chosen = {name: plan.nodes[name].image or default for name in names}
         for image in sorted(set(chosen.values())):
-            try:
-                self.client.api.inspect_image(image)
-            except docker.errors.ImageNotFound:
+            if not self.has_image(image):
                 users = ", ".join(sorted(n for n, i in chosen.items() if i == image))
-                raise ImageError(f"the image '{image}' (of {users}) is not on this machine, and labnet never "
-                                 "pulls images (no registry is contacted); build it locally first, or leave "
-                                 "'image' out to use the project's node image") from None
+                raise ImageError(f"image '{image}' (of {users}) is not on this engine; build or load it first "
+                                 f"(docker load -i FILE, or docker build --network none -t {image} FOLDER). "
+                                 "labnet never pulls images: no registry is contacted")
         return chosen
 
     def create_nodes(self, plan: Plan, progress: Progress, nodes: list[str] | None = None) -> None:
@@ -169,8 +205,11 @@ class DockerBackend:
 
         def create(name: str) -> None:
             node = plan.nodes[name]
+            limits = node.limits
             host_config = api.create_host_config(network_mode="none", init=True, cap_add=["NET_ADMIN", "NET_RAW"],
-                                                 privileged=False, sysctls=node.sysctls)
+                                                 privileged=False, sysctls=node.sysctls,
+                                                 pids_limit=limits.pids, mem_limit=limits.memory,
+                                                 memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9))
             try:
                 created = api.create_container(chosen[name], name=node.container, hostname=node.hostname,
                                                labels=node.labels, host_config=host_config, detach=True)

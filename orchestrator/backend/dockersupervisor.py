@@ -24,6 +24,16 @@ def start(container: Any, node: PlanNode, timeout_s: float = 10.0) -> None:
     running = container.exec_run(["pgrep", "-f", " ".join(contract.SUPERVISOR_ARGV[:3])])
     if running.exit_code == 0:
         return
+    programs = {s.name: s.command[0] for s in node.services if s.type == "command" and s.command}
+    if programs:   # a program that is not there would be restarted, and fail, for ever
+        found = container.exec_run(["sh", "-c", 'for p in "$@"; do command -v "$p" >/dev/null || echo "$p"; done',
+                                    "sh", *programs.values()]).output
+        missing = (found or b"").decode(errors="replace").splitlines()
+        if missing:
+            name = next(n for n, p in programs.items() if p == missing[0])
+            raise BackendError(f"the service '{name}' of {node.name} runs '{missing[0]}', which is not in the "
+                               "node (not a file, nor on its PATH); fix 'command' in the lab file, or use an "
+                               "image that has it")
     wait_for = [contract.log_file(s.name) for s in node.services if s.type != "command"]
     sizes = container.exec_run(["sh", "-c", "for f in \"$@\"; do { wc -c < \"$f\"; } 2>/dev/null || echo 0; done",
                                 "sh", *wait_for]).output

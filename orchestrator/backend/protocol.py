@@ -94,6 +94,10 @@ class Backend(Protocol):
         """Make sure what nodes run on exists (build it offline if not); role -> tag."""
         ...
 
+    def has_image(self, image: str) -> bool:
+        """Whether an image is on the engine already (asking never pulls it)."""
+        ...
+
     # --- what exists ---------------------------------------------------------------
     def list_labs(self) -> list[LabSummary]:
         """Every lab of this project on the engine (one with a record and no nodes too)."""

@@ -7,22 +7,22 @@ from pathlib import Path
 
 import click
 
-from .ui import OUT, console, emit_json, run, warn
+from .ui import OUT, console, count, emit_json, run, warn_all
 
 
 @click.command()
 @click.argument("path", type=click.Path())
 def validate(path: str) -> None:
-    """Check a lab file and report every problem in it."""
+    """Check a lab file and report every problem in it (and, when an engine
+    answers, that the images its nodes name are on it)."""
     from ..lab import plan_lab
-    plan, warnings = run(plan_lab, path)
+    plan, warnings = run(plan_lab, path, check_images=True)
     if OUT.json:
         emit_json({"ok": True, "lab": plan.lab, "nodes": len(plan.nodes), "links": len(plan.links),
                    "warnings": [w.format() for w in warnings]})
         return
-    for w in warnings:
-        warn(w.format())
-    console().print(f"{path}: ok ({len(plan.nodes)} nodes, {len(plan.links)} links)")
+    warn_all(warnings)
+    console().print(f"{path}: ok ({count(len(plan.nodes), 'node')}, {count(len(plan.links), 'link')})")
 
 
 @click.command()

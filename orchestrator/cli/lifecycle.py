@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .nodes import print_ping
-from .ui import OUT, ProgressView, console, emit_json, fail, run, run_with, warn
+from .ui import OUT, ProgressView, console, count, emit_json, fail, run, run_with, warn_all
 
 if TYPE_CHECKING:
     from ..lab import DeployResult
@@ -67,12 +67,11 @@ def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: boo
         if do_ping and not all(r.ok for r in results):
             sys.exit(1)
         return
-    for w in result.warnings:
-        warn(w.format())
+    warn_all(result.warnings)
     t = result.timings
     if result.reconciled is None:
-        console().print(f"[green]lab {result.plan.lab} is up[/green]: {len(result.plan.nodes)} nodes, "
-                        f"{len(result.plan.links)} links in {t['total']:.1f} s "
+        console().print(f"[green]lab {result.plan.lab} is up[/green]: {count(len(result.plan.nodes), 'node')}, "
+                        f"{count(len(result.plan.links), 'link')} in {t['total']:.1f} s "
                         f"(create {t['create']:.1f} s, wire {t['wire']:.2f} s, configure {t['configure']:.1f} s)")
     print_status(result.plan.lab)
     if do_ping:

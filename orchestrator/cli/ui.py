@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from ..errors import LabError, TopologyError
+from ..errors import LabError, Problem, TopologyError
 from ..progress import Event
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ class Output:
 
     quiet = False   # no progress lines
     json = False    # results (and errors) as one JSON document on stdout
+    debug = False   # tracebacks of internal errors (see orchestrator.console)
 
 
 OUT = Output()
@@ -61,6 +62,25 @@ def emit_json(data: Any) -> None:
 def warn(text: str) -> None:
     from rich.markup import escape
     err_console().print(f"[yellow]warning:[/yellow] {escape(text)}", markup=True, highlight=False)
+
+
+def count(n: int, noun: str) -> str:
+    """count(1, "link") -> '1 link', count(2, "link") -> '2 links'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+#: warnings shown one by one; past this, the rest are counted
+MAX_WARNINGS_SHOWN = 20
+
+
+def warn_all(problems: list[Problem]) -> None:
+    """Print the lab file's warnings, the first MAX_WARNINGS_SHOWN of them and a
+    count of the rest (a generated lab can have thousands alike)."""
+    for w in problems[:MAX_WARNINGS_SHOWN]:
+        warn(w.format())
+    rest = len(problems) - MAX_WARNINGS_SHOWN
+    if rest > 0:
+        warn(f"... and {rest} more warning{'s' if rest != 1 else ''} (lab --json validate lists them all)")
 
 
 class ProgressView:

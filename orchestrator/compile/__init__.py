@@ -20,7 +20,7 @@ Nothing is created and nothing is rendered here.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,14 +29,14 @@ from ..errors import Problem, TopologyError
 from ..model.load import ParsedLab, parse_text, parse_where, read_lab
 from ..plan import Plan, RoutingMode
 from . import checks as expectations
-from .addressing import assign
+from .addressing import Addressing, assign
 from .build import build_plan
 from .nexthops import resolve_routes
-from .nodes import check_nodes, check_service_folders
+from .nodes import check_images, check_nodes, check_service_folders
 from .policy import resolve_policies
 from .problems import Problems
 from .routing import computed_routes
-from .wiring import build_wiring
+from .wiring import Wiring, build_wiring
 
 
 @dataclass
@@ -55,13 +55,18 @@ class Compiled:
         return self.plan
 
 
-def compile_lab(lab: ParsedLab, name: str | None = None, source: str | None = None) -> Compiled:
+#: asks whether an image is on the engine: True, False, or None (no engine to ask)
+ImageCheck = Callable[[str], bool | None]
+
+
+def compile_lab(lab: ParsedLab, name: str | None = None, source: str | None = None,
+                image_present: ImageCheck | None = None) -> Compiled:
     """The plan of a parsed lab (named `name`, else as the file says), or its problems.
 
     `source` (the lab file's path) goes into the nodes' labels and locates the
     folders services serve; without it (golden tests) those stay relative."""
     with _no_gc_pauses():
-        return _compile(lab, name, source)
+        return _compile(lab, name, source, image_present)
 
 
 @contextmanager
@@ -78,7 +83,7 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def _compile(lab: ParsedLab, name: str | None, source: str | None) -> Compiled:
+def _compile(lab: ParsedLab, name: str | None, source: str | None, image_present: ImageCheck | None) -> Compiled:
     out = Problems()
     out.add(lab.problems)
     if lab.header is None:
@@ -91,16 +96,18 @@ def _compile(lab: ParsedLab, name: str | None, source: str | None) -> Compiled:
     policies = resolve_policies(wiring, addressing, out)
     modes: dict[str, RoutingMode] = {n: (s.routing or header.routing)
                                      for n, s in wiring.nodes.items() if s.kind == "router"}
-    addressed = {p[0] for p in addressing.address}
-    for node, mode in modes.items():
-        if mode == "dynamic" and wiring.nodes[node].router_id is None and node not in addressed:
-            out.error(f"nodes.{node}", f"router '{node}' runs the routing daemon but has no address to take "
-                      "its router id from", "link it to something, or give it 'router_id: 1.1.1.1'")
+    # a node linked to one that did not parse may lack the address that link would give: no second error
+    near_broken = {end.node for link in lab.links if link is not None for end, other in
+                   ((link.a, link.b), (link.b, link.a)) if other.node in lab.broken}
+    check_router_ids(wiring, addressing, modes, out, near_broken)
+    check_binds(wiring, addressing, out)
     kinds = {n: s.kind for n, s in lab.nodes.items()}
     interfaces: dict[str, set[str]] = {n: {i for _, i in ports} for n, ports in wiring.ports_of.items()}
     found, problems = expectations.check_expectations(header.expect, kinds, interfaces, lab.broken)
     out.add(problems)
     check_service_folders(lab, out)
+    if image_present is not None:
+        check_images(lab, out, image_present)
     if out:
         return _finish(lab, None, out)
 
@@ -108,9 +115,70 @@ def _compile(lab: ParsedLab, name: str | None, source: str | None) -> Compiled:
                                parallel=True)
     plan = build_plan(header, name or lab.name or "", source, wiring, addressing, routes, computed, modes,
                       policies)
+    check_macs(plan, out)
     plan.checks, problems = expectations.resolve(found, plan)
     out.add(problems)
     return _finish(lab, None if out else plan, out)
+
+
+def check_macs(plan: Plan, out: Problems) -> None:
+    """A MAC written in the file may happen to be one made for another
+    interface (made MACs are a hash of the names): every MAC must be unique."""
+    owner: dict[str, str] = {}
+    for node in plan.nodes.values():
+        for iface in node.interfaces:
+            other = owner.setdefault(iface.mac, f"{node.name}.{iface.name}")
+            if other != f"{node.name}.{iface.name}":
+                out.error(f"nodes.{node.name}.interfaces.{iface.name}.mac", f"MAC {iface.mac} is also {other}'s",
+                          "write another 'mac' on one of them")
+
+
+def check_binds(wiring: Wiring, addressing: Addressing, out: Problems) -> None:
+    """A service binds to every address (0.0.0.0), the loopback, or an address
+    the node has; any other bind would fail in the node, late and obscurely."""
+    for node, spec in wiring.nodes.items():
+        if not spec.services:
+            continue
+        mine = {str(addressing.address[p].ip) for p in wiring.ports_of.get(node, ()) if p in addressing.address}
+        for k, svc in enumerate(spec.services):
+            if svc.type == "command" or svc.bind == "0.0.0.0" or svc.bind.startswith("127.") or svc.bind in mine:
+                continue
+            has = ", ".join(sorted(mine)) or "none"
+            out.error(f"nodes.{node}.services[{k}].bind", f"{node} has no address {svc.bind} (its addresses: {has})",
+                      "bind to one of its addresses, or leave 'bind' out to listen on all of them")
+
+
+def check_router_ids(wiring: Wiring, addressing: Addressing, modes: dict[str, RoutingMode],
+                     out: Problems, near_broken: set[str]) -> None:
+    """Each router running the daemon needs an id (written, or its first
+    address) of its own, and 0.0.0.0 is no id."""
+    owner: dict[str, str] = {}
+    for node, mode in modes.items():
+        if mode != "dynamic":
+            continue
+        spec = wiring.nodes[node]
+        where = f"nodes.{node}.router_id"
+        if spec.router_id is not None:
+            rid = str(spec.router_id)
+            if spec.router_id.packed in (b"\0\0\0\0", b"\xff\xff\xff\xff"):
+                out.error(where, f"{rid} cannot be a router id", "give another address, e.g. 1.1.1.1; "
+                          "an id is usually the router's first address")
+                continue
+        else:
+            first = next((addressing.address[p] for p in wiring.ports_of.get(node, ()) if p in addressing.address),
+                         None)
+            if first is None:
+                if node in near_broken:
+                    continue
+                out.error(f"nodes.{node}", f"router '{node}' runs the routing daemon but has no address to take "
+                          "its router id from", "link it to something, or give it 'router_id: 1.1.1.1'")
+                continue
+            rid, where = str(first.ip), f"nodes.{node}"
+        if rid in owner:
+            out.error(where, f"router id {rid} is also {owner[rid]}'s; the routing daemon needs a different id "
+                      "on every router", "give one of them another 'router_id'")
+        else:
+            owner[rid] = node
 
 
 def _finish(lab: ParsedLab, plan: Plan | None, out: Problems) -> Compiled:
@@ -121,10 +189,11 @@ def _finish(lab: ParsedLab, plan: Plan | None, out: Problems) -> Compiled:
     return Compiled(lab.source, plan, errors, [placed(w) for w in out.warnings])
 
 
-def compile_file(path: str | Path, name: str | None = None) -> Compiled:
-    """Read, parse and compile the lab in a folder (or the file itself)."""
+def compile_file(path: str | Path, name: str | None = None, image_present: ImageCheck | None = None) -> Compiled:
+    """Read, parse and compile the lab in a folder (or the file itself);
+    with `image_present`, the images its nodes name are checked with it."""
     lab = read_lab(path)
-    return compile_lab(lab, name=name, source=str(lab.file) if lab.file else None)
+    return compile_lab(lab, name=name, source=str(lab.file) if lab.file else None, image_present=image_present)
 
 
 def compile_text(text: str, source: str = "lab.yml", name: str | None = None,

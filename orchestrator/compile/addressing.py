@@ -87,6 +87,25 @@ class _Taken:
         return k > 0 and self.reach[k - 1] >= lo
 
 
+class _Handed:
+    """Subnets the pools handed out, disjoint, kept sorted: an overlap test in log n."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def overlaps(self, net: IPv4Net) -> bool:
+        lo, hi = _span(net)
+        k = bisect.bisect_right(self.starts, hi)
+        return k > 0 and self.ends[k - 1] >= lo
+
+    def add(self, net: IPv4Net) -> None:
+        lo, hi = _span(net)
+        k = bisect.bisect_right(self.starts, lo)
+        self.starts.insert(k, lo)
+        self.ends.insert(k, hi)
+
+
 def _free(net: IPv4Net, start: int, in_use: set[int]) -> Iterator[int]:
     """Usable addresses of net from the `start`-th on, then the ones before, not in use."""
     if net.prefixlen >= 31:
@@ -144,6 +163,9 @@ def assign(wiring: Wiring, pools: PoolsSpec, out: Problems) -> Addressing:
 
     # 2. subnets from the pools
     taken = _Taken(net for net, _, _ in explicit_nets)
+    # pools that overlap (pools.lan 10.0.0.0/8 holds the default p2p pool) must
+    # not hand out the same addresses twice: then what either gave is kept too
+    handed = _Handed() if pools.lan.prefix.overlaps(pools.p2p.prefix) else None
     pool_iters: dict[str, Iterator[IPv4Net]] = {}
     exhausted: dict[str, list[str]] = {}
     for s, seg in enumerate(wiring.segments):
@@ -157,8 +179,10 @@ def assign(wiring: Wiring, pools: PoolsSpec, out: Problems) -> Addressing:
             continue  # reported once below
         it = pool_iters.setdefault(kind, pool.prefix.subnets(new_prefix=pool.size))
         for net in it:
-            if not taken.overlaps(net):
+            if not taken.overlaps(net) and (handed is None or not handed.overlaps(net)):
                 result.prefix[s] = net
+                if handed is not None:
+                    handed.add(net)
                 break
         else:
             exhausted.setdefault(kind, []).append(seg.name)

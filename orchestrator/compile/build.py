@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import contract
 from ..labels import container_name, node_labels
-from ..model.specs import DynamicSpec, ServiceSpec
+from ..model.specs import DynamicSpec, LimitsSpec, ServiceSpec
 from ..model.topology import LabHeader, NodeSpec
 from ..plan import (
     Plan,
@@ -22,6 +22,7 @@ from ..plan import (
     PlanEnd,
     PlanFirewall,
     PlanInterface,
+    PlanLimits,
     PlanLink,
     PlanNat,
     PlanNode,
@@ -61,6 +62,16 @@ def _sysctls(kind: str) -> dict[str, str]:
     }
 
 
+_DEFAULT_LIMITS = PlanLimits()
+
+
+def _limits(spec: LimitsSpec) -> PlanLimits:
+    default = _DEFAULT_LIMITS
+    return PlanLimits.model_construct(pids=spec.pids if spec.pids is not None else default.pids,
+                                      memory=spec.memory if spec.memory is not None else default.memory,
+                                      cpus=float(spec.cpus) if spec.cpus is not None else default.cpus)
+
+
 def build_plan(header: LabHeader, name: str, source: str | None, wiring: Wiring, addressing: Addressing,
                routes: dict[str, list[PlanRoute]], computed: dict[str, list[RouteGroup]],
                modes: dict[str, RoutingMode],
@@ -96,6 +107,7 @@ def build_plan(header: LabHeader, name: str, source: str | None, wiring: Wiring,
             hostname=node_name,
             image=spec.image,
             sysctls=_sysctls(spec.kind),
+            limits=_limits(spec.limits.over(header.limits) if spec.limits else header.limits),
             labels=node_labels(name, node_name, spec.kind, source),
             interfaces=ifaces,
             routes=written,

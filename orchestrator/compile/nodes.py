@@ -8,7 +8,10 @@ confusing error).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
+from .. import confine
 from ..errors import did_you_mean
 from ..labels import NAME_RE
 from ..model.load import ParsedLab
@@ -22,6 +25,8 @@ SERVICE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 def iface_problem(name: str) -> tuple[str, str] | None:
     """(message, hint) when `name` cannot be a Linux interface name of a link."""
+    if name == "lo":
+        return ("'lo' is the node's loopback interface, not a link's", "name link interfaces eth0, eth1, ...")
     if len(name) > IFNAME_MAX:
         return (f"interface name '{name}' is {len(name)} characters; Linux allows at most {IFNAME_MAX}",
                 f"shorten it, e.g. '{name[:IFNAME_MAX]}'")
@@ -65,8 +70,17 @@ def check_nodes(lab: ParsedLab, out: Problems) -> None:
     if not nodes and not broken:
         out.error("nodes", "the lab has no nodes", "add at least two nodes and a link between them")
 
+    macs: dict[str, str] = {}
     for node, spec in nodes.items():
         where = f"nodes.{node}"
+        for iface, ispec in spec.interfaces.items():
+            if ispec.mac is None:
+                continue
+            here = f"{where}.interfaces.{iface}.mac"
+            if ispec.mac in macs:
+                out.error(here, f"MAC {ispec.mac} is also {macs[ispec.mac]}'s",
+                          "every interface needs its own MAC; leave 'mac' out to have one made")
+            macs.setdefault(ispec.mac, f"{node}.{iface}")
         if not NAME_RE.match(node):
             out.error(where, f"'{node}' is not a valid node name (it becomes the hostname and part of a "
                       "container name)", NAME_HINT)
@@ -103,6 +117,9 @@ def check_nodes(lab: ParsedLab, out: Problems) -> None:
             bad = iface_problem(iface)
             if bad:
                 out.error(where, *bad)
+            elif nodes[node].kind == "switch" and iface == BRIDGE_NAME:
+                out.error(where, f"'{BRIDGE_NAME}' is the switch's own bridge, not a port",
+                          "name switch ports eth0, eth1, ..., or leave the name out")
 
     for i, link in enumerate(lab.links):
         if link is None:
@@ -125,11 +142,57 @@ def check_nodes(lab: ParsedLab, out: Problems) -> None:
 
 
 def check_service_folders(lab: ParsedLab, out: Problems) -> None:
-    """Folders the lab serves must exist in the lab folder."""
+    """Folders the lab serves: in the lab folder (symbolic links followed), and
+    all that the lab copies into its nodes within the bounds of confine."""
     if lab.folder is None:
         return
+    total_bytes = total_entries = 0
+    walks: dict[Path, confine.Walk] = {}
+    max_bytes = confine.max_copy_bytes()
     for name, spec in lab.nodes.items():
         for k, svc in enumerate(spec.services):
-            if svc.root is not None and not (lab.folder / svc.root).is_dir():
-                out.error(f"nodes.{name}.services[{k}].root", f"there is no folder '{svc.root}' in the lab folder",
+            if svc.root is None:
+                continue
+            where = f"nodes.{name}.services[{k}].root"
+            away = confine.outside(lab.folder, svc.root)
+            if away is not None:
+                shown = "" if str(away) == svc.root else f" (it resolves to {away})"
+                out.error(where, f"'{svc.root}' is outside the lab folder{shown}; a lab file may name only "
+                                 "files inside its own folder",
+                          "copy what to serve into the lab folder and name it relative to it, e.g. 'www'")
+                continue
+            folder = (lab.folder / svc.root).resolve()
+            if not folder.is_dir():
+                out.error(where, f"there is no folder '{svc.root}' in the lab folder",
                           "create it, or give the path of the folder to serve, relative to the lab folder")
+                continue
+            if folder not in walks:
+                walks[folder] = confine.walk(folder, max_bytes=max_bytes)
+                for rel, why in walks[folder].left_out[:5]:
+                    out.warn(where, f"{svc.root}/{rel} {why}: it is not copied into the node")
+            walk = walks[folder]
+            total_bytes += walk.size
+            total_entries += len(walk.entries)
+            if walk.truncated or total_bytes > max_bytes or total_entries > confine.MAX_COPY_FILES:
+                out.error(where, f"the lab copies more than {confine.describe_size(max_bytes)} or "
+                                 f"{confine.MAX_COPY_FILES:,} files into its nodes (counted up to here: "
+                                 f"{confine.describe_size(total_bytes)}, {total_entries:,} files; every node "
+                                 "serving a folder gets its own copy)",
+                          "serve smaller folders, or allow more with LABNET_MAX_COPY_MB")
+                return
+
+
+def check_images(lab: ParsedLab, out: Problems, present: Callable[[str], bool | None]) -> None:
+    """Images the nodes name must be on the engine already: labnet never pulls."""
+    answers: dict[str, bool | None] = {}
+    for name, spec in lab.nodes.items():
+        if spec.image is None:
+            continue
+        if spec.image not in answers:
+            answers[spec.image] = present(spec.image)
+        if answers[spec.image] is False:
+            out.error(f"nodes.{name}.image", f"image '{spec.image}' is not on this engine; build or load it first "
+                                             f"(docker load -i FILE, or docker build --network none -t "
+                                             f"{spec.image} FOLDER)",
+                      "labnet never pulls images: no registry is contacted; leave 'image' out for the "
+                      "project's node image")

@@ -27,12 +27,42 @@ def parse_interface_address(value: Any) -> ipaddress.IPv4Interface:
             f"size, like {text}/24"
         )
     try:
-        return ipaddress.IPv4Interface(text)
+        address = ipaddress.IPv4Interface(text)
     except ValueError:
         raise ValueError(
             f"'{text}' is not an IPv4 address with a prefix length "
             "(expected like 10.0.1.10/24)"
         ) from None
+    reserved = _reserved_range(ipaddress.IPv4Network(address.ip))
+    if reserved:
+        raise ValueError(f"'{text}' is {_RESERVED[reserved]} ({reserved}): an interface needs a unicast address, "
+                         "like 10.0.1.10/24")
+    return address
+
+
+#: ranges no interface on a link can be in (RFC 6890), and what they are
+_RESERVED = {
+    ipaddress.IPv4Network("0.0.0.0/8"): "in 'this network'",
+    ipaddress.IPv4Network("127.0.0.0/8"): "a loopback address",
+    ipaddress.IPv4Network("224.0.0.0/4"): "a multicast address",
+    ipaddress.IPv4Network("240.0.0.0/4"): "a reserved address",
+}
+
+
+def _reserved_range(net: ipaddress.IPv4Network) -> ipaddress.IPv4Network | None:
+    return next((r for r in _RESERVED if net.overlaps(r)), None)
+
+
+def parse_link_subnet(value: Any) -> ipaddress.IPv4Network:
+    """A subnet interface addresses are taken from (a link's or a LAN's
+    prefix, a pool): as parse_network, clear of loopback, multicast and
+    reserved ranges."""
+    net = parse_network(value)
+    reserved = _reserved_range(net)
+    if reserved:
+        raise ValueError(f"{net} overlaps {reserved}, where no interface address can be; use a private range "
+                         "like 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+    return net
 
 
 def parse_address(value: Any) -> ipaddress.IPv4Address:
@@ -70,3 +100,46 @@ def parse_network(value: Any) -> ipaddress.IPv4Network:
         raise ValueError(
             f"'{text}' has host bits set; the subnet is {loose}"
         ) from None
+
+
+#: pydantic's error kinds, said in the words of a lab file
+_EXPECTED = {"int_type": "a whole number", "int_from_float": "a whole number", "int_parsing": "a whole number",
+             "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
+             "bool_parsing": "true or false", "string_type": "a string", "dict_type": "a mapping (key: value)",
+             "model_type": "a mapping (key: value)", "model_attributes_type": "a mapping (key: value)",
+             "list_type": "a list", "tuple_type": "a list"}
+_BOUNDS = {"less_than_equal": "at most", "less_than": "less than", "greater_than_equal": "at least",
+           "greater_than": "more than"}
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: YAML's words for YAML's values."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def plain_message(err: Any) -> str:
+    """One of pydantic's errors (a dict of ErrorDetails) in the words of a lab file."""
+    kind = err["type"]
+    got = _shown(err.get("input"))
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {got}"
+    if kind in _BOUNDS:
+        bound = next(iter(err.get("ctx", {}).values()), "")
+        return f"must be {_BOUNDS[kind]} {bound}, got {got}"
+    if kind in ("string_too_short", "too_short"):
+        least = err.get("ctx", {}).get("min_length", "")
+        return f"needs at least {least} {'characters' if kind == 'string_too_short' else 'items'}, got {got}"
+    message = str(err["msg"])
+    message = message[0].lower() + message[1:]
+    if "input" in err and not isinstance(err["input"], (dict, list)):
+        message += f", got {got}"
+    return message

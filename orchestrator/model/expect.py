@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .. import contract
 from ..errors import Problem
+from .base import plain_message
 from .units import parse_duration
 
 KINDS = ("reach", "deny", "path", "service", "chat", "nat_source", "all_pairs")
@@ -186,9 +187,7 @@ def _pydantic_problems(exc: ValidationError, where: str, model: type[_Spec]) -> 
         elif kind == "too_short":
             message = f"'{err['loc'][-1]}' needs at least one entry"
         else:
-            message = err["msg"][0].lower() + err["msg"][1:]
-            if not isinstance(err.get("input"), (dict, list)):
-                message += f", got {err.get('input')!r}"
+            message = plain_message(err)
         problem = Problem(where + loc, message, hint)
         if problem not in out:
             out.append(problem)

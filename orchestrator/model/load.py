@@ -8,6 +8,7 @@ checked by `orchestrator.compile`, which reports both kinds at once.
 from __future__ import annotations
 
 import difflib
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import LabFileNotFound, Problem
 from ..labels import LAB_FILE
+from .base import plain_message
 from .topology import LabHeader, LanSpec, LinkSpec, NodeSpec, Topology
 
 Loc = tuple[str | int, ...]
@@ -68,6 +70,39 @@ class LineMap:
 
 
 _STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+
+#: Bounds on what a lab file may be, so that no input costs more than a
+#: second or two and a little memory (a 20 000-node lab is under 1 MB, about
+#: 100 000 YAML values, 6 levels deep):
+#: its size in bytes (LABNET_MAX_LAB_FILE_MB overrides, in MiB),
+MAX_FILE_BYTES = 8 * 1024 * 1024
+#: how deeply mappings and lists may nest,
+MAX_DEPTH = 32
+#: and how many values it may hold once aliases (`*name`) and merges (`<<`)
+#: are expanded: each alias counts as everything its anchor holds, so an
+#: alias bomb is refused as soon as its expansion passes this.
+MAX_VALUES = 1_000_000
+
+
+class LabFileTooBig(Exception):
+    """A bound of the lab file was passed; the message says which, `line` where."""
+
+    def __init__(self, message: str, node: yaml.Node | None = None):
+        super().__init__(message)
+        self.line = node.start_mark.line + 1 if node is not None else None
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+def max_file_bytes() -> int:
+    """MAX_FILE_BYTES, or LABNET_MAX_LAB_FILE_MB (a whole number of MiB) when set."""
+    raw = os.environ.get("LABNET_MAX_LAB_FILE_MB", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw) * 1024 * 1024
+    return MAX_FILE_BYTES
 
 
 class _Builder:
@@ -83,30 +118,83 @@ class _Builder:
         self.lines = lines.lines
         self.problems = problems
         self.built: dict[int, Any] = {}
+        self.sizes: dict[int, int] = {}     # node -> how many values it holds, expanded
+        self.merged: dict[int, int] = {}    # mapping node -> how many of its pairs came from `<<`
+        self.values = 0                     # values so far, aliases expanded
+        self.depth = 0
+
+    def _count(self, n: int, node: yaml.Node) -> None:
+        self.values += n
+        if self.values > MAX_VALUES:
+            raise LabFileTooBig(f"the file holds more than {MAX_VALUES:,} values once its aliases and merges "
+                                "are expanded (an alias bomb?)", node)
 
     def build(self, node: yaml.Node, loc: Loc | None) -> Any:
         if loc is not None:
             self.lines.setdefault(loc, node.start_mark.line + 1)
         if isinstance(node, yaml.ScalarNode):
+            self._count(1, node)
             return node.value if node.tag == _STR else self.loader.construct_object(node, deep=True)
         known = self.built.get(id(node))
-        if known is not None:
+        if known is not None:   # an alias: the same object again, counted as all it holds
+            self._count(self.sizes.get(id(node), 1), node)
             return known
-        if isinstance(node, yaml.SequenceNode):
-            items: list[Any] = []
-            self.built[id(node)] = items
-            items.extend(self.build(item, None if loc is None else loc + (i,)) for i, item in enumerate(node.value))
-            return items
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, loc)
-        return self.loader.construct_object(node, deep=True)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise LabFileTooBig(f"mappings and lists nest more than {MAX_DEPTH} deep", node)
+        before = self.values
+        self._count(1, node)
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                items: list[Any] = []
+                self.built[id(node)] = items
+                items.extend(self.build(item, None if loc is None else loc + (i,))
+                             for i, item in enumerate(node.value))
+                return items
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, loc)
+            return self.loader.construct_object(node, deep=True)
+        finally:
+            self.depth -= 1
+            self.sizes[id(node)] = self.values - before
+
+    def _flatten(self, node: yaml.MappingNode, depth: int = 0) -> None:
+        """Merge `<<: *anchor` (or a list of them) into the mapping, as PyYAML's
+        flatten_mapping does, but counting: merges of merges grow the mapping
+        geometrically, so they are bounded before they are made."""
+        if depth > MAX_DEPTH:
+            raise LabFileTooBig(f"merges ('<<') nest more than {MAX_DEPTH} deep", node)
+        if id(node) in self.merged or not any(k.tag == _MERGE for k, _ in node.value):
+            return
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE:
+                own.append((key_node, value_node))
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            parts = []
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"expected a mapping (or a list of mappings) for merging, but found {source.id}",
+                        source.start_mark)
+                self._flatten(source, depth + 1)
+                parts.append(source.value)
+            for part in reversed(parts):  # earlier sources win, as in PyYAML
+                merged.extend(part)
+                self._count(2 * len(part), node)   # a key and a value each, built again below
+        node.value = merged + own
+        self.merged[id(node)] = len(merged)
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc | None) -> dict[Any, Any]:
-        self.loader.flatten_mapping(node)   # `<<: *anchor` merges, as PyYAML does them
+        self._flatten(node)
+        from_merges = self.merged.get(id(node), 0)   # the first pairs: what `<<` brought in
         out: dict[Any, Any] = {}
         self.built[id(node)] = out
         seen: dict[Any, int] = {}
-        for key_node, value_node in node.value:
+        for index, (key_node, value_node) in enumerate(node.value):
             key = self.build(key_node, None)
             try:
                 hash(key)
@@ -116,7 +204,11 @@ class _Builder:
                     key_node.start_mark) from None
             line = key_node.start_mark.line + 1
             here: Loc | None = None
-            if loc is not None and key in seen:
+            if index < from_merges:   # merged in: the mapping's own keys override it, silently
+                if loc is not None:
+                    here = loc + (key,)
+                    self.lines.setdefault(here, line)
+            elif loc is not None and key in seen:
                 self.problems.append(Problem(format_loc(loc + (key,)),
                                              f"'{key}' is given twice (first on line {seen[key]})",
                                              "names must be unique; rename or merge the two", line=line))
@@ -141,26 +233,56 @@ def _compose(text: str, loader_class: type, lines: LineMap, problems: list[Probl
         loader.dispose()
 
 
+_PLAIN = "a lab file is a few levels of mappings and lists (under 10), with few aliases ('*name') of small anchors"
+
+
+#: what to do about some of the YAML parser's complaints (else: indentation)
+_YAML_HINTS = (
+    ("for merging", "'<<: *name' merges the mapping an anchor '&name' holds (or a list of such)"),
+    ("undefined alias", "write the anchor ('&name') before any alias of it ('*name')"),
+    ("unhashable key", "keys are plain names or numbers, not lists or mappings"),
+    ("'\\t'", "indent with spaces; YAML does not allow tabs"),
+)
+
+
+def _refused(message: str, hint: str, line: int | None = None) -> tuple[None, LineMap, list[Problem]]:
+    return None, LineMap(), [Problem("", message, hint, line=line)]
+
+
 def parse_yaml(text: str) -> tuple[Any, LineMap, list[Problem]]:
-    """Parse YAML text; return the data, where each part of it is, and problems."""
+    """Parse YAML text; return the data, where each part of it is, and problems.
+    The text is bounded in size, nesting depth and expanded values (see the
+    MAX_ constants): past a bound it is refused, quickly, as one problem."""
+    limit = max_file_bytes()
+    if len(text) > limit:
+        return _refused(f"the file is {len(text):,} characters, more than a lab file may be ({_size(limit)})",
+                        "split the lab, or set LABNET_MAX_LAB_FILE_MB to allow more")
+    nul = text.find("\0")
+    if nul >= 0:
+        return _refused(f"binary data, not a text file (a NUL character at offset {nul})",
+                        "name the lab's YAML file (lab.yml)", line=text.count("\n", 0, nul) + 1)
     lines = LineMap()
     problems: list[Problem] = []
     try:
         try:
             data = _compose(text, _FAST_LOADER, lines, problems)
-        except yaml.YAMLError:
+        except yaml.YAMLError as exc:
+            if "maximum nesting depth" in str(exc):  # libyaml's own bound (1000 levels)
+                raise LabFileTooBig(f"mappings and lists nest more than {MAX_DEPTH} deep") from None
             # parse again with PyYAML's own parser: its messages are the clearer ones
             lines, problems = LineMap(), []
             data = _compose(text, yaml.SafeLoader, lines, problems)
+    except LabFileTooBig as exc:
+        return _refused(str(exc), _PLAIN, line=exc.line)
+    except RecursionError:   # PyYAML's pure-Python parser recurses per level
+        return _refused(f"mappings and lists nest more than {MAX_DEPTH} deep", _PLAIN)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = (exc.problem or str(exc)).strip()
-        problems.append(
-            Problem("", f"not valid YAML: {problem}",
-                    "check indentation and that every 'key: value' has a space after ':'",
-                    line=line)
-        )
+        hint = next((h for words, h in _YAML_HINTS if words in problem),
+                    "check indentation and that every 'key: value' has a space after ':'")
+        problems.append(Problem("", f"not valid YAML: {problem}", hint, line=line))
         return None, LineMap(), problems
     return data, lines, problems
 
@@ -215,9 +337,7 @@ def _problems_from(exc: ValidationError, model: type[BaseModel], prefix: Loc,
             expected = err.get("ctx", {}).get("expected", "")
             message = f"{err['input']!r} is not allowed; expected {expected}"
         else:
-            message = err["msg"][0].lower() + err["msg"][1:]
-            if "input" in err and not isinstance(err["input"], (dict, list)):
-                message += f", got {err['input']!r}"
+            message = plain_message(err)
         problems.append(Problem(format_loc(full), message, hint, line=lines.line_of(full)))
     return problems
 
@@ -261,6 +381,8 @@ def parse_text(text: str, source: str = LAB_FILE, default_name: str | None = Non
         data = None
     if data is None:
         return ParsedLab(source, None, problems=problems, lines=lines, folder=folder)
+    # top-level keys starting with 'x-' are the file's own (a place for &anchors), as in Compose files
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     try:
         header = LabHeader.model_validate(data)
     except ValidationError as exc:
@@ -305,14 +427,25 @@ def parse_where(where: str) -> Loc:
 def read_lab(path: str | Path) -> ParsedLab:
     """Read and parse a lab by folder or file (its name defaults to the folder's)."""
     file = resolve_lab_file(path)
+    limit = max_file_bytes()
+
+    def refused(message: str, hint: str, line: int | None = None) -> ParsedLab:
+        return ParsedLab(str(file), None, problems=[Problem("", message, hint, line=line)],
+                         folder=file.parent.resolve(), file=file.resolve())
+
     try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return ParsedLab(str(file), None, problems=[Problem(
-            "", f"the file is not UTF-8 text (byte {exc.start}: {exc.reason})",
-            "save it as UTF-8", line=None)], folder=file.parent.resolve(), file=file.resolve())
+        with file.open("rb") as handle:
+            raw = handle.read(limit + 1)   # never more than the bound, whatever the file is
     except OSError as exc:
         raise LabFileNotFound(f"cannot read the lab file {file}: {exc.strerror}") from None
+    if len(raw) > limit:
+        return refused(f"the file is larger than a lab file may be ({_size(limit)})",
+                       "split the lab, or set LABNET_MAX_LAB_FILE_MB to allow more")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return refused(f"not UTF-8 text at byte {exc.start}", "save the file as UTF-8 text",
+                       line=raw.count(b"\n", 0, exc.start) + 1)
     parsed = parse_text(text, str(file), default_name=file.parent.resolve().name, folder=file.parent.resolve())
     parsed.file = file.resolve()
     return parsed

@@ -67,6 +67,9 @@ def lab_schema() -> dict[str, Any]:
         defs["ImpairSpec"]["properties"][key] = {"anyOf": [{"type": "string"}, {"type": "null"}],
                                                  "default": None, "title": key.title(),
                                                  "description": f"e.g. {example}"}
+    defs["LimitsSpec"]["properties"]["memory"] = {
+        "anyOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*[kKmMgG]([iI]?[bB])?$"}, {"type": "null"}],
+        "default": None, "title": "Memory", "description": "e.g. 256m or 1g (swap included)"}
     for model in ("RouteSpec",):
         to = defs[model]["properties"]["to"]
         defs[model]["properties"]["to"] = {"anyOf": [to, {"const": "default"}], "title": to.get("title", "To")}

@@ -6,11 +6,11 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 
 from .. import contract
 from . import units
-from .base import StrictModel
+from .base import StrictModel, parse_address
 
 ServiceType = Literal["http", "select", "chat", "udp-echo", "command"]
 SERVICE_TYPES: tuple[str, ...] = ("http", "select", "chat", "udp-echo", "command")
@@ -27,10 +27,15 @@ class ServiceSpec(StrictModel):
 
     type: ServiceType
     name: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: StrictInt | None = Field(default=None, ge=1, le=65535)
     bind: str = "0.0.0.0"
     root: str | None = None
     command: list[str] | None = None
+
+    @field_validator("bind", mode="before")
+    @classmethod
+    def _bind(cls, value: Any) -> Any:
+        return str(parse_address(value))
 
     @model_validator(mode="after")
     def _fits_type(self) -> ServiceSpec:
@@ -125,7 +130,7 @@ class ForwardSpec(StrictModel):
     """A port forward: `public_port` on the outside address -> `to` (node:port)."""
 
     proto: Literal["tcp", "udp"] = "tcp"
-    public_port: int = Field(ge=1, le=65535)
+    public_port: StrictInt = Field(ge=1, le=65535)
     to: str
 
     @field_validator("to")
@@ -149,8 +154,8 @@ class NatSpec(StrictModel):
 class DynamicSpec(StrictModel):
     """Timers and key of the link-state routing daemon (`routing: dynamic`)."""
 
-    hello_interval: float = Field(default=contract.HELLO_INTERVAL, ge=0.01, le=65)
-    dead_interval: float = Field(default=contract.DEAD_INTERVAL, ge=0.02, le=3600)
+    hello_interval: StrictFloat = Field(default=contract.HELLO_INTERVAL, ge=0.01, le=65)
+    dead_interval: StrictFloat = Field(default=contract.DEAD_INTERVAL, ge=0.02, le=3600)
     key: str | None = Field(default=None, min_length=8)   # shared secret: packets carry an HMAC
 
     @model_validator(mode="after")
@@ -233,3 +238,44 @@ class ImpairSpec(StrictModel):
     def impairment(self) -> Impairment:
         return Impairment(delay_ms=self.delay or 0.0, jitter_ms=self.jitter or 0.0,
                           loss_pct=self.loss or 0.0, rate_kbit=self.rate or 0)
+
+
+#: Defaults and bounds of what one node may use. The defaults let a 100-node
+#: lab fit a 24 GiB machine even if every node used its whole memory
+#: (100 x 192 MiB = 18.75 GiB), stop a fork bomb at 512 processes, and leave
+#: a second core to the rest of the machine on a 2-core one.
+DEFAULT_PIDS = 512
+DEFAULT_MEMORY = 192 * 1024**2
+DEFAULT_CPUS = 1.0
+PIDS_RANGE = (32, 16384)
+MEMORY_RANGE = (32 * 1024**2, 16 * 1024**3)
+CPUS_RANGE = (0.1, 64.0)
+
+
+class LimitsSpec(StrictModel):
+    """What a node may use: `{pids: 512, memory: 256m, cpus: 1}`; at the top
+    level for every node, on a node for that node (what it leaves out comes
+    from the top level, then the defaults)."""
+
+    pids: StrictInt | None = Field(default=None, ge=PIDS_RANGE[0], le=PIDS_RANGE[1])
+    memory: int | None = None     # bytes
+    cpus: StrictFloat | None = Field(default=None, ge=CPUS_RANGE[0], le=CPUS_RANGE[1])
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        n = units.parse_size_bytes(value, "memory")
+        lo, hi = MEMORY_RANGE
+        if not lo <= n <= hi:
+            raise ValueError(f"memory {value!r} is out of range ({units.format_size(lo)} to {units.format_size(hi)})")
+        return n
+
+    def over(self, base: LimitsSpec | None) -> LimitsSpec:
+        """These limits, with what they leave out taken from `base`."""
+        if base is None:
+            return self
+        return LimitsSpec.model_construct(pids=self.pids if self.pids is not None else base.pids,
+                                          memory=self.memory if self.memory is not None else base.memory,
+                                          cpus=self.cpus if self.cpus is not None else base.cpus)

@@ -11,14 +11,20 @@ import ipaddress
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
-from .base import StrictModel, parse_address, parse_interface_address, parse_network
-from .specs import DynamicSpec, FirewallSpec, ImpairSpec, NatSpec, ServiceSpec
+from .base import StrictModel, parse_address, parse_interface_address, parse_link_subnet, parse_network
+from .specs import DynamicSpec, FirewallSpec, ImpairSpec, LimitsSpec, NatSpec, ServiceSpec
 
 #: Linux refuses interface names longer than this.
 IFNAME_MAX = 15
 IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+#: an image reference as the engine takes it: [host[:port]/]name[/name...][:tag][@sha256:digest]
+_IMAGE_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?/)?"
+                      rf"{_IMAGE_PART}(?:/{_IMAGE_PART})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+                      r"(?:@sha256:[0-9a-f]{64})?")
 
 Kind = Literal["host", "switch", "router"]
 KINDS: tuple[str, ...] = ("host", "switch", "router")
@@ -53,6 +59,9 @@ class InterfaceSpec(StrictModel):
             raise ValueError(f"'{value}' is not a MAC address (expected like 02:00:00:00:00:01)")
         if int(value[:2], 16) & 1:
             raise ValueError(f"'{value}' is a multicast MAC; the first byte must be even")
+        if value.replace(":", "").strip("0") == "":
+            raise ValueError(f"'{value}' is the all-zero MAC, which no interface may have "
+                             "(expected like 02:00:00:00:00:01)")
         return value.lower()
 
 
@@ -91,11 +100,20 @@ class NodeSpec(StrictModel):
     services: list[ServiceSpec] = Field(default_factory=list)
     nat: NatSpec | None = None
     firewall: FirewallSpec | None = None
+    #: what the node may use; what it leaves out comes from the lab's `limits`
+    limits: LimitsSpec | None = None
 
     @field_validator("gateway", "router_id", mode="before")
     @classmethod
     def _gateway(cls, value: Any) -> Any:
         return None if value is None else parse_address(value)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 255 or not IMAGE_RE.fullmatch(value)):
+            raise ValueError(f"{value!r} is not an image name (expected like labnet/node or my/image:1.0)")
+        return value
 
 
 class Endpoint(StrictModel):
@@ -124,7 +142,7 @@ class Endpoint(StrictModel):
 
 
 def _optional_network(value: Any) -> Any:
-    return None if value is None else parse_network(value)
+    return None if value is None else parse_link_subnet(value)
 
 
 class LinkSpec(StrictModel):
@@ -137,7 +155,7 @@ class LinkSpec(StrictModel):
     a: Endpoint
     b: Endpoint
     prefix: ipaddress.IPv4Network | None = None
-    cost: int = Field(default=DEFAULT_COST, ge=1, le=65535)
+    cost: StrictInt = Field(default=DEFAULT_COST, ge=1, le=65535)
     impair: ImpairSpec | None = None
 
     _prefix = field_validator("prefix", mode="before")(classmethod(lambda cls, v: _optional_network(v)))
@@ -181,7 +199,7 @@ class LanSpec(StrictModel):
     members: list[LanMember] = Field(min_length=1)
     prefix: ipaddress.IPv4Network | None = None
     switch: str | None = None
-    cost: int = Field(default=DEFAULT_COST, ge=1, le=65535)
+    cost: StrictInt = Field(default=DEFAULT_COST, ge=1, le=65535)
 
     _prefix = field_validator("prefix", mode="before")(classmethod(lambda cls, v: _optional_network(v)))
 
@@ -191,9 +209,9 @@ class PoolSpec(StrictModel):
     (subnets of the default size) or `{prefix: 192.168.0.0/16, size: 24}`."""
 
     prefix: ipaddress.IPv4Network
-    size: int = Field(ge=8, le=30)
+    size: StrictInt = Field(ge=8, le=30)
 
-    _prefix = field_validator("prefix", mode="before")(classmethod(lambda cls, v: parse_network(v)))
+    _prefix = field_validator("prefix", mode="before")(classmethod(lambda cls, v: parse_link_subnet(v)))
 
 
 DEFAULT_LAN_POOL = {"prefix": "192.168.0.0/16", "size": 24}
@@ -226,6 +244,7 @@ class LabHeader(StrictModel):
     routing: RoutingMode = "static"
     dynamic: DynamicSpec = Field(default_factory=DynamicSpec)
     pools: PoolsSpec = Field(default_factory=PoolsSpec)
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
     nodes: dict[str, Any]
     lans: dict[str, Any] = Field(default_factory=dict)
     links: list[Any] = Field(default_factory=list)
@@ -242,6 +261,8 @@ class Topology(StrictModel):
     routing: RoutingMode = "static"
     dynamic: DynamicSpec = Field(default_factory=DynamicSpec)
     pools: PoolsSpec = Field(default_factory=PoolsSpec)
+    #: what every node may use (processes, memory, cores), unless it says otherwise
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
     nodes: dict[str, NodeSpec]
     lans: dict[str, LanSpec] = Field(default_factory=dict)
     links: list[LinkSpec] = Field(default_factory=list)

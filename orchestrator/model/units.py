@@ -1,5 +1,5 @@
 """Units a lab file and the command line share: durations (50ms, 1.5s, 2m),
-percentages (2%), rates (10mbit). One parser each.
+percentages (2%), rates (10mbit), sizes (256m). One parser each.
 
 Every function raises UnitError (a UsageError, and a ValueError so that the
 lab-file models turn it into a problem with its place) with a message that
@@ -86,3 +86,24 @@ def format_rate(kbit: int) -> str:
     if kbit >= 1000 and kbit % 1000 == 0:
         return f"{kbit // 1000}mbit"
     return f"{kbit}kbit"
+
+
+_SIZE_UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size_bytes(value: Any, option: str = "memory") -> int:
+    """'256m' -> 268435456; k, m, g (or kib, mib, gib, kb, mb, gb: all powers of 1024)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise UnitError(f"{option} {value!r}: expected a size like 256m or 1g")
+    m = re.fullmatch(_NUM + r"\s*([kmg])(?:i?b)?", str(value).strip().lower())
+    if not m:
+        raise UnitError(f"{option} {value!r}: give a size with its unit, like 256m or 1g")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+
+
+def format_size(n: int) -> str:
+    """268435456 -> '256m'."""
+    for unit, factor in (("g", 1024**3), ("m", 1024**2), ("k", 1024)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor}{unit}"
+    return f"{n / 1024**2:.1f}m"

@@ -16,7 +16,7 @@ from tests.integration.conftest import host_network_snapshot
 SMALL = """
 name: {name}
 nodes:
-  a: {{kind: host, interfaces: {{eth0: 10.1.0.1/24}}{image_a}}}
+  a: {{kind: host, interfaces: {{eth0: 10.1.0.1/24}}{extra_a}}}
   b: {{kind: host, interfaces: {{eth0: 10.1.0.2/24}}}}
   c: {{kind: host, interfaces: {{eth0: 10.1.0.3/24}}}}
   s: {{kind: switch}}
@@ -27,10 +27,10 @@ links:
 """
 
 
-def small_lab(tmp_path, name, image_a=""):
+def small_lab(tmp_path, name, extra_a=""):
     folder = tmp_path / name
     folder.mkdir()
-    (folder / "lab.yml").write_text(SMALL.format(name=name, image_a=image_a))
+    (folder / "lab.yml").write_text(SMALL.format(name=name, extra_a=extra_a))
     return folder
 
 
@@ -53,7 +53,8 @@ def test_destroy_removes_everything_and_is_repeatable(backend, tmp_path):
 
 
 def test_a_failed_deploy_removes_what_it_created(backend, tmp_path):
-    folder = small_lab(tmp_path, "t-fail", image_a=", image: labnet/no-such-image:1")
+    # a program that is not in the node: found while configuring, after every node was made
+    folder = small_lab(tmp_path, "t-fail", extra_a=", services: [{type: command, command: [/no/such-program]}]")
     with pytest.raises(DeployError, match="everything it had created was removed"):
         api.deploy(folder, backend=backend)
     assert containers(backend, "t-fail", nodes_only=False) == []

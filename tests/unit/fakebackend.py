@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import PROJECT, contract
 from orchestrator.backend.protocol import ExecResult, InterfaceState, LabSummary, NodeState
-from orchestrator.errors import BackendError, EngineUnavailable, LabStateError
+from orchestrator.errors import BackendError, EngineUnavailable, ImageError, LabStateError
 from orchestrator.labels import LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_PROJECT, LABEL_SOURCE, node_labels
 from orchestrator.plan import PlanNode
 from orchestrator.progress import Event, Progress
@@ -174,6 +174,7 @@ class FakeBackend:
         self.calls: list[tuple[str, str]] = []        # (method, what): the log of every call
         self.execs: list[tuple[str, list[str]]] = []  # (node, argv) of every exec
         self.destroyed: list[str] = []                # the lab of every destroy call
+        self.images: set[str] = {IMAGE}               # what is on the fake engine
         self.hooks: dict[str, Callable[[str], None]] = {}
         self.exec_handlers: list[ExecHandler] = []
         self.probe: ProbeHandler = no_probe
@@ -329,6 +330,10 @@ class FakeBackend:
             raise EngineUnavailable("no Docker engine answers on this machine (the fake is down)")
         self._step("check", "")
 
+    def has_image(self, image: str) -> bool:
+        self._log("has_image", image)
+        return image in self.images
+
     def ensure_images(self, progress: Progress, force: bool = False) -> dict[str, str]:
         self._log("ensure_images", "force" if force else "")
         self._step("ensure_images", "")
@@ -364,6 +369,9 @@ class FakeBackend:
         self.plans[plan.lab] = plan
         names = list(plan.nodes) if nodes is None else nodes
         total = len(names)
+        missing = sorted({i for n in names if (i := plan.nodes[n].image) is not None} - self.images)
+        if missing:
+            raise ImageError(f"the image '{missing[0]}' is not on this engine (the fake never pulls)")
         for done, name in enumerate(names, 1):
             node = plan.nodes[name]
             self._step("create", name)

@@ -52,3 +52,28 @@ def test_the_record_is_no_node_but_makes_a_lab_listed():
     assert [s.node for s in b.nodes("a")] == ["pc1"]
     assert [(s.name, s.nodes) for s in b.list_labs()] == [("a", 1), ("half", 0)]
     assert ["labnet.project=labnet", "labnet.lab=a", "labnet.node"] in engine.asked
+
+
+class DeadEngine(Engine):
+    def containers(self, labels: list[str]) -> list[dict]:
+        import requests
+        raise requests.exceptions.ConnectionError("('Connection aborted.', ConnectionResetError(104, 'reset'))")
+
+
+def test_an_engine_that_stops_answering_is_said_so():
+    import pytest
+
+    from orchestrator.errors import EngineUnavailable
+    with pytest.raises(EngineUnavailable, match=r"^the Docker engine stopped answering \(ConnectionError: "
+                                                r"\('Connection aborted\.'.*; check that dockerd runs"):
+        backend(DeadEngine([])).nodes("ux")
+
+
+def test_other_errors_pass_through_the_guard():
+    import pytest
+
+    class Broken(Engine):
+        def containers(self, labels):
+            raise KeyError("a bug")
+    with pytest.raises(KeyError):
+        backend(Broken([])).nodes("ux")

@@ -76,7 +76,7 @@ def test_every_error_is_reported_at_once_with_its_place():
         "expect[2].path.via[1]: 'pc2' is a host; via lists the routers on the way "
         "(hint: leave out the source and the target)",
         "expect[3].service.http: 'index.html' is not a URL path; write it from the root, like /index.html",
-        "expect[3].service.status: input should be less than or equal to 599, got 999",
+        "expect[3].service.status: must be at most 599, got 999",
         "expect[4].chat.clients: 'clients' needs at least one entry",
         "expect[5].all_pairs.nodes: 'everyone' is not a node group; write hosts, routers, all or a list of nodes",
         "expect[6].nat_source.seen_as: 'seen_as' is required "

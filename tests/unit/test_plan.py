@@ -1,5 +1,6 @@
 """Planning: every interface, MAC, address, route, sysctl and label resolved."""
 
+import ipaddress
 from pathlib import Path
 
 from orchestrator.compile import compile_file, compile_lab, compile_text
@@ -91,3 +92,13 @@ links:
 def test_hosts_file_entries():
     assert ("192.168.3.11", "pc6") in five().hosts_entries()
     assert all(name[0] in "prs" for _, name in five().hosts_entries())
+
+
+def test_overlapping_pools_never_hand_out_an_address_twice():
+    plan = compile_text("pools: {lan: 10.0.0.0/16, p2p: 10.0.0.0/16}\n"
+                        "nodes:\n  r1: {kind: router}\n  r2: {kind: router}\n  h1: {kind: host}\n  h2: {kind: host}\n"
+                        "links:\n  - [r1, r2]\n  - [h1, r1]\n  - [h2, r2]\n", default_name="x").result()
+    subnets = [ipaddress.ip_interface(i.address).network for n in plan.nodes.values() for i in n.interfaces]
+    distinct = sorted(set(subnets))
+    assert len(distinct) == 3
+    assert not any(a.overlaps(b) for a in distinct for b in distinct if a != b)
