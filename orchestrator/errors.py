@@ -111,3 +111,20 @@ def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str 
     """'did you mean 'pc2'?' for the closest of choices, or None when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def unknown_hint(word: str, choices: Iterable[str], what: str = "known", cutoff: float = 0.5,
+                 at_most: int = 12) -> str:
+    """The hint for a name that is not one of `choices`: the nearest ("did you
+    mean 'pc2'?") when one is close, then every choice when they are few, else
+    the closest few of them ("known: pc1, pc2, pc3" / "closest of 40: ...")."""
+    names = sorted(set(choices))
+    if not names:
+        return f"there is nothing {what} yet"
+    nearest = did_you_mean(word, names, cutoff=cutoff)
+    if len(names) <= at_most:
+        listed = f"{what}: " + ", ".join(names)
+    else:
+        closest = difflib.get_close_matches(word, names, n=at_most, cutoff=0.0)
+        listed = f"closest of {len(names)} {what}: " + ", ".join(closest)
+    return f"{nearest} ({listed})" if nearest else listed
