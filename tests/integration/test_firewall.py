@@ -56,6 +56,14 @@ def test_port_forward_reaches_the_home_web_server(home, backend):
     assert last_access(backend, "web") == "203.0.113.20"  # DNAT only: the client's own address
 
 
+def test_port_forward_from_inside_the_home_lan_hairpin(home, backend):
+    # as home routers do: pc1 uses the public address and port too; the web
+    # server sees the router's inside address, so its replies go back through it
+    r = probe(backend, HOME, "pc1", "http", "http://198.51.100.2:8080/", "--contains", "home web server")
+    assert r["ok"], r
+    assert last_access(backend, "web") == "192.168.1.1"
+
+
 def test_nat_table_and_ruleset_are_visible_in_the_node(home, backend):
     rules = operate.exec_in(HOME, "gw", ["nft", "list", "ruleset"], backend=backend)
     assert rules.ok and "masquerade" in rules.stdout and "dnat to 192.168.1.12:80" in rules.stdout
