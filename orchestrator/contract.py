@@ -24,6 +24,7 @@ HOSTS_FILE = "/etc/hosts"                        # the lab's names; written by t
 NODE_FILE = f"{CONFIG_DIR}/node.json"            # the node's own part of the plan, for reading
 SERVICES_CONFIG = f"{CONFIG_DIR}/services.json"  # the supervisor's config (labnode/svconfig.py)
 ROUTING_CONFIG = f"{CONFIG_DIR}/routing.json"    # the routing daemon's (labnode/routing/config.py)
+ROUTER_NAMES = f"{CONFIG_DIR}/routers.json"      # router ids and addresses -> node names, for lab-routed's tables
 NFT_RULESET = f"{CONFIG_DIR}/nftables.nft"       # firewall and NAT, loaded by the setup script
 LOG_DIR = "/var/log/labnet"                      # one <service>.log each, and supervisor.log
 SERVICE_ROOT = "/srv"                            # folders served by http services: /srv/<name>

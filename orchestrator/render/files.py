@@ -41,6 +41,22 @@ class Renderer:
         self.hosts = env.get_template("node/hosts.j2")
         self.nft = env.get_template("node/nftables.nft.j2")
         self.shared = {"plan": plan, "hosts_entries": plan.hosts_entries(), "paths": contract}
+        self._router_names: str | None = None
+
+    def router_names(self) -> str:
+        """The names of the lab's dynamic routers by router id and by address,
+        one document every such router gets (so `lab routes` can say r2, not
+        10.255.0.2); made once per plan."""
+        if self._router_names is None:
+            names: dict[str, str] = {}
+            for other in self.plan.nodes.values():
+                if other.daemon is None:
+                    continue
+                names[other.daemon.router_id] = other.name
+                for address in other.addresses():
+                    names.setdefault(address.split("/")[0], other.name)
+            self._router_names = contract.dump(names)
+        return self._router_names
 
     def node(self, node: PlanNode) -> NodeFiles:
         ctx = {**self.shared, "node": node}
@@ -55,6 +71,7 @@ class Renderer:
             files[contract.SERVICES_CONFIG] = contract.dump(contract.services_document(node.services))
         if node.daemon is not None:
             files[contract.ROUTING_CONFIG] = contract.dump(contract.routing_document(node.daemon))
+            files[contract.ROUTER_NAMES] = self.router_names()
         if node.nat or node.firewall:
             files[contract.NFT_RULESET] = self.nft.render(ctx)
         return files

@@ -121,6 +121,15 @@ def test_every_pc_reaches_every_pc(mesh, backend):
     assert [f"{r.src}->{r.dst}" for r in results if not r.ok] == []
 
 
+def test_the_daemons_tables_name_the_routers(mesh, backend):
+    wait_for(backend, mesh, expected_routes(mesh))
+    res = operate.exec_in(NAME, "r1", operate.routes_argv("neighbors", as_json=False), backend=backend)
+    assert res.ok, res.stderr
+    neighbours = {n for n, node in mesh.nodes.items() if node.daemon is not None and n != "r1"
+                  and any(i.peer.split(":")[0] == "r1" for i in node.interfaces)}
+    assert neighbours and all(f"{n} ({mesh.nodes[n].daemon.router_id})" in res.stdout for n in neighbours)
+
+
 def test_pulling_a_cable_moves_traffic_to_the_next_best_path(mesh, backend):
     wait_for(backend, mesh, expected_routes(mesh))
     pc4 = mesh.nodes["pc4"].addresses()[0].split("/")[0]

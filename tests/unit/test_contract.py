@@ -35,7 +35,8 @@ def rendered():
 
 
 def test_paths_and_signal_are_the_same_on_both_sides():
-    for name in ("SERVICES_CONFIG", "ROUTING_CONFIG", "LOG_DIR", "SUPERVISOR_PIDFILE", "READY_LINE", "CONFIG_DIR"):
+    for name in ("SERVICES_CONFIG", "ROUTING_CONFIG", "ROUTER_NAMES", "LOG_DIR", "SUPERVISOR_PIDFILE", "READY_LINE",
+                 "CONFIG_DIR"):
         assert getattr(contract, name) == getattr(node_contract, name), name
     assert routed_main.DEFAULT_CONFIG == contract.ROUTING_CONFIG
     assert contract.SUPERVISOR_ARGV[2] == "labnode.supervisor"
@@ -106,3 +107,14 @@ def test_rendered_routing_json_is_what_the_daemon_reads(rendered):
             checked += 1
     assert checked == 6  # labs/dijkstra-mesh: six routers
 
+
+
+def test_every_dynamic_router_gets_the_names_of_all_of_them(rendered):
+    plan, files = rendered["dijkstra-mesh"]
+    routers = {name: node for name, node in plan.nodes.items() if node.daemon is not None}
+    for name in routers:
+        names = json.loads(files[name][contract.ROUTER_NAMES])
+        for other, node in routers.items():
+            assert names[node.daemon.router_id] == other
+            assert all(names[a.split("/")[0]] == other for a in node.addresses())
+    assert not any(contract.ROUTER_NAMES in f for n, f in files.items() if n not in routers)

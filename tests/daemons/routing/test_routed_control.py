@@ -88,3 +88,29 @@ def test_empty_views_render():
     assert cli.render("routes", []) == "no routes"
     assert cli.render("neighbors", []) == "no neighbours"
     assert cli.render("lsdb", []) == "empty database"
+
+
+NAMES = {"1.1.1.1": "r1", "2.2.2.2": "r2", "3.3.3.3": "r3", "4.4.4.4": "r4", "10.0.1.2": "r2", "10.0.3.2": "r3"}
+
+
+def test_tables_name_the_routers_when_the_names_file_knows_them(server, tmp_path, capsys):
+    names = tmp_path / "routers.json"
+    names.write_text(json.dumps(NAMES))
+    assert cli.main(["neighbors", "--socket", server, "--names", str(names)]) == 0
+    assert "r2 (2.2.2.2)" in capsys.readouterr().out
+    assert cli.main(["routes", "--socket", server, "--names", str(names)]) == 0
+    routes = capsys.readouterr().out
+    assert "r2 (10.0.1.2)" in routes and "r3 (10.0.3.2)" in routes
+    assert cli.main(["lsdb", "--socket", server, "--names", str(names)]) == 0
+    lsdb = capsys.readouterr().out
+    assert "r4 (4.4.4.4)  seq" in lsdb and "r2 cost" in lsdb
+
+
+@pytest.mark.parametrize("content", ["", "[1, 2]", '{"1.1.1.1": 5}', "{" * 50, "not json"])
+def test_a_missing_or_bad_names_file_leaves_the_addresses(server, tmp_path, capsys, content):
+    names = tmp_path / "routers.json"
+    names.write_text(content)
+    for path in (names, tmp_path / "missing.json"):
+        assert cli.main(["neighbors", "--socket", server, "--names", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "2.2.2.2" in out and "(2.2.2.2)" not in out
