@@ -20,7 +20,7 @@ from .progress import Event, Progress, silent
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .backend.protocol import Backend, LabSummary
+    from .backend.protocol import Backend, ImageInfo, ImageStore, LabSummary
     from .compile import Compiled
     from .contract import NodeFiles
     from .diff import PlanDiff
@@ -91,6 +91,23 @@ def build_images(backend: Backend | None = None, progress: Progress = silent,
     return (backend or default_backend()).ensure_images(progress, force=force)
 
 
+def default_images() -> ImageStore:
+    """Where `lab images list/prune` look when no store is given: the Docker engine."""
+    from .backend.dockerengine import DockerBackend
+    return DockerBackend()
+
+
+def list_images(store: ImageStore | None = None) -> list[ImageInfo]:
+    """`lab images list`: our images on the engine, newest first, and the labs using them."""
+    return (store or default_images()).list_images()
+
+
+def prune_images(store: ImageStore | None = None, progress: Progress = silent) -> list[str]:
+    """`lab images prune`: remove our base and node images that are stale (not what
+    the current recipes build) and that no container uses; the tags removed."""
+    return (store or default_images()).prune_images(progress)
+
+
 def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dry_run: bool = False,
            backend: Backend | None = None, progress: Progress = silent) -> DeployResult:
     """Deploy a lab. On a lab that is already running, reconcile it in place
@@ -146,7 +163,10 @@ def _fresh(backend: Backend, plan: Plan, files: dict[str, NodeFiles], progress: 
             step()
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t
     except BaseException as exc:
-        progress(Event("destroy", f"deploy of {plan.lab} failed; removing what it created"))
+        if isinstance(exc, KeyboardInterrupt):  # the command line says "interrupted" once, at the end
+            progress(Event("destroy", f"removing what the deploy of {plan.lab} created"))
+        else:
+            progress(Event("destroy", f"deploy of {plan.lab} failed; removing what it created"))
         try:
             backend.destroy(plan.lab, progress)
         except Exception as cleanup_exc:  # report the first failure, mention the second
@@ -187,6 +207,39 @@ def resolve_lab_name(name_or_path: str) -> str:
             return lab.name
         compile_path(p).result()  # the file has no usable name: say why
     return name_or_path
+
+
+def not_deployed(lab: str, backend: Backend) -> LabStateError:
+    """The error for lab `lab` not being deployed, naming the deployed lab
+    nearest to it ("did you mean 'ux-ring'?") when one is close."""
+    from .backend.protocol import not_deployed as error
+    try:
+        names = [s.name for s in backend.list_labs()]
+    except LabError:
+        names = []
+    return error(lab, names)
+
+
+def check_deployed(name: str, backend: Backend | None = None) -> tuple[str, Backend]:
+    """Like locate, once the engine's listing (one request) shows the lab is
+    deployed; LabStateError naming the nearest deployed lab if it is not."""
+    from .backend.protocol import not_deployed as error
+    lab, backend = locate(name, backend)
+    names = [s.name for s in backend.list_labs()]
+    if lab not in names:
+        raise error(lab, names)
+    return lab, backend
+
+
+def nearest_lab(name: str, backend: Backend | None = None) -> str | None:
+    """The deployed lab whose name is closest to `name` (a typo), or None."""
+    import difflib
+    try:
+        names = [s.name for s in (backend or default_backend()).list_labs()]
+    except LabError:
+        return None
+    close = difflib.get_close_matches(name, [n for n in names if n != name], n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def destroy(name_or_path: str, *, backend: Backend | None = None, progress: Progress = silent) -> int:
@@ -234,7 +287,7 @@ class Running:
             return cls(record.plan, backend, record)
         states = backend.nodes(lab)
         if not states:
-            raise LabStateError(f"lab '{lab}' is not deployed (see: lab status)")
+            raise not_deployed(lab, backend)
         source = next((n.source for n in states if n.source), None)
         if not source or not Path(source).is_file():
             raise LabStateError(f"lab '{lab}' has no stored plan and its lab file ({source}) is gone; "

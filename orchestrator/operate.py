@@ -1,5 +1,5 @@
-"""Operating a running lab: the facade `lab status/exec/shell/chat/ping/graph/
-capture/link/impair/logs` call. Nothing here prints; long steps report
+"""Operating a running lab: the facade `lab status --wide/exec/shell/chat/ping/
+routes/graph/capture/link/impair/logs` call. Nothing here prints; long steps report
 through `orchestrator.progress` callbacks.
 
 Operations that need the plan (interface names, addresses, links) get it
@@ -9,14 +9,17 @@ lab's name.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import contract
 from .capture import CaptureResult, follow_text, run_capture, tcpdump_argv
-from .errors import LabStateError, UsageError
-from .lab import attach, compile_path, locate
+from .errors import BackendError, LabError, LabStateError, UsageError, unknown_hint
+from .lab import attach, compile_path, locate, not_deployed
 from .labels import LAB_FILE
 from .locks import lab_lock
 from .model import units
@@ -67,7 +70,7 @@ def parse_end(text: str, what: str = "NODE:IFACE") -> tuple[str, str | None]:
 def node_state(backend: Backend, lab: str, node: str) -> NodeState:
     states = backend.nodes(lab)
     if not states:
-        raise LabStateError(f"lab '{lab}' is not deployed (see: lab status)")
+        raise not_deployed(lab, backend)
     for st in states:
         if st.node == node:
             return st
@@ -77,6 +80,71 @@ def node_state(backend: Backend, lab: str, node: str) -> NodeState:
 def exec_in(name: str, node: str, argv: list[str], backend: Backend | None = None) -> ExecResult:
     lab, backend = locate(name, backend)
     return backend.exec(lab, node, argv)
+
+
+#: execs `exec_many` runs at once
+EXEC_WORKERS = 16
+
+
+@dataclass
+class NodeExec:
+    """What one node of `lab exec --all` said."""
+
+    node: str
+    exit_code: int | None     # None: the command did not run there (see error)
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None  # why it did not run (the node is stopped, say)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def select_nodes(lab: str, states: list[NodeState], nodes: list[str] | None = None,
+                 kind: str | None = None) -> list[NodeState]:
+    """The nodes of a lab that `--nodes a,b` and/or `--kind K` name (all when neither)."""
+    chosen = states
+    if nodes is not None:
+        known = {s.node for s in states}
+        for n in nodes:
+            if n not in known:
+                raise UsageError(f"lab '{lab}' has no node '{n}'; {unknown_hint(n, known, 'its nodes')}")
+        wanted = set(nodes)
+        chosen = [s for s in chosen if s.node in wanted]
+    if kind is not None:
+        chosen = [s for s in chosen if s.kind == kind]
+        if not chosen:
+            kinds = ", ".join(sorted({s.kind for s in states}))
+            raise UsageError(f"lab '{lab}' has no {kind} {'of those nodes ' if nodes else ''}(its kinds: {kinds})")
+    return chosen
+
+
+def exec_many(name: str, argv: list[str], *, nodes: list[str] | None = None, kind: str | None = None,
+              backend: Backend | None = None, workers: int = EXEC_WORKERS) -> list[NodeExec]:
+    """Run argv in several nodes of a lab at once (every node, those named, or
+    those of a kind); one result per node, in node order. A node that is not
+    running gets a result with no exit code and the reason."""
+    if not argv:
+        raise UsageError("say what to run: lab exec NAME --all -- CMD ARGS...")
+    lab, backend = locate(name, backend)
+    states = backend.nodes(lab)
+    if not states:
+        raise not_deployed(lab, backend)
+    chosen = select_nodes(lab, states, nodes, kind)
+
+    def one(st: NodeState) -> NodeExec:
+        if not st.running:
+            return NodeExec(st.node, None, error=f"{st.node} is {st.state}, not running "
+                                                 f"(start it again with: lab repair {lab})")
+        try:
+            res = backend.exec(lab, st.node, argv)
+        except LabError as exc:
+            return NodeExec(st.node, None, error=str(exc))
+        return NodeExec(st.node, res.exit_code, res.stdout, res.stderr)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen)))) as pool:
+        return list(pool.map(one, chosen))
 
 
 def shell_argv(name: str, node: str, argv: list[str] | None = None, backend: Backend | None = None) -> list[str]:
@@ -89,10 +157,86 @@ def routes_argv(what: str, as_json: bool) -> list[str]:
     return [*contract.ROUTING_CLI_ARGV, what, *(["--json"] if as_json else [])]
 
 
-def chat_argv(name: str, node: str, nick: str, server: str | None = None,
+#: the node's main routing table as JSON (iproute2 in the node image)
+KERNEL_ROUTES_ARGV = ["ip", "-j", "route", "show"]
+
+
+@dataclass
+class RoutesAnswer:
+    """`lab routes NAME NODE [WHAT]`: the routing daemon's answer, or, on a node
+    that runs none (or whose daemon does not answer), the node's kernel routes."""
+
+    lab: str
+    node: str
+    routing: str               # the lab's routing: static, computed or dynamic
+    what: str                  # routes, neighbors, lsdb, stats
+    source: str                # "daemon" or "kernel"
+    text: str = ""             # the daemon's answer, or the kernel routes as `ip route` lines
+    data: Any = None           # the daemon's JSON answer (as_json), or the kernel routes (ip -j route)
+    note: str = ""             # kernel: why these are shown
+
+
+def kernel_route_line(route: dict[str, Any]) -> str:
+    """One route of `ip -j route` as `ip route` prints it."""
+    words = [str(route.get("dst", "?"))]
+    for key, word in (("gateway", "via"), ("dev", "dev"), ("protocol", "proto"), ("scope", "scope"),
+                      ("prefsrc", "src"), ("metric", "metric")):
+        if route.get(key) not in (None, ""):
+            words += [word, str(route[key])]
+    return " ".join(words)
+
+
+def routes(name: str, node: str, what: str = "routes", as_json: bool = False,
+           backend: Backend | None = None) -> RoutesAnswer:
+    """Ask a router's routing daemon (routes, neighbors, lsdb, stats); on a node
+    with no daemon, or whose daemon does not answer, the routes of its kernel."""
+    running = attach(name, backend)
+    plan, backend = running.plan, running.backend
+    if node not in plan.nodes:
+        raise UsageError(f"lab '{plan.lab}' has no node '{node}'; {unknown_hint(node, plan.nodes, 'its nodes')}")
+    planned = plan.nodes[node]
+    answer = RoutesAnswer(plan.lab, node, plan.routing, what, "kernel")
+    if planned.daemon is not None:
+        res = backend.exec(plan.lab, node, routes_argv(what, as_json))
+        if res.ok:
+            answer.source, answer.text = "daemon", res.stdout
+            if as_json:
+                try:
+                    answer.data = json.loads(res.stdout)
+                except ValueError:
+                    raise BackendError(f"the routing daemon of {node} answered no JSON: "
+                                       f"{res.stdout.strip()[:200]}") from None
+            return answer
+        why = (res.stderr or res.stdout).strip().splitlines()
+        reason = why[-1] if why else f"exit {res.exit_code}"
+        if what != "routes":
+            raise LabStateError(f"the routing daemon of {node} does not answer ({reason}); "
+                                f"its log: lab logs {plan.lab} {node} {contract.ROUTING_SERVICE}")
+        answer.note = f"the routing daemon of {node} does not answer ({reason}); {node}'s kernel routes:"
+    elif what != "routes":
+        raise UsageError(f"{node} runs no routing daemon (this lab uses routing: {plan.routing}), so it has "
+                         f"no {what} to show; 'lab routes {plan.lab} {node}' shows its kernel routes")
+    else:
+        daemonless = f" ({node} is a {planned.kind}: it runs no routing daemon)" if plan.routing == "dynamic" else ""
+        answer.note = f"this lab uses routing: {plan.routing}{daemonless}; {node}'s routes:"
+    res = backend.exec(plan.lab, node, KERNEL_ROUTES_ARGV)
+    try:
+        found = json.loads(res.stdout) if res.ok else None
+    except ValueError:
+        found = None
+    if not isinstance(found, list):
+        raise BackendError(f"reading the routes of {node} failed (ip route, exit {res.exit_code}): "
+                           f"{(res.stderr or res.stdout).strip()[:200]}")
+    answer.data = found
+    answer.text = "".join(kernel_route_line(r) + "\n" for r in found if isinstance(r, dict))
+    return answer
+
+
+def chat_argv(name: str, node: str, nick: str | None = None, server: str | None = None,
               backend: Backend | None = None) -> list[str]:
     """The command line that opens the chat client in `node`'s terminal,
-    connected to the lab's chat server (or the one on node `server`)."""
+    connected to the lab's chat server (or the one on node `server`); with no
+    nick, the client's own default: the node's host name."""
     running = attach(name, backend)
     plan = running.plan
     servers = [(n.name, s.port) for n in plan.nodes.values() for s in n.services if s.type == "chat"]
@@ -107,8 +251,8 @@ def chat_argv(name: str, node: str, nick: str, server: str | None = None,
         names = ", ".join(n for n, _ in servers)
         raise LabStateError(f"lab '{plan.lab}' has several chat servers ({names}); choose one with --server")
     host, port = servers[0]
-    return running.backend.interactive_argv(plan.lab, node, [*contract.CHAT_CLIENT_ARGV, host, "--port",
-                                                             str(port), "--nick", nick])
+    return running.backend.interactive_argv(plan.lab, node, [*contract.CHAT_CLIENT_ARGV, host, "--port", str(port),
+                                                             *(["--nick", nick] if nick else [])])
 
 
 def ping_all(name: str, backend: Backend | None = None, progress: Progress = silent) -> list[PingResult]:
@@ -308,3 +452,6 @@ def logs(name: str, node: str, service: str | None = None, *, follow: bool = Fal
     files = _log_files(lab, node, service, backend)
     argv = ["tail", "-n", "+1", *(["-F"] if follow else []), *files]
     follow_text(backend.stream(lab, node, argv), on_text)
+
+
+# --- status --wide --------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import LabError, LabStateError, UsageError
-from .lab import attach, compile_path, locate
+from .errors import LabError, UsageError
+from .lab import attach, check_deployed, compile_path, locate, not_deployed
 
 if TYPE_CHECKING:
     from .backend.protocol import Backend, InterfaceState, NodeState
@@ -25,10 +25,8 @@ def status(name: str, backend: Backend | None = None) -> list[tuple[NodeState, l
     lab, backend = locate(name, backend)
     nodes = backend.nodes(lab)
     if not nodes:
-        raise LabStateError(f"lab '{name}' is not deployed (see: lab status)")
+        raise not_deployed(lab, backend)
     return [(n, backend.interfaces(n.lab, n.node) if n.running else []) for n in nodes]
-
-
 
 @dataclass
 class NodeReport:
@@ -132,3 +130,109 @@ def diff(name: str, path: str | None = None, backend: Backend | None = None) -> 
     deployed = running.record.files if running.record else digests_of(old_files)
     changes = plan_diff(running.plan, new, deployed, new_files)
     return changes, text_diff(old_files, new_files, changes)
+
+
+@dataclass
+class WideInterface:
+    name: str
+    state: str                  # up, down, or missing (planned, not in the node)
+    addresses: list[str] = field(default_factory=list)
+    peer: str | None = None     # the planned other end: "s1:eth0"
+    master: str | None = None   # the bridge a switch port is in
+    oper: str = ""              # the kernel's operational state (UP once it carries traffic)
+    impairment: str | None = None
+
+
+@dataclass
+class WideService:
+    name: str
+    type: str
+    port: int | None
+    state: str                  # what the supervisor says: running, starting, backoff, failed, stopped;
+                                # or: not supervised, node not running, unknown
+
+
+@dataclass
+class WideNode:
+    node: str
+    kind: str
+    state: str                  # the container's: running, exited, ...; or gone
+    health: str                 # ok, or why it needs repair
+    gateway: str | None = None  # "192.168.1.1 (eth0)"
+    routing: str | None = None  # routers: static, computed or dynamic
+    interfaces: list[WideInterface] = field(default_factory=list)
+    services: list[WideService] = field(default_factory=list)
+
+
+@dataclass
+class WideStatus:
+    """`lab status NAME --wide`: the stored plan and the live state, node by node."""
+
+    lab: str
+    state: str | None           # how far the last deploy got (None: no record)
+    routing: str | None
+    source: str | None
+    deployed_at: str | None
+    drift: str | None
+    advice: list[str]
+    nodes: list[WideNode]
+
+
+def wide_status(name: str, backend: Backend | None = None) -> WideStatus:
+    """Every node of a deployed lab with its kind, state, health, interfaces
+    (state, addresses, planned peer, impairment), gateway and services with
+    their state: the stored plan read against the engine and the kernel."""
+    from .repair import Fault, Trouble, read_health
+    lab, backend = check_deployed(name, backend)
+    rep = report(lab, backend)
+    try:
+        running = attach(lab, backend)
+    except LabError:
+        running = None
+    plan = running.plan if running is not None else None
+    record = running.record if running is not None else None
+    served = [r.state.node for r in rep.nodes if r.state.running and plan is not None
+              and r.state.node in plan.nodes and plan.nodes[r.state.node].services]
+    health = read_health(backend, lab, served)
+    nodes = []
+    for r in rep.nodes:
+        planned = plan.nodes.get(r.state.node) if plan is not None else None
+        live = {i.name: i for i in r.interfaces}
+        ifaces = []
+        for pi in planned.interfaces if planned is not None else []:
+            got = live.pop(pi.name, None)
+            imp = r.impairments.get(pi.name)
+            ifaces.append(WideInterface(pi.name, got.state if got else "missing",
+                                        list(got.addresses) if got else [], pi.peer,
+                                        got.master if got else None, got.oper if got else "",
+                                        imp.describe() if imp else None))
+        for i in live.values():   # a switch's br0, or what the plan does not know
+            imp = r.impairments.get(i.name)
+            ifaces.append(WideInterface(i.name, i.state, list(i.addresses), None, i.master, i.oper,
+                                        imp.describe() if imp else None))
+        services = []
+        for svc in planned.services if planned is not None else []:
+            if not r.state.running:
+                state = "node not running"
+            elif r.state.node not in health:
+                state = "unknown"
+            else:
+                alive, states = health[r.state.node]
+                state = states.get(svc.name, "not started") if alive else "not supervised"
+            services.append(WideService(svc.name, svc.type, svc.port, state))
+        gateway = next((f"{rt.via} ({rt.dev})" for rt in planned.routes if rt.to == "default"), None) \
+            if planned is not None else None
+        nodes.append(WideNode(r.state.node, r.state.kind, r.state.state,
+                              "ok" if r.trouble is None else str(r.trouble), gateway,
+                              planned.routing if planned is not None else None, ifaces, services))
+    present = {n.node for n in nodes}
+    for planned in plan.nodes.values() if plan is not None else []:
+        if planned.name in present:
+            continue
+        gone = planned.name
+        nodes.append(WideNode(gone, planned.kind, "gone", str(Trouble(Fault.GONE)),
+                              interfaces=[WideInterface(i.name, "missing", [], i.peer) for i in planned.interfaces]))
+    nodes.sort(key=lambda n: n.node)
+    return WideStatus(lab, rep.state, plan.routing if plan is not None else None,
+                      plan.source if plan is not None else None, record.deployed_at if record else None,
+                      rep.drift, list(rep.advice), nodes)

@@ -26,7 +26,7 @@ from .dockerclient import connect, docker_cli, engine_lost
 from .dockerexec import RemoteProcess
 from .engineapi import EngineAPI, socket_path
 from .parallel import parallel
-from .protocol import ExecResult, InterfaceState, LabSummary, NodeState
+from .protocol import ExecResult, ImageInfo, InterfaceState, LabSummary, NodeState, not_deployed
 
 if TYPE_CHECKING:
     import docker
@@ -103,6 +103,12 @@ class DockerBackend:
         tags = images.ensure_images(self.client, progress, force=force)
         return {"base": tags.base, "node": tags.node}
 
+    def list_images(self) -> list[ImageInfo]:
+        return images.list_images(self.client)
+
+    def prune_images(self, progress: Progress) -> list[str]:
+        return images.prune_images(self.client, progress)
+
     # --- lookups (always by label) -------------------------------------------
     def _listed(self, lab: str | None = None, node: str | None = None, *,
                 nodes_only: bool = True) -> list[dict[str, Any]]:
@@ -153,7 +159,7 @@ class DockerBackend:
                 return st
         known = sorted((c.get("Labels") or {}).get(LABEL_NODE, "?") for c in self._listed(lab))
         if not known:
-            raise LabStateError(f"lab '{lab}' is not deployed (see: lab status)")
+            raise not_deployed(lab, (s.name for s in self.list_labs()))
         raise LabStateError(f"lab '{lab}' has no node '{node}' (its nodes: {', '.join(known)})")
 
     def _running(self, lab: str, node: str) -> NodeState:

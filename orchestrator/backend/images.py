@@ -6,6 +6,9 @@
 * node: images/node/Dockerfile on top of the base, built with
   `docker build --network none`; its tag hashes the build context and the
   base tag, so changed in-node code builds a new image.
+
+Every image carries the labels labnet.project and labnet.role: `lab images
+list` shows ours (and which labs use them), pruning removes only ours.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -23,8 +28,9 @@ import docker.errors
 from .. import PROJECT, PROJECT_ROOT
 from ..digest import tree_digest
 from ..errors import ImageError
-from ..labels import LABEL_PROJECT, LABEL_ROLE
+from ..labels import LABEL_LAB, LABEL_PROJECT, LABEL_ROLE
 from ..progress import Event, Progress, silent
+from .protocol import ImageInfo
 
 IMAGES_DIR = PROJECT_ROOT / "images"
 BASE_DIR = IMAGES_DIR / "base"
@@ -87,25 +93,76 @@ def ensure_images(client: docker.DockerClient, progress: Progress = silent,
     return tags
 
 
+def _users(client: docker.DockerClient) -> dict[str, list[dict[str, Any]]]:
+    """image id -> the containers (any, ours or not) made from it: one listing, no inspection."""
+    users: dict[str, list[dict[str, Any]]] = {}
+    for c in client.api.containers(all=True):
+        users.setdefault(c["ImageID"], []).append(c)
+    return users
+
+
+def _ours(client: docker.DockerClient, role: str | None = None) -> list[dict[str, Any]]:
+    """The engine's list of our images (of one role): by label only."""
+    labels = [f"{LABEL_PROJECT}={PROJECT}"] + ([f"{LABEL_ROLE}={role}"] if role else [])
+    found: list[dict[str, Any]] = client.api.images(filters={"label": labels})
+    return found
+
+
+def _tags(listed: dict[str, Any]) -> list[str]:
+    return [t for t in listed.get("RepoTags") or [] if t != "<none>:<none>"]
+
+
+def list_images(client: docker.DockerClient) -> list[ImageInfo]:
+    """Our images (found by label), newest first, with the labs that use them."""
+    wanted = wanted_tags()
+    users = _users(client)
+    out = []
+    for listed in _ours(client):
+        tags = _tags(listed)
+        role = (listed.get("Labels") or {}).get(LABEL_ROLE, "")
+        versions = [t.partition(":")[2] for t in tags if t.partition(":")[2] != "latest"]
+        using = users.get(listed["Id"], [])
+        labs = sorted({lab for c in using
+                       if (lab := (c.get("Labels") or {}).get(LABEL_LAB))
+                       and (c.get("Labels") or {}).get(LABEL_PROJECT) == PROJECT})
+        others = sum(1 for c in using if (c.get("Labels") or {}).get(LABEL_PROJECT) != PROJECT
+                     or not (c.get("Labels") or {}).get(LABEL_LAB))
+        created = int(listed.get("Created") or 0)
+        out.append(ImageInfo(
+            id=listed["Id"].removeprefix("sha256:")[:12], role=role, tags=tags,
+            recipe=versions[0] if versions else None, size=int(listed.get("Size") or 0),
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
+            current=bool({wanted.base, wanted.node} & set(tags)), labs=labs, others=others))
+    return sorted(out, key=lambda i: (i.created, i.role), reverse=True)
+
+
 def prune_old_images(client: docker.DockerClient, keep: ImageSet, progress: Progress = silent) -> list[str]:
     """Remove base and node images of earlier recipes that no container uses
-    (found by label; every in-node code change builds a new node image)."""
-    used = {c["ImageID"] for c in client.api.containers(all=True)}  # a listing only: no inspection races
+    (found by label; every in-node code change builds a new node image).
+    Returns the tags (or short ids) removed."""
+    used = set(_users(client))  # a listing only: no inspection races
     removed = []
     for role, repo, current in (("node", NODE_REPO, keep.node), ("base", BASE_REPO, keep.base)):
-        for image in client.images.list(filters={"label": [f"{LABEL_PROJECT}={PROJECT}", f"{LABEL_ROLE}={role}"]}):
-            tags = [t for t in image.tags if t.startswith(repo + ":")]
-            if image.id in used or current in image.tags or (image.tags and not tags):
-                continue  # in use, current, or tagged by someone else: keep
+        for listed in _ours(client, role):
+            all_tags = _tags(listed)
+            tags = [t for t in all_tags if t.startswith(repo + ":")]
+            if listed["Id"] in used or current in all_tags or set(all_tags) - set(tags):
+                continue  # in use, current, or tagged by someone else too: keep
             try:
-                client.images.remove(image.id, force=True)
+                client.images.remove(listed["Id"], force=True)
             except docker.errors.APIError:
-                continue  # still needed (a child image): leave it
-            removed += tags or [image.short_id]
-            progress(Event("image", f"removed the old image {', '.join(tags) or image.short_id}"))
+                continue  # still needed (a child image, a container made meanwhile): leave it
+            short = listed["Id"].removeprefix("sha256:")[:12]
+            removed += tags or [short]
+            progress(Event("image", f"removed the old image {', '.join(tags) or short}"))
     if _exists(client, keep.node):
         client.api.tag(keep.node, NODE_REPO, "latest")
     return removed
+
+
+def prune_images(client: docker.DockerClient, progress: Progress = silent) -> list[str]:
+    """`lab images prune`: our stale base and node images that nothing uses, removed."""
+    return prune_old_images(client, wanted_tags(), progress)
 
 
 def build_base(client: docker.DockerClient, tag: str, progress: Progress = silent,

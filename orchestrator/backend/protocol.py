@@ -13,9 +13,11 @@ the engine or kernel refuses, LabStateError when a lab or node is not there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
+
+from ..errors import LabStateError, unknown_hint
 
 if TYPE_CHECKING:
     from ..contract import NodeFiles
@@ -68,6 +70,37 @@ class ExecResult:
     def ok(self) -> bool:
         return self.exit_code == 0
 
+    def __iter__(self) -> Iterator[int | str]:
+        """`code, out, err = result`."""
+        return iter((self.exit_code, self.stdout, self.stderr))
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """One of this project's images on the engine (`lab images list`)."""
+
+    id: str               # the short id (12 hex digits)
+    role: str             # base, node (or another of ours: orchestrator)
+    tags: list[str]       # repo:tag names it has ([] when untagged)
+    recipe: str | None    # the recipe hash its tag carries (None: untagged)
+    size: int             # bytes
+    created: str          # when it was built, ISO 8601 UTC
+    current: bool         # built from the current recipes (never pruned)
+    labs: list[str] = field(default_factory=list)   # labs whose containers (nodes, records) use it
+    others: int = 0       # containers of no lab that use it
+
+
+def not_deployed(lab: str, deployed: Iterable[str]) -> LabStateError:
+    """The error for a lab that is not deployed, with the nearest deployed
+    name when one is close: "lab 'ux-rng' is not deployed; did you mean 'ux-ring'?"."""
+    names = sorted(set(deployed) - {lab})
+    if not names:
+        return LabStateError(f"lab '{lab}' is not deployed (no lab is deployed; see: lab deploy PATH)")
+    hint = unknown_hint(lab, names, "deployed")
+    if hint.startswith("did you mean"):
+        return LabStateError(f"lab '{lab}' is not deployed; {hint.partition(' (')[0]}")
+    return LabStateError(f"lab '{lab}' is not deployed ({hint}; see: lab status)")
+
 
 class Stream(Protocol):
     """A program running in a node, its output streamed back (tcpdump, tail -F)."""
@@ -82,6 +115,19 @@ class Stream(Protocol):
         ...
 
     def exit_code(self) -> int | None: ...
+
+
+class ImageStore(Protocol):
+    """The images of a backend's engine (`lab images list/prune`); DockerBackend is one."""
+
+    def list_images(self) -> list[ImageInfo]:
+        """This project's images on the engine (found by label), newest first."""
+        ...
+
+    def prune_images(self, progress: Progress) -> list[str]:
+        """Remove our base and node images that are not current and no container
+        uses (ours only: found by label, never another's); what was removed."""
+        ...
 
 
 class Backend(Protocol):

@@ -1,4 +1,4 @@
-"""`lab images build`, `lab deploy`, `lab destroy`, `lab status`: a lab's life."""
+"""`lab images build/list/prune`, `lab deploy`, `lab destroy`, `lab status`: a lab's life."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .complete import lab_names
 from .nodes import print_ping
 from .ui import OUT, ProgressView, console, count, emit_json, fail, run, run_with, warn_all
 
 if TYPE_CHECKING:
+    from ..backend.protocol import ImageInfo
     from ..lab import DeployResult
+    from ..status import WideStatus
 
 
 @click.group()
 def images() -> None:
-    """Build and inspect the node images (built locally, offline)."""
+    """Build, list and prune the node images (built locally, offline)."""
 
 
 @images.command("build")
@@ -28,6 +31,60 @@ def images_build(force: bool, verbose: bool) -> None:
     with ProgressView(verbose) as view:
         tags = run(build_images, progress=view, force=force)
     console().print("\n".join(f"{role}: {tag}" for role, tag in tags.items()))
+
+
+@images.command("list")
+def images_list() -> None:
+    """Our images on the engine: recipe hash, size, age, the labs using them."""
+    from ..lab import list_images
+    found = run(list_images)
+    if OUT.json:
+        emit_json([i.__dict__ for i in found])
+        return
+    if not found:
+        click.echo("no labnet images on this engine (build them with: lab images build)")
+        return
+    click.echo(images_table(found))
+    stale = [i for i in found if _stale(i)]
+    if stale:
+        click.echo(f"{count(len(stale), 'stale image')} ({_size(sum(i.size for i in stale))}): "
+                   "remove with 'lab images prune'")
+
+
+def _stale(i: ImageInfo) -> bool:
+    return i.role in ("base", "node") and not i.current and not i.labs and not i.others
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def images_table(found: list[ImageInfo]) -> str:
+    """One line per image, in 80 columns: role, repository, recipe, size, created, use."""
+    rows = [("ROLE", "IMAGE", "RECIPE", "SIZE", "CREATED", "IN USE BY")]
+    for i in found:
+        repo = i.tags[0].partition(":")[0] if i.tags else "<untagged>"
+        users = ", ".join(i.labs + ([count(i.others, "other container")] if i.others else []))
+        use = users or ("current" if i.current else "stale" if _stale(i) else "-")
+        if users and i.current:
+            use = "current; " + use
+        rows.append((i.role, repo, i.recipe or i.id, _size(i.size), i.created[:16].replace("T", " "), use))
+    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r[:5], widths, strict=True)) + "  " + r[5]
+                     for r in rows)
+
+
+@images.command("prune")
+def images_prune() -> None:
+    """Remove our stale base and node images: those that the current recipes do
+    not build and that no container uses (never an image that is not ours)."""
+    from ..lab import prune_images
+    with ProgressView() as view:
+        removed = run(prune_images, progress=view)
+    if OUT.json:
+        emit_json({"removed": removed})
+        return
+    click.echo(f"removed {', '.join(removed)}" if removed else "no stale images: nothing to remove")
 
 
 @click.command()
@@ -98,7 +155,7 @@ def print_reconciled(result: DeployResult, dry_run: bool) -> None:
 
 
 @click.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=lab_names)
 @click.option("--all", "all_labs", is_flag=True, help="Remove every lab of this project on the engine.")
 def destroy(name: str | None, all_labs: bool) -> None:
     """Remove every container of lab NAME (or of the lab in a folder). Safe to repeat."""
@@ -122,11 +179,16 @@ def destroy(name: str | None, all_labs: bool) -> None:
     if OUT.json:
         emit_json({"lab": name, "removed": count})
         return
-    console().print(f"removed {count} node{'s' if count != 1 else ''}" if count else f"nothing of '{name}' was running")
+    if count:
+        console().print(f"removed {count} node{'s' if count != 1 else ''}")
+        return
+    from ..lab import nearest_lab
+    near = nearest_lab(name)
+    console().print(f"nothing of '{name}' was running" + (f"; did you mean '{near}'?" if near else ""))
 
 
 @click.command(name="diff")
-@click.argument("name")
+@click.argument("name", shell_complete=lab_names)
 @click.argument("path", required=False, type=click.Path())
 def diff_cmd(name: str, path: str | None) -> None:
     """What deploying PATH (default: the lab's own file) on running lab NAME would
@@ -146,9 +208,21 @@ def diff_cmd(name: str, path: str | None) -> None:
 
 
 @click.command()
-@click.argument("name", required=False)
-def status(name: str | None) -> None:
-    """List deployed labs, or the nodes of lab NAME with their addresses."""
+@click.argument("name", required=False, shell_complete=lab_names)
+@click.option("-w", "--wide", is_flag=True,
+              help="Everything about each node: health, addresses, peers, gateway, services, impairments.")
+@click.option("--json", "as_json", is_flag=True, help="The result as JSON (like lab --json status).")
+def status(name: str | None, wide: bool, as_json: bool) -> None:
+    """List deployed labs, or the nodes of lab NAME with their addresses
+    (--wide: one screen with everything about each node)."""
+    if as_json:
+        OUT.json = OUT.quiet = True
+    if wide and name is None:
+        fail("--wide shows one lab: lab status NAME --wide", code=2)
+    if wide:
+        assert name is not None
+        print_wide(name)
+        return
     if name is not None:
         print_status(name)
         return
@@ -172,6 +246,8 @@ def print_status(name: str) -> None:
     from rich.table import Table
 
     from .. import status as lab_status
+    from ..lab import check_deployed
+    run(check_deployed, name)   # one listing: a mistyped name gets the nearest deployed one
     got = run(lab_status.report, name)
     if OUT.json:
         emit_json({"lab": got.lab, "state": got.state, "drift": got.drift, "advice": got.advice,
@@ -196,6 +272,69 @@ def print_status(name: str) -> None:
         console().print(f"[yellow]{escape(got.drift)}[/yellow]")
     for line in got.advice:
         console().print(escape(line))
+
+
+def print_wide(name: str) -> None:
+    from ..status import wide_status
+    got = run(wide_status, name)
+    if OUT.json:
+        from dataclasses import asdict
+        emit_json(asdict(got))
+        return
+    click.echo(wide_text(got))
+
+
+#: what `lab status --wide` fits its lines in, where it can
+WIDE_COLUMNS = 80
+
+
+def _wrapped(text: str) -> list[str]:
+    """A node's line of text, indented under it and folded at WIDE_COLUMNS."""
+    import textwrap
+    return textwrap.wrap(text, WIDE_COLUMNS, initial_indent="    ", subsequent_indent="      ",
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def wide_text(got: WideStatus) -> str:
+    """`lab status NAME --wide` as text that reads in 80 columns: a head line,
+    then each node with its interfaces, gateway and services indented."""
+    running = sum(n.state == "running" for n in got.nodes)
+    head = [f"lab {got.lab}: {got.state or 'deployed (no stored plan)'}, {count(len(got.nodes), 'node')} "
+            f"({running} running)" + (f", routing {got.routing}" if got.routing else "")]
+    if got.source or got.deployed_at:
+        head.append("deployed" + (f" {got.deployed_at}" if got.deployed_at else "")
+                    + (f" from {got.source}" if got.source else ""))
+    lines = head + [""]
+    kinds = {n.node: n.kind + (f" ({n.routing})" if n.routing and n.kind == "router" else "") for n in got.nodes}
+    width = max((len(n.node) for n in got.nodes), default=0)
+    kind_width = max((len(k) for k in kinds.values()), default=0)
+    state_width = max((len(n.state) for n in got.nodes), default=0)
+    for n in got.nodes:
+        line = f"{n.node.ljust(width)}  {kinds[n.node].ljust(kind_width)}  {n.state.ljust(state_width)}"
+        health = "ok" if n.health == "ok" else "NEEDS REPAIR: " + n.health
+        if len(line) + 2 + len(health) <= WIDE_COLUMNS:
+            lines.append(f"{line}  {health}")
+        else:   # a long reason goes on lines of its own
+            lines += [line, *_wrapped(health)]
+        rows = []
+        for i in n.interfaces:
+            where = ", ".join(i.addresses) or (f"in {i.master}" if i.master else "-")
+            rest = (f"-> {i.peer}" if i.peer else "") + (f"  [{i.impairment}]" if i.impairment else "")
+            rows.append((i.name, i.state, where, rest))
+        widths = [max((len(r[c]) for r in rows), default=0) for c in range(3)]
+        for r in rows:
+            lines.append(("    " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True))
+                          + "  " + r[3]).rstrip())
+        if n.gateway:
+            lines.append(f"    gateway {n.gateway}")
+        if n.services:
+            lines += _wrapped("services: " + ", ".join(
+                f"{s.name}{':' + str(s.port) if s.port else ''} {s.state}" for s in n.services))
+    if got.drift:
+        lines += ["", got.drift]
+    if got.advice:
+        lines += ["", *got.advice]
+    return "\n".join(lines)
 
 
 COMMANDS = [images, deploy, diff_cmd, destroy, status]

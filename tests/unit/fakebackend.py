@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import PROJECT, contract
-from orchestrator.backend.protocol import ExecResult, InterfaceState, LabSummary, NodeState
+from orchestrator.backend.protocol import ExecResult, ImageInfo, InterfaceState, LabSummary, NodeState, not_deployed
 from orchestrator.errors import BackendError, EngineUnavailable, ImageError, LabStateError
 from orchestrator.labels import LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_PROJECT, LABEL_SOURCE, node_labels
 from orchestrator.plan import PlanNode
@@ -175,6 +175,7 @@ class FakeBackend:
         self.execs: list[tuple[str, list[str]]] = []  # (node, argv) of every exec
         self.destroyed: list[str] = []                # the lab of every destroy call
         self.images: set[str] = {IMAGE}               # what is on the fake engine
+        self.image_infos: list[ImageInfo] = []        # what list_images answers (prune_images removes)
         self.hooks: dict[str, Callable[[str], None]] = {}
         self.exec_handlers: list[ExecHandler] = []
         self.probe: ProbeHandler = no_probe
@@ -277,7 +278,7 @@ class FakeBackend:
             if c.node == node:
                 return c
         if not mine:
-            raise LabStateError(f"lab '{lab}' is not deployed (see: lab status)")
+            raise not_deployed(lab, {c.lab for c in self._ours()} | set(self.records))
         raise LabStateError(f"lab '{lab}' has no node '{node}' (its nodes: {', '.join(sorted(c.node for c in mine))})")
 
     def _running(self, lab: str, node: str) -> FakeContainer:
@@ -333,6 +334,22 @@ class FakeBackend:
     def has_image(self, image: str) -> bool:
         self._log("has_image", image)
         return image in self.images
+
+    def list_images(self) -> list[ImageInfo]:
+        self._log("list_images")
+        with self._lock:
+            return list(self.image_infos)
+
+    def prune_images(self, progress: Progress) -> list[str]:
+        """Removes the listed images that are not current and that no lab uses."""
+        self._log("prune_images")
+        with self._lock:
+            stale = [i for i in self.image_infos if not i.current and not i.labs and not i.others]
+            self.image_infos = [i for i in self.image_infos if i not in stale]
+        removed = [t for i in stale for t in (i.tags or [i.id])]
+        for name in removed:
+            progress(Event("image", f"removed the old image {name}"))
+        return removed
 
     def ensure_images(self, progress: Progress, force: bool = False) -> dict[str, str]:
         self._log("ensure_images", "force" if force else "")
@@ -701,5 +718,7 @@ class QuietFakeBackend(FakeBackend):
 
 
 if TYPE_CHECKING:
+    from orchestrator.backend.protocol import ImageStore
     _: Backend = FakeBackend()
+    _images: ImageStore = FakeBackend()
     _quiet_one: Backend = QuietFakeBackend()
