@@ -190,7 +190,7 @@ class Check(BaseModel):
     src: str                     # the node the probe runs in
     dst: str                     # what is probed, as written: pc3, r1.eth1, 10.0.0.1
     address: str                 # the target's address
-    proto: str = "icmp"          # reach/deny: icmp | tcp:PORT | udp:PORT
+    proto: str = "icmp"          # reach/deny: icmp | tcp:PORT | udp:PORT; path: icmp | udp | tcp:PORT
     port: int | None = None      # service, chat, nat_source
     expected: str                # what must be seen, in words
     via: list[str] = Field(default_factory=list)      # path

@@ -165,7 +165,7 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
     def add(exp: Expectation, where: str, many: bool, **fields: Any) -> None:
         s = exp.spec
         auto = f"{fields['kind']} {fields['src']} -> {fields['dst']}"
-        if fields["kind"] in ("reach", "deny"):
+        if fields["kind"] in ("reach", "deny") or fields.get("proto", "icmp") != "icmp":
             auto += f" {fields['proto']}"
         title = (f"{s.name} [{fields['src']} -> {fields['dst']}]" if many else s.name) if s.name else auto
         timeout = s.timeout or DEFAULT_TIMEOUT[fields.pop("probe")]
@@ -191,7 +191,7 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
             if found:
                 hops = " -> ".join([*s.via, s.to])
                 add(exp, w, False, kind="path", src=s.src, dst=s.to, address=found[0], via=s.via,
-                    expected=f"via {hops}", probe="path")
+                    proto=s.method, expected=f"via {hops}", probe="path")
         elif isinstance(s, Service):
             src = s.src or s.node.partition(".")[0]
             found = addr(f"{w}.node", s.node)

@@ -5,6 +5,7 @@
       - reach: {from: pc1, to: [pc3, r2.eth1], proto: icmp}   # icmp | tcp:PORT | udp:PORT
       - deny: {from: out, to: pc1, proto: tcp:22}
       - path: {from: pc1, to: pc6, via: [r1, r2, r3]}  # traceroute hops, by node name
+      - path: {from: pc1, to: web, via: [fw], method: tcp:80}  # icmp (default) | udp | tcp | tcp:PORT
       - service: {node: srv, http: /index.html, status: 200, contains: Hello}
       - chat: {server: srv, clients: [pc1, pc4]}
       - nat_source: {from: pc1, to: web, seen_as: r1.eth1}
@@ -27,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .. import contract
-from ..errors import Problem
+from ..errors import Problem, unknown_hint
 from .base import plain_message
 from .units import parse_duration
 
@@ -50,6 +51,22 @@ def parse_proto(value: Any) -> str:
     if port is not None and not 1 <= int(port) <= 65535:
         raise ValueError(f"port {port} is out of range (1-65535)")
     return m.group(0)
+
+
+#: what a path check's traceroute sends (see PathSpec)
+METHODS = ("icmp", "udp", "tcp")
+_METHOD = re.compile(r"^(icmp|udp|tcp(?::(\d+))?)$")
+
+
+def parse_method(value: Any) -> str:
+    """icmp | udp | tcp | tcp:PORT -> icmp, udp or tcp:PORT (tcp alone is tcp:80)."""
+    text = value.strip().lower() if isinstance(value, str) else None
+    m = _METHOD.match(text or "")
+    if not m:
+        raise ValueError(f"{value!r} is not a traceroute method; expected icmp, udp, tcp or tcp:PORT")
+    if m.group(2) is not None and not 1 <= int(m.group(2)) <= 65535:
+        raise ValueError(f"port {m.group(2)} is out of range (1-65535)")
+    return "tcp:80" if text == "tcp" else m.group(0)
 
 
 def _names(value: Any) -> Any:
@@ -96,8 +113,13 @@ class PathSpec(_Spec):
     src: str = Field(alias="from")
     to: str
     via: list[str]
+    #: what the traceroute sends: icmp echo requests (the default: what a lab that
+    #: answers pings lets through, and the target answers every one itself),
+    #: udp to high ports (classic traceroute) or tcp connects (tcp = tcp:80)
+    method: str = "icmp"
 
     _via = field_validator("via", mode="before")(classmethod(lambda cls, v: _names(v)))
+    _method = field_validator("method", mode="before")(classmethod(lambda cls, v: parse_method(v)))
 
 
 class Service(_Spec):
@@ -203,8 +225,7 @@ def parse_item(index: int, raw: Any) -> tuple[Expectation | None, list[Problem]]
     kinds = [k for k in raw if k in KINDS]
     for key in raw:
         if key not in KINDS and key not in COMMON:
-            problems.append(Problem(f"{where}.{key}", f"unknown expectation '{key}'",
-                                    suggest(str(key), KINDS + COMMON)))
+            problems.append(_unknown_key(where, str(key), kinds))
     if len(kinds) != 1:
         if not problems:
             message = ("names no expectation" if not kinds
@@ -231,6 +252,19 @@ def parse_item(index: int, raw: Any) -> tuple[Expectation | None, list[Problem]]
         problems += _pydantic_problems(exc, f"{where}.{kind}", MODELS[kind])
         return _partial(index, kind, body, exc), problems
     return Expectation(index=index, kind=kind, spec=spec), problems
+
+
+def _unknown_key(where: str, key: str, kinds: list[str]) -> Problem:
+    """A key of an item that is neither a kind nor name/wait/timeout."""
+    if len(kinds) != 1:  # no kind (or several): most likely a misspelt kind
+        return Problem(f"{where}.{key}", f"unknown expectation '{key}'", unknown_hint(key, KINDS, "kinds"))
+    kind = kinds[0]
+    fields = [f.alias or n for n, f in MODELS[kind].model_fields.items() if n not in COMMON]
+    if key in fields:
+        return Problem(f"{where}.{key}", f"'{key}' belongs inside {kind}",
+                       f"indent it under {kind}, like {_example(MODELS[kind])}")
+    return Problem(f"{where}.{key}", f"unknown key '{key}' next to {kind}",
+                   unknown_hint(key, COMMON, f"allowed next to {kind}"))
 
 
 def _partial(index: int, kind: str, body: dict, exc: ValidationError) -> Expectation | None:

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from .. import PROJECT_ROOT
+from . import expect
 from .topology import Topology
 
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "lab.schema.json"
@@ -51,6 +52,84 @@ def _retarget(node: Any) -> Any:
     return node
 
 
+_DURATION = {"anyOf": [{"type": "number", "minimum": 0},
+                       {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*(us|ms|s|m)?\\s*$"}]}
+_ONE_OR_MORE = "one name or a list of them"
+_KIND_DOCS = {
+    "reach": "a probe from `from` gets an answer from each of `to`",
+    "deny": "the opposite of reach: no answer, the port closed or filtered, no echo",
+    "path": "traceroute from `from` reaches `to` through exactly the routers of `via`",
+    "service": "an HTTP GET of `http` on `node` answers with `status` (default: below 400)",
+    "chat": "each client joins the chat server and its message comes back",
+    "nat_source": "an HTTP request from `from` shows up in `to`'s access log as coming from `seen_as`",
+    "all_pairs": "reach from every one of the nodes to every other: hosts, routers, all or a list",
+}
+_FIELD_DOCS = {
+    "name": "what the check is called in reports",
+    "wait": "keep retrying until it holds or this much time passed, e.g. 10s (default 0: one attempt)",
+    "timeout": "how long one probe may take, e.g. 500ms (default 1 s; 3 s for service, chat, nat_source)",
+    "from": "the node the probe runs in",
+    "to": "node, node.iface or an IPv4 address",
+    "via": "the routers on the way, in order ([]: directly connected)",
+    "seen_as": "node, node.iface or an IPv4 address: the source the server must see",
+    "http": "the URL path, from the root (default /)",
+    "clients": "the nodes that join",
+    "server": "node, node.iface or an IPv4 address",
+    "node": "node, node.iface or an IPv4 address",
+    "log": "the file or folder holding the server's http access log",
+}
+
+
+def _expect_kind(kind: str) -> dict[str, Any]:
+    """One kind's keys, with the forms the parser accepts (durations, a name for a list)."""
+    model = expect.MODELS[kind]
+    schema = model.model_json_schema(by_alias=True)
+    props = schema["properties"]
+    for key, prop in props.items():
+        if key in _FIELD_DOCS:
+            prop["description"] = _FIELD_DOCS[key]
+        if prop.get("type") == "array" and prop.get("items") == {"type": "string"}:
+            props[key] = {"anyOf": [{"type": "string"}, prop], "title": prop.pop("title"),
+                          "description": prop.pop("description", _ONE_OR_MORE)}
+    for key in ("wait", "timeout"):
+        props[key] = {**_DURATION, "title": key.title(), "description": _FIELD_DOCS[key]}
+    props["name"] = {"type": "string", "title": "Name", "description": _FIELD_DOCS["name"]}
+    if "proto" in props:
+        props["proto"] = {"anyOf": [{"enum": ["icmp"]}, {"type": "string", "pattern": "^(tcp|udp):[0-9]+$"}],
+                          "default": "icmp", "title": "Proto",
+                          "description": "icmp (ping), tcp:PORT (a connect) or udp:PORT (a UDP echo)"}
+    if "method" in props:
+        props["method"] = {"anyOf": [{"enum": list(expect.METHODS)},
+                                     {"type": "string", "pattern": "^tcp:[0-9]+$"}],
+                           "default": "icmp", "title": "Method",
+                           "description": "what traceroute sends: icmp echo (default), udp to high ports, "
+                                          "tcp connects (tcp = tcp:80, or tcp:PORT)"}
+    if "http" in props:
+        props["http"]["pattern"] = "^/"
+    out = {**schema, "description": _KIND_DOCS[kind]}
+    if kind == "all_pairs":  # also written bare: `all_pairs: hosts`, `all_pairs: [pc1, pc2]`
+        return {"anyOf": [out, props["nodes"], {"type": "null"}], "title": "AllPairs",
+                "description": _KIND_DOCS[kind]}
+    return out
+
+
+def _expect_defs(defs: dict[str, Any]) -> dict[str, Any]:
+    """The expect items: exactly one kind (each with its keys), and name / wait / timeout."""
+    names = {kind: "Expect" + expect.MODELS[kind].__name__.removesuffix("Spec") for kind in expect.KINDS}
+    for kind, name in names.items():
+        defs[name] = _expect_kind(kind)
+    common = {key: prop for key, prop in _expect_kind("reach")["properties"].items() if key in expect.COMMON}
+    defs["Expectation"] = {
+        "type": "object", "title": "Expectation",
+        "description": "one check of `lab test`: " + ", ".join(expect.KINDS) + " (see docs/testing.md)",
+        "properties": {**{k: {"$ref": f"#/$defs/{n}"} for k, n in names.items()}, **common},
+        "additionalProperties": False,
+        "oneOf": [{"required": [kind]} for kind in expect.KINDS],
+    }
+    return {"type": "array", "items": {"$ref": "#/$defs/Expectation"}, "title": "Expect",
+            "description": "what `lab test` checks (docs/testing.md)"}
+
+
 def lab_schema() -> dict[str, Any]:
     schema = copy.deepcopy(Topology.model_json_schema())
     defs = schema.pop("$defs")
@@ -70,6 +149,7 @@ def lab_schema() -> dict[str, Any]:
     defs["LimitsSpec"]["properties"]["memory"] = {
         "anyOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*[kKmMgG]([iI]?[bB])?$"}, {"type": "null"}],
         "default": None, "title": "Memory", "description": "e.g. 256m or 1g (swap included)"}
+    schema["properties"]["expect"] = _expect_defs(defs)
     for model in ("RouteSpec",):
         to = defs[model]["properties"]["to"]
         defs[model]["properties"]["to"] = {"anyOf": [to, {"const": "default"}], "title": to.get("title", "To")}

@@ -13,7 +13,7 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import contract
@@ -49,8 +49,15 @@ class _BadBatch(Exception):
     """The batch runner's output was not what it should be."""
 
 
+# an IPv4 address on its own: not part of a longer number, a prefix (/24) or an address:port
+_ADDRESS = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?![\w/]|[.:]\d)")
+
+
 def _fmt(value: float | None, unit: str = "ms") -> str:
-    return "?" if value is None else f"{value:.1f} {unit}"
+    """A round-trip time with the digits that mean something: 0.04 ms, 1.2 ms, 35 ms."""
+    if value is None:
+        return "?"
+    return f"{value:.0f} {unit}" if abs(value) >= 10 else f"{value:.2g} {unit}"
 
 
 # Runs several probes in one node with one exec: a node's probes of a round
@@ -91,6 +98,16 @@ class Prober:
 
     def name(self, address: str | None) -> str:
         return "*" if address is None else self.owner.get(address, (address, ""))[0]
+
+    def named(self, text: str) -> str:
+        """Every address of a lab node in text shown with its node: r2 (10.2.0.1)."""
+        def one(m: re.Match[str]) -> str:
+            node = self.owner.get(m.group(1), ("", ""))[0]
+            before = text[:m.start()]
+            if not node or before.endswith(f"{node} ("):  # not a lab node's, or named already
+                return m.group(1)
+            return f"{node} ({m.group(1)})"
+        return _ADDRESS.sub(one, text)
 
     def iface(self, address: str) -> str:
         node, iface = self.owner.get(address, ("", ""))
@@ -148,8 +165,10 @@ class Prober:
                 return ["ping", check.address, "--count", "2", "--interval", "0.02", *t]
             return [proto, check.address, port, *t]
         if check.kind == "path":
-            # few TTLs past the target: its "port unreachable" answers are rate-limited
-            return ["traceroute", check.address, "--queries", "2", "--max-hops", str(len(check.via) + 3), *t]
+            # few TTLs past the target: its answers (to udp: "port unreachable") are rate-limited
+            method = ["--method", proto] + (["--port", port] if port else [])
+            return ["traceroute", check.address, *method, "--queries", "2",
+                    "--max-hops", str(len(check.via) + 3), *t]
         if check.kind == "service":
             extra = ["--status", str(check.status)] if check.status is not None else []
             extra += ["--contains", check.contains] if check.contains is not None else []
@@ -160,6 +179,11 @@ class Prober:
         raise UsageError(f"a {check.kind} check runs in two steps, not as one probe")
 
     def judge(self, check: Check, d: dict[str, Any]) -> Seen:
+        """What a probe's result means for the check, node addresses named."""
+        seen = self._judge(check, d)
+        return replace(seen, got=self.named(seen.got), detail=self.named(seen.detail))
+
+    def _judge(self, check: Check, d: dict[str, Any]) -> Seen:
         if check.kind in ("reach", "deny"):
             want = check.kind == "reach"
             proto, _, port = check.proto.partition(":")
@@ -183,7 +207,7 @@ class Prober:
             names = [self.name(h) for h in hops]
             reached = bool(d.get("reached"))
             got = " -> ".join(names) if names else "no hop answered"
-            if not reached and d.get("error"):
+            if not reached and d.get("error") and "not reached within" not in d["error"]:
                 got += f" (not reached: {d['error']})"
             elif not reached:
                 got += f" (target not reached within {len(check.via) + 3} hops)"

@@ -92,12 +92,12 @@ def test_wrong_expectations_fail_saying_what_was_seen(backend, wrong):
     # and error_burst, which are the host's, not the lab's): when other probes
     # took them, nothing comes back
     seen = got["wrong reach icmp"].got
-    assert "unreachable" in seen or "no reply from 192.168.9.10" in seen, seen
+    assert "unreachable" in seen or "no reply from iso (192.168.9.10)" in seen, seen
     assert got["wrong reach tcp"].got == "port 81 closed"
     assert got["wrong reach udp"].got == "no echo on udp 7: port unreachable"
     assert got["wrong deny"].expected == "no reply" and got["wrong deny"].got.startswith("2/2 replies")
     assert (got["wrong path"].expected, got["wrong path"].got) == ("via srv", "r1 -> srv")
-    assert got["wrong path"].detail == "hops: 192.168.1.1, 192.168.2.10"
+    assert got["wrong path"].detail == "hops: r1 (192.168.1.1), srv (192.168.2.10)"
     assert got["wrong service"].got.startswith("status 404 Not Found")
     assert got["wrong service"].attempts >= 2  # it waited for the service (3 s) before failing
     assert got["wrong chat"].got.startswith("could not join (") and "refused" in got["wrong chat"].got

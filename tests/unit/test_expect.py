@@ -47,9 +47,28 @@ def test_every_kind_parses():
     assert exps[7].spec.name == "both" and exps[7].spec.wait == 3.0
 
 
-def test_unknown_kind_says_did_you_mean():
+def test_unknown_kind_says_did_you_mean_and_lists_the_kinds():
     assert problems("- reachh: {from: pc1, to: pc2}") == [
-        "expect[0].reachh: unknown expectation 'reachh' (hint: did you mean 'reach'?)"]
+        "expect[0].reachh: unknown expectation 'reachh' (hint: did you mean 'reach'? "
+        "(kinds: all_pairs, chat, deny, nat_source, path, reach, service))"]
+
+
+def test_unknown_kind_far_from_any_lists_kinds_not_common_keys():
+    assert problems("- ping: {from: pc1, to: pc2}") == [
+        "expect[0].ping: unknown expectation 'ping' "
+        "(hint: kinds: all_pairs, chat, deny, nat_source, path, reach, service)"]
+
+
+def test_unknown_key_next_to_a_kind():
+    assert problems("- {reach: {from: pc1, to: pc2}, nmae: x}") == [
+        "expect[0].nmae: unknown key 'nmae' next to reach "
+        "(hint: did you mean 'name'? (allowed next to reach: name, timeout, wait))"]
+
+
+def test_a_kind_key_written_outside_its_kind():
+    assert problems("- {reach: {from: pc1, to: pc2}, proto: tcp:22}") == [
+        "expect[0].proto: 'proto' belongs inside reach "
+        "(hint: indent it under reach, like reach: {from: pc1, to: [pc2], proto: icmp})"]
 
 
 def test_every_error_is_reported_at_once_with_its_place():
@@ -188,3 +207,20 @@ links:
 def test_every_lab_has_valid_expectations(lab):
     plan = plan_lab(LABS / lab)[0]
     assert plan.checks, f"labs/{lab} has no expect section"
+
+
+@pytest.mark.parametrize("written, method", [(None, "icmp"), ("icmp", "icmp"), ("UDP", "udp"), ("tcp", "tcp:80"),
+                                             ("tcp:8080", "tcp:8080")])
+def test_path_method_defaults_to_icmp_and_tcp_to_port_80(five, written, method):
+    extra = f", method: '{written}'" if written else ""
+    [check] = checks(five, f"- path: {{from: pc1, to: pc6, via: [r1, r2, r3]{extra}}}")
+    assert check.proto == method
+
+
+@pytest.mark.parametrize("written, message", [
+    ("ping", "expect[0].path.method: 'ping' is not a traceroute method; expected icmp, udp, tcp or tcp:PORT"),
+    ("udp:53", "expect[0].path.method: 'udp:53' is not a traceroute method; expected icmp, udp, tcp or tcp:PORT"),
+    ("tcp:0", "expect[0].path.method: port 0 is out of range (1-65535)"),
+])
+def test_a_bad_path_method_says_what_is_allowed(written, message):
+    assert problems(f"- path: {{from: pc1, to: pc2, via: [r1], method: '{written}'}}") == [message]

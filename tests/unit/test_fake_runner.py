@@ -175,18 +175,18 @@ def test_a_stopped_target_node_gives_error_results_and_the_rest_runs(fake, plan)
 
 # --- judging -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("check, answer, ok, got", [
-    ("reach: {from: pc1, to: web}", PING_OK, True, "2/2 replies, 0.1 ms"),
+    ("reach: {from: pc1, to: web}", PING_OK, True, "2/2 replies, 0.12 ms"),
     ("reach: {from: pc1, to: web}", PING_LOST, False, "no reply (100% loss)"),
     ("reach: {from: pc1, to: web}", {**PING_LOST, "error": "network unreachable"}, False,
      "no reply (100% loss: network unreachable)"),
     ("deny: {from: pc1, to: web}", PING_LOST, True, "no reply (100% loss)"),
-    ("deny: {from: pc1, to: web}", PING_OK, False, "2/2 replies, 0.1 ms"),
+    ("deny: {from: pc1, to: web}", PING_OK, False, "2/2 replies, 0.12 ms"),
     ("reach: {from: pc1, to: web, proto: 'tcp:80'}", {"state": "open", "ok": True}, True, "port 80 open"),
     ("reach: {from: pc1, to: web, proto: 'tcp:80'}", {"state": "filtered"}, False, "port 80 filtered"),
     ("deny: {from: pc1, to: web, proto: 'tcp:22'}", {"ports": {"22": "closed"}}, True, "port 22 closed"),
     ("deny: {from: pc1, to: web, proto: 'tcp:22'}", {"state": "open", "ok": True}, False, "port 22 open"),
     ("reach: {from: pc1, to: web, proto: 'udp:7'}", {"received": 1, "rtt_ms": [0.42], "ok": True}, True,
-     "echo in 0.4 ms"),
+     "echo in 0.42 ms"),
     ("reach: {from: pc1, to: web, proto: 'udp:7'}", {"received": 0, "error": "timed out"}, False,
      "no echo on udp 7: timed out"),
     ("deny: {from: pc1, to: web, proto: 'udp:53'}", {"received": 0}, True, "no echo on udp 53"),
@@ -200,7 +200,29 @@ def test_reach_and_deny(fake, plan, check, answer, ok, got):
 def test_icmp_errors_are_in_the_detail(fake, plan):
     fake.probe = lambda node, argv: {**PING_LOST, "errors": ["seq 0: host unreachable from 10.0.1.1"]}
     [result] = run(fake, plan, "- reach: {from: pc1, to: web}")
-    assert result.detail == "ICMP errors: ['seq 0: host unreachable from 10.0.1.1']"
+    assert result.detail == "ICMP errors: ['seq 0: host unreachable from gw (10.0.1.1)']"
+
+
+@pytest.mark.parametrize("avg, shown", [(0.04, "0.04 ms"), (0.0, "0 ms"), (1.23, "1.2 ms"), (9.4, "9.4 ms"),
+                                        (35.4, "35 ms"), (1234.5, "1234 ms")])
+def test_round_trip_times_keep_their_meaningful_digits(fake, plan, avg, shown):
+    fake.probe = lambda node, argv: {**PING_OK, "avg": avg}
+    [result] = run(fake, plan, "- reach: {from: pc1, to: web}")
+    assert result.got == f"2/2 replies, {shown}"
+
+
+def test_addresses_of_lab_nodes_are_named_in_verdicts(fake, plan):
+    fake.probe = lambda node, argv: {"hops": ["10.0.1.1"], "reached": False,
+                                     "error": "network unreachable from 10.0.1.1"}
+    [result] = run(fake, plan, "- path: {from: pc1, to: web, via: [gw]}")
+    assert result.got == "gw (not reached: network unreachable from gw (10.0.1.1))"
+    assert result.detail == "hops: gw (10.0.1.1)"
+
+
+def test_addresses_outside_the_lab_stay_as_they_are(fake, plan):
+    fake.probe = lambda node, argv: {**PING_LOST, "errors": ["seq 0: host unreachable from 198.51.100.7"]}
+    [result] = run(fake, plan, "- reach: {from: pc1, to: web}")
+    assert result.detail == "ICMP errors: ['seq 0: host unreachable from 198.51.100.7']"
 
 
 def test_probe_arguments(fake, plan):
@@ -213,8 +235,18 @@ def test_probe_arguments(fake, plan):
     assert sorted(argv for _, argv in fake.probe_calls()) == [
         ["http", "http://203.0.113.10:80/index.html", "--timeout", "3", "--status", "200", "--contains", "Hello"],
         ["tcp", "203.0.113.10", "80", "--timeout", "2"],
-        ["traceroute", "203.0.113.10", "--queries", "2", "--max-hops", "4", "--timeout", "1"],
+        ["traceroute", "203.0.113.10", "--method", "icmp", "--queries", "2", "--max-hops", "4", "--timeout", "1"],
     ]
+
+
+@pytest.mark.parametrize("method, args", [("udp", ["--method", "udp"]), ("tcp", ["--method", "tcp", "--port", "80"]),
+                                          ("'tcp:8080'", ["--method", "tcp", "--port", "8080"])])
+def test_path_method_is_the_traceroute_method(fake, plan, method, args):
+    fake.probe = lambda node, argv: {}
+    [result] = run(fake, plan, f"- path: {{from: pc1, to: web, via: [gw], method: {method}}}")
+    [(_, argv)] = fake.probe_calls()
+    assert argv[:2 + len(args)] == ["traceroute", "203.0.113.10", *args]
+    assert result.what == f"path pc1 -> web {'udp' if method == 'udp' else 'tcp:' + args[-1]}"
 
 
 @pytest.mark.parametrize("answer, ok, got", [
@@ -223,6 +255,8 @@ def test_probe_arguments(fake, plan):
     ({"hops": ["198.51.100.7", "203.0.113.10"], "reached": True}, False, "198.51.100.7 -> web"),
     ({"hops": ["10.0.1.1"], "reached": False, "error": "network unreachable"}, False,
      "gw (not reached: network unreachable)"),
+    ({"hops": ["10.0.1.1"], "reached": False, "error": "203.0.113.10 not reached within 4 hops"}, False,
+     "gw (target not reached within 4 hops)"),
     ({"hops": ["10.0.1.1", None, None, None], "reached": False}, False,
      "gw -> * -> * -> * (target not reached within 4 hops)"),
     ({"hops": []}, False, "no hop answered (target not reached within 4 hops)"),
@@ -319,3 +353,14 @@ def test_a_deny_check_does_not_pass_when_the_probe_could_not_run(fake, plan, che
     [result] = run(fake, plan, f"- {check}")
     assert not result.ok and result.error
     assert result.got.startswith("the probe could not run (")
+
+
+@pytest.mark.parametrize("text, named", [
+    ("network unreachable from 10.0.1.1.", "network unreachable from gw (10.0.1.1)."),
+    ("request failed: 203.0.113.10:80 refused", "request failed: 203.0.113.10:80 refused"),
+    ("route 10.0.1.0/24, address 10.0.1.1/24", "route 10.0.1.0/24, address 10.0.1.1/24"),
+    ("from gw (10.0.1.1)", "from gw (10.0.1.1)"),
+    ("10.0.1.10 and 10.0.1.100", "pc1 (10.0.1.10) and 10.0.1.100"),
+])
+def test_only_whole_addresses_of_lab_nodes_are_named_once(fake, plan, text, named):
+    assert probes.Prober(fake, plan).named(text) == named

@@ -46,7 +46,9 @@ def build_parser() -> Parser:
     p.add_argument("--max-hops", "-m", type=positive(int), default=30, help="1-255 (default 30)")
     p.add_argument("--timeout", "-w", type=positive(float), default=1.0)
     p.add_argument("--queries", "-q", type=positive(int), default=2)
-    p.add_argument("--method", choices=("udp", "icmp"), default="udp")
+    p.add_argument("--method", choices=("udp", "icmp", "tcp"), default="udp",
+                   help="udp to high ports (default), icmp echo, or tcp connects to --port")
+    p.add_argument("--port", "-p", type=int, default=80, help="tcp: the destination port (default 80)")
 
     p = sub.add_parser("tcp", help="connect / port scan")
     p.add_argument("target")
@@ -84,7 +86,9 @@ def run(args: argparse.Namespace) -> dict:
         from labnode.probe.traceroute import traceroute
         if args.max_hops > 255:
             raise UsageError("lab-probe traceroute: --max-hops must be at most 255")
-        return traceroute(args.target, args.max_hops, args.timeout, args.queries, args.method)
+        if not 1 <= args.port <= 65535:
+            raise UsageError("lab-probe traceroute: --port must be 1-65535")
+        return traceroute(args.target, args.max_hops, args.timeout, args.queries, args.method, args.port)
     if args.kind == "tcp":
         from labnode.probe.tcp import parse_ports, scan
         try:

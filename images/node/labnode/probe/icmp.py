@@ -40,8 +40,8 @@ class Quoted:
     """The start of our own datagram, quoted back in an ICMP error."""
     protocol: int
     dst: str
-    ident: int = 0   # ICMP echo: identifier / UDP: source port
-    seq: int = 0     # ICMP echo: sequence   / UDP: destination port
+    ident: int = 0   # ICMP echo: identifier / UDP, TCP: source port
+    seq: int = 0     # ICMP echo: sequence   / UDP, TCP: destination port
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _quoted(original: bytes) -> Quoted | None:
     quoted = Quoted(protocol, dst)
     if len(inner) >= 8 and protocol == socket.IPPROTO_ICMP:
         quoted.ident, quoted.seq = struct.unpack_from("!HH", inner, 4)
-    elif len(inner) >= 4 and protocol == socket.IPPROTO_UDP:
+    elif len(inner) >= 4 and protocol in (socket.IPPROTO_UDP, socket.IPPROTO_TCP):
         quoted.ident, quoted.seq = struct.unpack_from("!HH", inner, 0)
     return quoted
 

@@ -2,8 +2,10 @@
 
 A probe sent with TTL n dies at the n-th router, which answers "time
 exceeded" from its own address; the target itself answers "port
-unreachable" (UDP probes to high ports, the default) or "echo reply" (ICMP
-probes, --method icmp).  Probes for all TTLs are sent at once, like
+unreachable" (UDP probes to high ports, the default), "echo reply" (ICMP
+probes, --method icmp) or a SYN-ACK / RST (TCP connects to --port, --method
+tcp: what gets through a firewall that lets only a service's port in; a
+TCP probe is matched to its answers by its source port).  Probes for all TTLs are sent at once, like
 `traceroute -N`, and the ones still unanswered are sent again (--queries
 rounds), so a whole trace takes about queries x timeout at worst.
 
@@ -15,9 +17,11 @@ An "unreachable" answer from a router ends the trace with reached false.
 
 from __future__ import annotations
 
+import errno
 import random
 import select
 import socket
+import struct
 import time
 
 from labnode.probe import icmp
@@ -26,11 +30,14 @@ BASE_PORT = 33434
 
 
 class _Trace:
-    def __init__(self, address: str, method: str) -> None:
+    def __init__(self, address: str, method: str, port: int = 80) -> None:
         self.address = address
         self.method = method
+        self.port = port  # tcp: the destination port
         self.icmp = icmp.raw_socket()
         self.udp = None
+        self.tcp: dict[int, socket.socket] = {}  # tcp: source port (the probe's key) -> its socket
+        self.connecting: set[int] = set()        # tcp: probes whose connect has not finished
         self.ident = random.randrange(1, 0x10000)
         if method == "udp":
             self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -47,11 +54,15 @@ class _Trace:
         self.icmp.close()
         if self.udp:
             self.udp.close()
+        for sock in self.tcp.values():
+            sock.close()
 
     def send(self, ttl: int) -> None:
         self._key += 1
         key = self._key
-        if self.method == "udp":
+        if self.method == "tcp":
+            key = self._connect(ttl)
+        elif self.method == "udp":
             self.udp.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
             self.udp.sendto(b"labnode-traceroute", (self.address, BASE_PORT + key))
         else:
@@ -60,13 +71,37 @@ class _Trace:
                              (self.address, 0))
         self.probes[key] = (ttl, time.monotonic())
 
+    def _connect(self, ttl: int) -> int:
+        """A non-blocking connect whose SYN leaves with this TTL; its source port is its key."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+            sock.bind(("", 0))
+            key = sock.getsockname()[1]
+            err = sock.connect_ex((self.address, self.port))
+        except OSError:
+            sock.close()
+            raise
+        if err not in (0, errno.EINPROGRESS, errno.ECONNREFUSED):
+            sock.close()
+            raise OSError(err, errno.errorcode.get(err, str(err)))
+        self.tcp[key] = sock
+        self.connecting.add(key)
+        return key
+
     def key_of(self, message: icmp.IcmpMessage) -> int | None:
         """The probe an ICMP message answers, if it answers one of ours."""
         if self.method == "icmp" and message.type == icmp.ECHO_REPLY:
             return message.seq if message.ident == self.ident and message.src == self.address \
                 else None
         quoted = message.quoted
-        if quoted is None or quoted.dst != self.address or quoted.ident != self.ident:
+        if quoted is None or quoted.dst != self.address:
+            return None
+        if self.method == "tcp":  # quoted: our SYN's source port (the key) and destination port
+            return quoted.ident if quoted.protocol == socket.IPPROTO_TCP and quoted.seq == self.port else None
+        if quoted.ident != self.ident:
             return None
         if self.method == "udp" and quoted.protocol == socket.IPPROTO_UDP:
             return quoted.seq - BASE_PORT
@@ -78,21 +113,35 @@ class _Trace:
         key = self.key_of(message)
         if key not in self.probes or not message.checksum_ok:
             return
+        final = message.type in (icmp.ECHO_REPLY, icmp.DEST_UNREACHABLE)
+        self._answer(key, message.src, when, final, f"{message.describe()} from {message.src}")
+
+    def _answer(self, key: int, src: str, when: float, final: bool, why: str) -> None:
         ttl, sent = self.probes[key]
         if ttl not in self.answers:
-            self.answers[ttl] = (message.src, round((when - sent) * 1000.0, 3))
-        final = message.type in (icmp.ECHO_REPLY, icmp.DEST_UNREACHABLE)
+            self.answers[ttl] = (src, round((when - sent) * 1000.0, 3))
         if final and (self.end_ttl is None or ttl < self.end_ttl):
             self.end_ttl = ttl
-            self.reached = message.src == self.address
-            self.unreachable = None if self.reached else f"{message.describe()} from {message.src}"
+            self.reached = src == self.address
+            self.unreachable = None if self.reached else why
+
+    def connected(self, key: int, when: float) -> None:
+        """A TCP probe's connect finished: a SYN-ACK or a RST means the target answered."""
+        self.connecting.discard(key)
+        err = self.tcp[key].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err in (0, errno.ECONNREFUSED):
+            self._answer(key, self.address, when, True, "")
+        # anything else came as an ICMP error, which the raw socket has read
 
     def complete(self) -> bool:
         return self.end_ttl is not None and all(t in self.answers for t in range(1, self.end_ttl + 1))
 
     def listen(self, until: float) -> None:
         while not self.complete() and (left := until - time.monotonic()) > 0:
-            readable, _, _ = select.select([self.icmp], [], [], left)
+            pending = {self.tcp[key]: key for key in self.connecting}
+            readable, writable, _ = select.select([self.icmp], list(pending), [], left)
+            for sock in writable:
+                self.connected(pending[sock], time.monotonic())
             if readable:
                 packet = self.icmp.recv(65535)
                 message = icmp.parse(packet)
@@ -101,11 +150,13 @@ class _Trace:
 
 
 def traceroute(target: str, max_hops: int = 30, timeout: float = 1.0, queries: int = 2,
-               method: str = "udp") -> dict:
+               method: str = "udp", port: int = 80) -> dict:
     result: dict = {"probe": "traceroute", "target": target, "method": method, "ok": False}
+    if method == "tcp":
+        result["port"] = port
     try:
         address = icmp.resolve4(target)
-        trace = _Trace(address, method)
+        trace = _Trace(address, method, port)
     except (LookupError, PermissionError) as exc:
         result["error"] = str(exc)
         return result
