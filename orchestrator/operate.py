@@ -292,20 +292,17 @@ def live_overlay(plan: Plan, backend: Backend) -> Overlay:
 
 def graph(target: str, fmt: str = "svg", backend: Backend | None = None) -> str:
     """The drawing of a lab file (PATH) or of a running lab (NAME, with live
-    link states). fmt: 'svg', 'dot' or 'mermaid'."""
+    link states). fmt: one of render.graph.FORMATS (svg, dot, mermaid, drawio)."""
     from .render import graph as graphing
-    if fmt not in ("svg", "dot", "mermaid"):
-        raise UsageError(f"unknown graph format {fmt!r} (svg, dot or mermaid)")
+    if fmt not in graphing.FORMATS:
+        raise UsageError(f"unknown graph format {fmt!r} ({', '.join(graphing.FORMATS)})")
     overlay = None
     if _is_lab_path(target):
         plan = compile_path(target).result()
     else:
         running = attach(target, backend)
         plan, overlay = running.plan, live_overlay(running.plan, running.backend)
-    if fmt == "mermaid":
-        return graphing.to_mermaid(plan, overlay)
-    source = graphing.to_dot(plan, overlay)
-    return source if fmt == "dot" else graphing.render_svg(source)
+    return graphing.draw(plan, overlay, fmt)
 
 
 # --- links ---------------------------------------------------------------------------

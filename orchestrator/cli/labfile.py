@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .ui import OUT, console, count, emit_json, run, warn_all
+from .ui import OUT, console, count, emit_json, problem_json, run, warn_all
 
 
 @click.command()
@@ -19,7 +19,7 @@ def validate(path: str) -> None:
     plan, warnings = run(plan_lab, path, check_images=True)
     if OUT.json:
         emit_json({"ok": True, "lab": plan.lab, "nodes": len(plan.nodes), "links": len(plan.links),
-                   "warnings": [w.format() for w in warnings]})
+                   "warnings": [problem_json(w, plan.source or path) for w in warnings]})
         return
     warn_all(warnings)
     console().print(f"{path}: ok ({count(len(plan.nodes), 'node')}, {count(len(plan.links), 'link')})")
@@ -27,13 +27,14 @@ def validate(path: str) -> None:
 
 @click.command()
 @click.argument("path", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default=None,
+              help="[default: yaml; json under lab --json]")
 @click.option("--name", help="Plan the lab under another name.")
 def plan(path: str, fmt: str, name: str | None) -> None:
     """Print the resolved plan: interfaces, MACs, addresses, routes, labels."""
     from ..lab import plan_lab
     resolved, _ = run(plan_lab, path, name)
-    if fmt == "json":
+    if fmt == "json" or fmt is None and OUT.json:
         from pydantic import TypeAdapter
 
         from ..plan import Plan
@@ -57,6 +58,9 @@ def render(path: str, out: str) -> None:
     resolved, _ = run(plan_lab, path)
     files = render_plan(resolved)
     written = write_rendered(files, Path(out))
+    if OUT.json:
+        emit_json({"lab": resolved.lab, "folder": out, "nodes": len(files), "files": [str(p) for p in written]})
+        return
     console().print(f"wrote {len(written)} files for {len(files)} nodes under {out}/")
 
 

@@ -9,7 +9,7 @@ import click
 
 from .complete import lab_names
 from .nodes import print_ping
-from .ui import OUT, ProgressView, console, count, emit_json, fail, run, run_with, warn_all
+from .ui import OUT, ProgressView, console, count, emit_json, fail, problem_json, run, run_with, warn_all
 
 if TYPE_CHECKING:
     from ..backend.protocol import ImageInfo
@@ -30,6 +30,9 @@ def images_build(force: bool, verbose: bool) -> None:
     from ..lab import build_images
     with ProgressView(verbose) as view:
         tags = run(build_images, progress=view, force=force)
+    if OUT.json:
+        emit_json(tags)
+        return
     console().print("\n".join(f"{role}: {tag}" for role, tag in tags.items()))
 
 
@@ -115,13 +118,21 @@ def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: boo
     print_reconciled(result, dry_run)
     if OUT.json:
         data = {"lab": result.plan.lab, "nodes": len(result.plan.nodes), "links": len(result.plan.links),
-                "timings": result.timings, "warnings": [w.format() for w in result.warnings],
+                "timings": result.timings,
+                "warnings": [problem_json(w, result.plan.source) for w in result.warnings],
                 "changed": result.reconciled.as_dict() if result.reconciled is not None else None}
+        failed = False
         if do_ping:
-            results = run(operate.ping_all, result.plan.lab)
-            data["ping"] = [r.__dict__ for r in results]
+            pings = run(operate.ping_all, result.plan.lab)
+            data["ping"] = [r.__dict__ for r in pings]
+            failed = not all(r.ok for r in pings)
+        if do_test:
+            from .test import results_json
+            checks = run(operate.run_lab_tests, result.plan.lab)
+            data["test"] = results_json(checks, result.plan.lab)
+            failed = failed or not all(r.ok for r in checks)
         emit_json(data)
-        if do_ping and not all(r.ok for r in results):
+        if failed:
             sys.exit(1)
         return
     warn_all(result.warnings)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .complete import lab_names, node_lists, node_names
-from .ui import OUT, ProgressView, console, emit_json, fail, relay, run
+from .ui import OUT, ProgressView, console, emit_json, fail, no_json, relay, run
 
 if TYPE_CHECKING:
     from ..operate import NodeExec, RoutesAnswer
@@ -153,6 +153,7 @@ def print_execs(results: list[NodeExec], as_json: bool) -> None:
 @click.argument("node", shell_complete=node_names)
 def shell(name: str, node: str) -> None:
     """Open an interactive shell in a node."""
+    no_json("shell", "it opens an interactive shell; lab --json exec NAME NODE -- CMD runs one command")
     from ..operate import shell_argv
     argv = run(shell_argv, name, node)
     os.execvp(argv[0], argv)
@@ -190,6 +191,7 @@ def print_routes(answer: RoutesAnswer, as_json: bool) -> None:
 @click.option("--server", help="The node running the chat service (if the lab has several).")
 def chat(name: str, node: str, nick: str | None, server: str | None) -> None:
     """Chat from a node: the interactive chat client in NODE's terminal (/q quits)."""
+    no_json("chat", "it is an interactive client; lab --json test checks a lab's chat expectations")
     from ..operate import chat_argv
     argv = run(chat_argv, name, node, nick, server)
     os.execvp(argv[0], argv)

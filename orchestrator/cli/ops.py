@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .ui import ProgressView, console, err_console, fail, run
+from .ui import OUT, ProgressView, console, emit_json, err_console, fail, no_json, run
 
 if TYPE_CHECKING:
     from ..capture import CaptureResult
@@ -18,20 +18,27 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("target", metavar="PATH|NAME")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write to this file (.svg, .dot or .mmd) instead of standard output.")
-@click.option("--mermaid", "fmt", flag_value="mermaid", help="Mermaid text instead of SVG.")
-@click.option("--dot", "fmt", flag_value="dot", help="Graphviz dot source instead of SVG.")
+              help="Write to this file instead of standard output (its suffix picks the format: "
+                   ".svg, .dot, .mmd, .drawio).")
+@click.option("--format", "fmt", type=click.Choice(["svg", "dot", "mermaid", "drawio"]),
+              help="svg (default), Graphviz dot source, Mermaid text, or a draw.io (diagrams.net) file.")
+@click.option("--mermaid", "fmt", flag_value="mermaid", help="Mermaid text instead of SVG (--format mermaid).")
+@click.option("--dot", "fmt", flag_value="dot", help="Graphviz dot source instead of SVG (--format dot).")
 def graph(target: str, output: str | None, fmt: str | None) -> None:
     """Draw a lab: a lab file (PATH) or a running lab (NAME, with down links
-    dashed red and impairments shown)."""
+    dashed red and impairments shown). Nodes show their services, NAT and
+    firewall; cables their interfaces, addresses and costs."""
+    no_json("graph", "it draws the lab (--dot and --mermaid draw it as text); "
+            "lab --json plan PATH lists its nodes and links")
     if fmt is None and output:
-        fmt = {".mmd": "mermaid", ".md": "mermaid", ".dot": "dot", ".gv": "dot"}.get(
+        fmt = {".mmd": "mermaid", ".md": "mermaid", ".dot": "dot", ".gv": "dot", ".drawio": "drawio"}.get(
             Path(output).suffix.lower(), "svg")
     from ..operate import graph as draw
     text = run(draw, target, fmt or "svg")
     if output:
         Path(output).write_text(text, encoding="utf-8")
-        err_console().print(f"wrote {output}")
+        if not OUT.quiet:
+            err_console().print(f"wrote {output}")
     else:
         click.echo(text, nl=False)
 
@@ -55,6 +62,7 @@ def capture(name: str, node: str, iface: str, bpf: tuple[str, ...], pcap: str | 
     from rich.markup import escape
 
     from ..operate import capture as run_capture
+    no_json("capture", "-w FILE (or -w -) writes the packets as pcap, which tshark and Wireshark read")
 
     def ready(msg: str) -> None:
         err_console().print(f"[dim]{escape(node)}: {escape(msg.splitlines()[-1])}[/dim]")
@@ -84,6 +92,9 @@ def link(name: str, a: str, b: str, state: str) -> None:
     """Take the link between nodes A and B down, or bring it up again."""
     from ..operate import set_link
     found = run(set_link, name, a, b, state == "up")
+    if OUT.json:
+        emit_json({"lab": name, "a": str(found.a), "b": str(found.b), "state": state})
+        return
     colour = "green" if state == "up" else "red"
     console().print(f"link {found.a} <-> {found.b}: [{colour}]{state}[/{colour}]")
 
@@ -104,10 +115,16 @@ def impair(name: str, target: str, delay: str | None, jitter: str | None, loss: 
         if any((delay, jitter, loss, rate)):
             fail("--clear takes no --delay/--jitter/--loss/--rate")
         node, iface, had = run(operate.clear, name, target)
+        if OUT.json:
+            emit_json({"lab": name, "node": node, "iface": iface, "impairment": None, "removed": had})
+            return
         console().print(f"{node}:{iface}: " + ("impairment removed" if had else "was not impaired"))
         return
     imp = run(operate.make_impairment, delay, jitter, loss, rate)
     node, iface, kind = run(operate.impair, name, target, imp)
+    if OUT.json:
+        emit_json({"lab": name, "node": node, "iface": iface, "impairment": imp.describe(), "tc": kind})
+        return
     console().print(f"{node}:{iface}: {imp.describe()} (tc {kind}, packets leaving {iface})")
 
 
@@ -123,11 +140,15 @@ def logs(name: str, node: str, service: str | None, follow: bool, list_only: boo
     from .. import contract, operate
     if list_only:
         found = run(operate.list_logs, name, node)
+        if OUT.json:
+            emit_json([{"service": svc, "bytes": size} for svc, size in found])
+            return
         if not found:
             console().print(f"{node} has no logs under {contract.LOG_DIR}")
         for svc, size in found:
             console().print(f"{svc}\t{size} bytes")
         return
+    no_json("logs", "lab --json logs NAME NODE --list lists the logs; their lines are text")
 
     def show(text: str) -> None:
         sys.stdout.write(text)
@@ -147,17 +168,28 @@ def repair(name: str, verbose: bool) -> None:
     from ..repair import repair as mend
     broken = run(needs_repair, name)
     if not broken:
+        if OUT.json:
+            emit_json({"lab": name, "broken": {}, "started": [], "repaired": [], "reconfigured": [],
+                       "restarted": []})
+            return
         console().print(f"lab {name}: every node is running with all its links; nothing to repair")
         return
-    for node, why in broken.items():
-        err_console().print(f"[yellow]{node}[/yellow]: {escape(str(why))}")
+    for node, why in broken.items() if not OUT.quiet else ():   # quiet: results and errors only
+        err_console().print(f"[yellow]{escape(node)}[/yellow]: {escape(str(why))}")
     with ProgressView(verbose) as view:
         result = run(mend, name, progress=view)
+    if OUT.json:
+        emit_json({"lab": name, "broken": {node: str(why) for node, why in broken.items()},
+                   "started": result.started, "repaired": result.repaired,
+                   "reconfigured": result.reconfigured, "restarted": result.restarted})
+        return
     parts = []
     if result.started:
         parts.append(f"started {', '.join(result.started)}")
     parts.append(f"re-wired {', '.join(result.repaired) or 'nothing'}")
     parts.append(f"re-configured {', '.join(result.reconfigured) or 'nothing'}")
+    if result.restarted:
+        parts.append(f"restarted the supervisor of {', '.join(result.restarted)}")
     console().print(f"[green]lab {name} repaired[/green]: " + "; ".join(parts))
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..verify import DEFAULT_WORKERS
-from .ui import ProgressView, console, err_console, run, warn
+from .ui import OUT, ProgressView, console, emit_json, err_console, run, table, warn
 
 if TYPE_CHECKING:
     from ..verify.runner import Result
@@ -19,20 +19,26 @@ if TYPE_CHECKING:
 
 def print_results(results: Sequence[Result], lab: str = "", verbose: bool = False,
                   seconds: float | None = None) -> int:
-    """Print the results table and a summary; return the exit code (0: all passed)."""
+    """Print the results table and a summary (under --json, results_json);
+    return the exit code (0: all passed)."""
+    code = 1 if any(not r.ok for r in results) else 0
+    if OUT.json:
+        emit_json(results_json(results, lab, seconds))
+        return code
     from rich.markup import escape
-    from rich.table import Table
     if not results:
         warn(f"lab {lab} has no expectations (add an 'expect:' section to its lab.yml; see docs/testing.md)")
         return 0
-    table = Table("", "what", "from", "to", "expected", "got", "time", title=f"lab test {lab}".strip())
+    shown = table(("", {"no_wrap": True}), "what", "from", "to", ("expected", {"overflow": "fold"}),
+                  ("got", {"overflow": "fold"}), ("time", {"no_wrap": True, "justify": "right"}),
+                  title=f"lab test {lab}".strip())
     for r in results:
         mark = "[green]ok[/green]" if r.ok else ("[red]ERROR[/red]" if r.error else "[red]FAIL[/red]")
         got = escape(r.got) if r.ok else f"[red]{escape(r.got)}[/red]"
         auto = r.what.startswith(f"{r.kind} {r.src} -> {r.dst}")
         what = (r.kind + r.what[len(f"{r.kind} {r.src} -> {r.dst}"):]) if auto else r.what
-        table.add_row(mark, escape(what), r.src, escape(r.dst), escape(r.expected), got, f"{r.seconds:.2f} s")
-    console().print(table)
+        shown.add_row(mark, escape(what), r.src, escape(r.dst), escape(r.expected), got, f"{r.seconds:.2f} s")
+    console().print(shown)
     failed = [r for r in results if not r.ok]
     for r in failed if verbose else []:
         console().print(f"[red]{escape(r.what)}[/red] ({r.id}): {escape(r.detail or r.got)}")
@@ -44,6 +50,15 @@ def print_results(results: Sequence[Result], lab: str = "", verbose: bool = Fals
         return 1
     console().print(f"[green]{summary}[/green]")
     return 0
+
+
+def results_json(results: Sequence[Result], lab: str = "", seconds: float | None = None) -> dict[str, object]:
+    """`lab --json test`: {lab, passed, failed, seconds, results: [each check's fields]}."""
+    from dataclasses import asdict
+    failed = sum(1 for r in results if not r.ok)
+    return {"lab": lab, "passed": len(results) - failed, "failed": failed,
+            "seconds": None if seconds is None else round(seconds, 3),
+            "results": [{**asdict(r), "seconds": round(r.seconds, 3)} for r in results]}
 
 
 @click.command(name="test")
@@ -73,7 +88,8 @@ def test_and_print(name: str, *, verbose: bool = False, workers: int = DEFAULT_W
     if junit_file:
         from ..verify.junit import write_junit
         write_junit(junit_file, lab, results)
-        err_console().print(f"[dim]•[/dim] JUnit XML written to {junit_file}")
+        if not OUT.quiet:
+            err_console().print(f"[dim]•[/dim] JUnit XML written to {junit_file}")
     return code
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
     from rich.status import Status
+    from rich.table import Table
 
     from ..backend.protocol import ExecResult
 
@@ -57,6 +58,36 @@ def _console(which: str) -> Console:
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+def no_json(command: str, instead: str) -> None:
+    """A command with no JSON output calls this first: under --json it stops
+    with exit code 2 and says so, rather than print text a script would take
+    for JSON. no_json("graph", "it draws the lab: use --format mermaid")."""
+    if OUT.json:
+        fail(f"lab {command} has no JSON output; {instead}", code=2)
+
+
+def problem_json(problem: Problem, source: str | None = None) -> dict[str, Any]:
+    """A lab file's problem (error or warning) as --json shows it."""
+    return {"file": source, "line": problem.line, "path": problem.where, "message": problem.message,
+            "hint": problem.hint or None}
+
+
+def table(*columns: str | tuple[str, dict[str, Any]], title: str | None = None) -> Table:
+    """A table that stays readable on an 80-column terminal: light lines, no
+    padding at the edges, and cells that wrap (or, for names and addresses,
+    fold) rather than being cut off. A column is its header, or (header,
+    options of rich's add_column: no_wrap=True for short fixed cells,
+    overflow="fold" for words that must not be cut, ratio=, min_width=...)."""
+    from rich import box
+    from rich.table import Table
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), title=title,
+              title_justify="left")
+    for column in columns:
+        header, options = (column, {}) if isinstance(column, str) else column
+        t.add_column(header, **{"overflow": "fold", **options})
+    return t
 
 
 def warn(text: str) -> None:
@@ -107,25 +138,34 @@ class ProgressView:
         text = f"{event.stage}: {event.message}"
         if event.total:
             text = f"{event.stage} [{event.done}/{event.total}]: {event.message}"
+        from rich.markup import escape
         if self.status is not None:
-            self.status.update(text[:160])
-        finished_stage = event.total is not None and event.done == event.total
+            self.status.update(escape(text[: max(40, err_console().width - 4)]))   # one line, even at 80 columns
+        finished_stage = bool(event.total) and event.done == event.total
         notable = event.stage == "image" and (event.message.endswith(("built", "up to date"))
                                               or event.message.startswith(("bootstrapping", "building")))
-        if self.verbose or finished_stage or notable or (event.stage == "destroy" and event.total is None):
-            err_console().print(f"[dim]•[/dim] {text if not finished_stage else _stage_done(event)}")
+        if self.verbose or (not finished_stage and (notable or event.total is None and event.stage == "destroy")):
+            err_console().print(f"[dim]•[/dim] {escape(text)}")   # -v: every item, the last one too
+        if finished_stage:
+            err_console().print(f"[dim]•[/dim] {escape(_stage_done(event))}")
 
 
 def _stage_done(event: Event) -> str:
     words = {"create": "nodes started", "wire": "links wired", "configure": "nodes configured",
-             "destroy": "nodes removed", "verify": "probes run"}
+             "destroy": "nodes removed", "verify": "probes run", "test": "checks run",
+             "impair": "impairments applied", "repair": "nodes re-wired"}
     return f"{event.stage}: {event.total} {words.get(event.stage, 'done')}"
 
 
-def fail(message: str, code: int = 1, problems: list[str] | None = None) -> NoReturn:
+def fail(message: str, code: int = 1, problems: list[str] | None = None,
+         details: list[dict[str, Any]] | None = None) -> NoReturn:
+    """Print an error (and its problems, one a line) and exit with `code`. Under
+    --json the error is {"error": message, "problems": details or problems} on
+    stdout too: `details` are the problems as objects (see problem_json)."""
     from rich.markup import escape
     if OUT.json:
-        emit_json({"error": message, **({"problems": problems} if problems else {})})
+        listed = details if details is not None else problems
+        emit_json({"error": message, **({"problems": listed} if listed else {})})
     err_console().print(f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False)
     for line in problems or []:
         err_console().print("  " + line, markup=False, highlight=False)
@@ -144,7 +184,8 @@ def run_with(code: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except TopologyError as exc:
         count = len(exc.problems)
         fail(f"{exc.source}: {count} error{'s' if count != 1 else ''} in the lab file:",
-             problems=[p.format(exc.source) for p in exc.problems], code=code)
+             problems=[p.format(exc.source) for p in exc.problems],
+             details=[problem_json(p, exc.source) for p in exc.problems], code=code)
     except LabError as exc:
         fail(str(exc), code=code)
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ def test_validate_lists_every_error_and_fails():
     result = CliRunner().invoke(main, ["validate", BAD])
     assert result.exit_code == 1
     assert "4 errors in the lab file" in result.output
-    assert "links[1].b: unknown node 'r2' (hint: did you mean 'r1'?)" in result.output
+    assert "links[1].b: unknown node 'r2' (hint: did you mean 'r1'?" in result.output
 
 
 def test_plan_yaml_and_json_agree():

@@ -33,8 +33,9 @@ def test_a_bug_is_one_line_and_exit_code_70(monkeypatch, capsys):
                    "Rerun with --debug to see the traceback, and please report it with the command you ran\n")
 
 
-def test_debug_shows_the_traceback(monkeypatch, capsys):
-    code, err = _run(monkeypatch, capsys, ["--debug", "status"], _raise(RuntimeError("boom")))
+@pytest.mark.parametrize("argv", [["--debug", "status"], ["status", "--debug"]])
+def test_debug_shows_the_traceback(monkeypatch, capsys, argv):
+    code, err = _run(monkeypatch, capsys, argv, _raise(RuntimeError("boom")))
     assert code == 70
     assert err.startswith("Traceback (most recent call last):")
     assert "RuntimeError: boom" in err

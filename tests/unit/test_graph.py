@@ -80,3 +80,66 @@ def test_no_graphviz_is_a_clear_error(plan, monkeypatch):
     monkeypatch.setattr(graph.shutil, "which", lambda name: None)
     with pytest.raises(graph.GraphError, match="apt-get install graphviz"):
         graph.render_svg(graph.to_dot(plan))
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    return plan_lab(LABS / "dijkstra-mesh")[0]
+
+
+@pytest.fixture(scope="module")
+def nat():
+    return plan_lab(LABS / "home-nat")[0]
+
+
+def test_busy_nodes_get_short_end_labels_and_the_subnet_on_the_cable(mesh):
+    assert len(mesh.nodes["r1"].interfaces) >= graph.BUSY_NODE
+    assert graph.host_part("10.0.12.1/30") == ".1" and graph.host_part("172.16.3.5/16") == ".3.5"
+    dot = graph.to_dot(mesh)
+    r1r2 = next(ln for ln in dot.splitlines() if ln.strip().startswith('"r1" -- "r2"'))
+    r1_end = next(i for i in mesh.nodes["r1"].interfaces if i.peer.startswith("r2:"))
+    assert r1_end.address == "10.0.0.1/30"
+    assert f'taillabel="{r1_end.name} .1"' in r1r2 and 'label="10.0.0.0/30"' in r1r2
+
+
+def test_a_cost_other_than_the_default_is_written_on_the_cable(mesh):
+    dot = graph.to_dot(mesh)
+    costed = [ln for ln in dot.splitlines() if " -- " in ln and "cost " in ln]
+    expected = {i.cost for n in mesh.nodes.values() for i in n.interfaces} - {10}
+    assert {int(re.search(r"cost (\d+)", ln).group(1)) for ln in costed} == expected
+    assert "cost 30" in graph.to_mermaid(mesh)
+
+
+def test_services_nat_and_firewall_are_written_under_the_name(nat):
+    dot = graph.to_dot(nat)
+    gw = next(ln for ln in dot.splitlines() if ln.strip().startswith('"gw" ['))
+    assert 'label="gw\\nNAT firewall"' in gw
+    web = next(ln for ln in dot.splitlines() if ln.strip().startswith('"web" ['))
+    assert 'label="web\\nhttp:80"' in web
+    assert graph.roles(plan_lab(LABS / "dijkstra-mesh")[0].nodes["r1"]) == ["routed"]
+
+
+def test_drawio_is_mxgraph_xml_with_every_node_and_cable(plan):
+    root = ET.fromstring(graph.to_drawio(plan))
+    assert root.tag == "mxfile" and root.find("diagram").get("name") == "five-subnets"
+    cells = root.findall("./diagram/mxGraphModel/root/mxCell")
+    nodes = [c for c in cells if c.get("vertex") == "1" and c.get("parent") == "1"]
+    edges = [c for c in cells if c.get("edge") == "1"]
+    assert sorted(c.get("value").split("<br>")[0] for c in nodes) == sorted(plan.nodes)
+    assert len(edges) == len(plan.links) == 11
+    ids = {c.get("id"): c.get("value") for c in nodes}
+    r1r2 = next(e for e in edges if {ids[e.get("source")], ids[e.get("target")]} == {"r1", "r2"})
+    ends = [c.get("value") for c in cells if c.get("parent") == r1r2.get("id")]
+    assert sorted(ends) == ["eth1<br>10.0.12.1/30", "eth1<br>10.0.12.2/30"]
+
+
+def test_drawio_shows_a_down_link(plan):
+    overlay = graph.Overlay(states={("r2", "eth2"): "down"})
+    root = ET.fromstring(graph.draw(plan, overlay, "drawio"))
+    down = [c for c in root.iter("mxCell") if c.get("edge") == "1" and "dashed=1" in c.get("style")]
+    assert [c.get("value") for c in down] == ["DOWN"]
+
+
+def test_an_unknown_format_is_a_clear_error(plan):
+    with pytest.raises(graph.GraphError, match="unknown graph format 'png' .*drawio"):
+        graph.draw(plan, None, "png")
