@@ -2,8 +2,9 @@
 # Prepare this machine for labnet. Idempotent: a second run reuses everything.
 #
 #   1. Debian packages: docker.io (the engine), debootstrap (base image),
-#      iproute2, graphviz (lab graph), docker-compose (compose/), python3-venv;
-#      installed only if missing.
+#      iproute2, graphviz (lab graph), docker-compose (compose/), python3-venv,
+#      and what the netns backend's nodes use from this machine (nftables,
+#      iputils-ping, tcpdump, conntrack, curl, procps); installed only if missing.
 #   2. A Docker engine: reused if one answers; otherwise dockerd is started
 #      with no default bridge and no host firewall rules.
 #   3. A virtualenv in .venv with labnet and its test tools (editable).
@@ -38,6 +39,14 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v dot >/dev/null || missing+=(graphviz)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+# what nodes of the netns backend use from this machine (orchestrator/backend/netns.py)
+command -v nft >/dev/null || missing+=(nftables)
+command -v ping >/dev/null || missing+=(iputils-ping)
+command -v tcpdump >/dev/null || missing+=(tcpdump)
+command -v conntrack >/dev/null || missing+=(conntrack)
+command -v curl >/dev/null || missing+=(curl)
+command -v pgrep >/dev/null || missing+=(procps)
+command -v nsenter >/dev/null || missing+=(util-linux)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   # If installing docker.io starts an engine (systemd machines), it must
@@ -51,7 +60,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  say "packages: docker.io, debootstrap, iproute2, graphviz, docker-compose, python3-venv present"
+  say "packages: docker.io, debootstrap, iproute2, graphviz, docker-compose, python3-venv, and the netns backend's tools present"
 fi
 
 # --- 2. the engine -------------------------------------------------------------
