@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DeployError, EngineUnavailable, LabError, LabStateError, Problem, UsageError
+from . import labels
 from .labels import LAB_FILE, NAME_RE
 from .locks import lab_lock
 from .progress import Event, Progress, silent
@@ -40,10 +41,33 @@ class DeployResult:
     reconciled: PlanDiff | None = None   # set when a running lab was changed in place (or would be: dry run)
 
 
+#: the backends a lab can run on (`lab deploy --backend`, `backend:` in the file)
+BACKENDS = ("docker", "netns")
+#: where the netns backend keeps a lab's state (orchestrator/backend/netns.py),
+#: looked at here so finding a lab's backend imports neither backend
+NETNS_STATE_ROOT = Path(labels.NETNS_STATE_ROOT)
+
+
 def default_backend() -> Backend:
     """The backend every facade uses when none is given: the Docker engine."""
     from .backend.dockerengine import DockerBackend
     return DockerBackend()
+
+
+def make_backend(name: str | None = None) -> Backend:
+    """The backend called `name` (docker when None)."""
+    if name in (None, "docker"):
+        return default_backend()
+    if name == "netns":
+        from .backend.netns import NetnsBackend
+        return NetnsBackend()
+    raise UsageError(f"unknown backend '{name}' (one of: {', '.join(BACKENDS)})")
+
+
+def backend_of(lab: str) -> Backend:
+    """The backend a deployed lab runs on: netns when that backend holds its
+    state, else Docker (also for a lab that is not deployed at all)."""
+    return make_backend("netns" if (NETNS_STATE_ROOT / lab).is_dir() else None)
 
 
 def _check_name(name: str | None) -> None:
@@ -109,16 +133,20 @@ def prune_images(store: ImageStore | None = None, progress: Progress = silent) -
 
 
 def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dry_run: bool = False,
-           backend: Backend | None = None, progress: Progress = silent) -> DeployResult:
+           backend: Backend | None = None, backend_name: str | None = None,
+           progress: Progress = silent) -> DeployResult:
     """Deploy a lab. On a lab that is already running, reconcile it in place
     (see orchestrator.reconcile; dry_run: only say what would change), or with
     force destroy it and deploy it again. A fresh deploy that fails (or is
-    interrupted) removes what it created."""
+    interrupted) removes what it created. The backend: `backend`, else the one
+    named (`backend_name`, then the file's `backend:`), else the one the lab
+    already runs on, else Docker."""
     from .render.files import render_plan
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    backend = backend or default_backend()
+    if backend is None:
+        backend = _chosen_backend(path, name, backend_name)
     plan, warnings = plan_lab(path, name, backend, check_images=True)
     files = render_plan(plan)
     timings["prepare"] = time.perf_counter() - t0
@@ -194,7 +222,8 @@ def apply_impairments(backend: Backend, plan: Plan, progress: Progress = silent)
 def locate(name_or_path: str, backend: Backend | None = None) -> tuple[str, Backend]:
     """The lab's name (NAME, or the name of the lab in a folder) and the backend
     to find it on (the default one unless given)."""
-    return resolve_lab_name(name_or_path), backend or default_backend()
+    lab = resolve_lab_name(name_or_path)
+    return lab, backend or backend_of(lab)
 
 
 def resolve_lab_name(name_or_path: str) -> str:
@@ -242,6 +271,45 @@ def nearest_lab(name: str, backend: Backend | None = None) -> str | None:
     return close[0] if close else None
 
 
+def _chosen_backend(path: str | Path, name: str | None, backend_name: str | None) -> Backend:
+    """The backend a deploy of the lab in `path` uses (see deploy)."""
+    from .model.load import read_lab
+    if backend_name is not None and backend_name not in BACKENDS:
+        raise UsageError(f"unknown backend '{backend_name}' (one of: {', '.join(BACKENDS)})")
+    header = read_lab(path).header
+    wanted = backend_name or (getattr(header, "backend", None) if header is not None else None)
+    lab = name or resolve_lab_name(str(path))
+    on_netns = (NETNS_STATE_ROOT / lab).is_dir()
+    if wanted is None:
+        return backend_of(lab)
+    if (wanted == "netns") != on_netns:
+        other = backend_of(lab)
+        try:
+            elsewhere = bool(other.nodes(lab))
+        except EngineUnavailable:
+            elsewhere = False
+        if elsewhere:
+            raise UsageError(f"lab '{lab}' runs on the {'netns' if on_netns else 'docker'} backend; destroy it "
+                             f"first (lab destroy {lab}), or deploy a copy beside it with --name")
+    return make_backend(wanted)
+
+
+def _all_backends() -> list[Backend]:
+    """Every backend that may hold labs: Docker when its engine answers, netns
+    when it holds any lab."""
+    found: list[Backend] = []
+    docker = default_backend()
+    try:
+        docker.check()
+        found.append(docker)
+    except EngineUnavailable:
+        if not NETNS_STATE_ROOT.is_dir() or not any(NETNS_STATE_ROOT.iterdir()):
+            raise
+    if NETNS_STATE_ROOT.is_dir() and any(NETNS_STATE_ROOT.iterdir()):
+        found.append(make_backend("netns"))
+    return found
+
+
 def destroy(name_or_path: str, *, backend: Backend | None = None, progress: Progress = silent) -> int:
     """Remove every object of the lab. Returns how many nodes were removed."""
     lab, backend = locate(name_or_path, backend)
@@ -250,19 +318,23 @@ def destroy(name_or_path: str, *, backend: Backend | None = None, progress: Prog
 
 
 def destroy_all(backend: Backend | None = None, progress: Progress = silent) -> dict[str, int]:
-    """Remove every lab of this project on the engine (found by label, nothing
-    else is touched). Returns lab -> nodes removed."""
-    backend = backend or default_backend()
+    """Remove every lab of this project (found by label on the engine, by its
+    state folder on the netns backend; nothing else is touched), on every
+    backend unless one is given. Returns lab -> nodes removed."""
     removed = {}
-    for summary in backend.list_labs():
-        progress(Event("destroy", f"removing lab {summary.name}"))
-        with lab_lock(summary.name, "destroy", wait_s=DESTROY_WAIT_S, progress=progress):
-            removed[summary.name] = backend.destroy(summary.name, progress)
+    for each in [backend] if backend is not None else _all_backends():
+        for summary in each.list_labs():
+            progress(Event("destroy", f"removing lab {summary.name}"))
+            with lab_lock(summary.name, "destroy", wait_s=DESTROY_WAIT_S, progress=progress):
+                removed[summary.name] = each.destroy(summary.name, progress)
     return removed
 
 
 def list_labs(backend: Backend | None = None) -> list[LabSummary]:
-    return (backend or default_backend()).list_labs()
+    """Every deployed lab (of one backend, or of all of them), by name."""
+    if backend is not None:
+        return backend.list_labs()
+    return sorted((s for each in _all_backends() for s in each.list_labs()), key=lambda s: s.name)
 
 
 @dataclass

@@ -44,3 +44,7 @@ def node_labels(lab: str, node: str, kind: str, source: str | None) -> dict[str,
     if source:
         labels[LABEL_SOURCE] = source
     return labels
+
+#: where the netns backend keeps each lab's state folder (its record, nodes,
+#: private files): how a lab run by it is found, also after a crash
+NETNS_STATE_ROOT = "/var/lib/labnet/netns"

@@ -2,6 +2,8 @@
 
     protocol      the Backend protocol and the states it reports
     dockerengine  DockerBackend: nodes are containers, links veth pairs
+    netns         NetnsBackend: nodes are namespaces of this machine (no Docker)
+    netns_holder  the keeper and holder processes of netns nodes (standard library)
     engineapi     the engine's read-only lookups over its socket (standard library)
     dockerexec    programs streamed out of a container (capture, logs)
     archive       tar archives of a node's files and served folders

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import PROJECT_ROOT, contract
 from ..errors import BackendError, EngineUnavailable, LabStateError
-from ..labels import LABEL_SOURCE, container_name
+from ..labels import LABEL_SOURCE, NETNS_STATE_ROOT, container_name
 from ..progress import Event, Progress
 from . import netns_holder
 from .parallel import parallel
@@ -54,7 +54,7 @@ else:
     from .dockerclient import OnFirstUse
     netlink = OnFirstUse(f"{__package__}.netlink")
 
-STATE_ROOT = Path("/var/lib/labnet/netns")
+STATE_ROOT = Path(NETNS_STATE_ROOT)
 NETNS_DIR = "/run/netns"
 CGROUP_FS = Path("/sys/fs/cgroup")
 CGROUP_ROOT = CGROUP_FS / "labnet"
@@ -350,7 +350,7 @@ class NetnsBackend:
             states = self.nodes(lab)
             source = next((s.source for s in states if s.source), None)
             out.append(LabSummary(name=lab, nodes=len(states), running=sum(s.running for s in states),
-                                  source=source))
+                                  source=source, backend="netns"))
         return out
 
     def nodes(self, lab: str) -> list[NodeState]:

@@ -58,6 +58,7 @@ class LabSummary:
     nodes: int
     running: int
     source: str | None
+    backend: str = "docker"   # which backend runs it: docker or netns
 
 
 @dataclass(frozen=True)

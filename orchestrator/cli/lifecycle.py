@@ -97,9 +97,12 @@ def images_prune() -> None:
 @click.option("--dry-run", is_flag=True, help="On a running lab: only say what a deploy would change.")
 @click.option("--ping", "do_ping", is_flag=True, help="Then ping every host from every host.")
 @click.option("--test", "do_test", is_flag=True, help="Then check the lab's expectations (like lab test).")
+@click.option("--backend", "backend_name", type=click.Choice(["docker", "netns"]),
+              help="Run the nodes as Docker containers (default) or as network namespaces of this "
+                   "machine (netns: light, for big labs; docs/netns-backend.md). Overrides the file's backend:.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every step.")
 def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: bool, do_test: bool,
-           verbose: bool) -> None:
+           backend_name: str | None, verbose: bool) -> None:
     """Deploy the lab in PATH (a folder with lab.yml, or the file). On a lab that
     is running, change it in place to match the file (see: lab diff)."""
     from .. import lab as api
@@ -107,7 +110,8 @@ def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: boo
     if force and dry_run:
         fail("--dry-run shows what an in-place deploy would change; --force replaces the lab (not both)", code=2)
     with ProgressView(verbose) as view:
-        result = run(api.deploy, path, name=name, force=force, dry_run=dry_run, progress=view)
+        result = run(api.deploy, path, name=name, force=force, dry_run=dry_run, backend_name=backend_name,
+                     progress=view)
     if dry_run and result.reconciled is not None:
         if OUT.json:
             emit_json({"lab": result.plan.lab, "changed": result.reconciled.as_dict(),
@@ -246,9 +250,9 @@ def status(name: str | None, wide: bool, as_json: bool) -> None:
         click.echo("no labs are deployed")
         return
     from rich.table import Table
-    table = Table("lab", "nodes", "running", "source")
+    table = Table("lab", "backend", "nodes", "running", "source")
     for s in labs:
-        table.add_row(s.name, str(s.nodes), str(s.running), s.source or "")
+        table.add_row(s.name, s.backend, str(s.nodes), str(s.running), s.source or "")
     console().print(table)
 
 

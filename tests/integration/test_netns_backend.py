@@ -350,3 +350,25 @@ def test_the_interactive_command_line_enters_the_node(netns, five, monkeypatch):
     argv = netns.interactive_argv(FIVE, "r2", ["sh", "-c", "hostname; echo $TERM"])
     done = subprocess.run(argv, capture_output=True, text=True)
     assert done.stdout.splitlines() == [plan.nodes["r2"].hostname, "h7-term"]
+
+
+def test_the_command_line_deploys_on_netns_and_finds_the_lab_there_afterwards(netns):
+    def lab(*args):
+        return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+                              cwd=ROOT, timeout=300)
+    name = "h7-cli"
+    try:
+        up = lab("deploy", str(LABS / "five-subnets"), "--backend", "netns", "--name", name, "-q")
+        assert up.returncode == 0, up.stderr
+        assert (STATE_ROOT / name).is_dir()
+        listed = json.loads(lab("--json", "status").stdout)
+        assert {"name": name, "backend": "netns", "nodes": 12, "running": 12}.items() <= \
+            next(s for s in listed if s["name"] == name).items()
+        again = lab("deploy", str(LABS / "five-subnets"), "--backend", "docker", "--name", name)
+        assert again.returncode == 1 and "runs on the netns backend; destroy it first" in again.stderr
+        assert lab("exec", name, "pc1", "--", "hostname").stdout.strip() == "pc1"   # no --backend needed
+        gone = lab("destroy", name)
+        assert gone.returncode == 0 and "removed 12 nodes" in gone.stdout + gone.stderr
+        assert not (STATE_ROOT / name).exists()
+    finally:
+        api.destroy(name, backend=netns)
