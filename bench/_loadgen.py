@@ -4,13 +4,15 @@ Shared by bench_http.py and bench_chat.py.  A load generator is one or more
 processes (default 2) each running one selector over its share of the
 clients; the servers under test run as their own processes.  Run as a script it serves a folder
 with Python's ThreadingHTTPServer (the reference the http figures compare
-against):  python3 bench/_loadgen.py threading-server PORT ROOT
+against):  python3 bench/_loadgen.py threading-server PORT ROOT,
+or runs the reference chat server:  python3 bench/_loadgen.py threading-chat-server PORT
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import selectors
 import socket
 import statistics
@@ -189,26 +191,60 @@ def http_load_parallel(port: int, path: str, clients: int = 50, duration: float 
 # -- chat -----------------------------------------------------------------------
 
 class _ChatClient:
-    __slots__ = ("index", "sock", "decoder", "seq", "last_seen", "nick")
+    __slots__ = ("index", "sock", "seq", "last_seen", "nick", "raw", "arrivals",
+                 "needle", "waiting")
 
     def __init__(self, index: int, port: int) -> None:
         self.index = index
         self.nick = f"bench{index}"
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.decoder = chatproto.Decoder()
         self.seq = 0
         self.last_seen: dict[int, int] = {}  # sender -> last sequence number seen
+        self.raw = bytearray()  # everything received while measuring, decoded afterwards
+        self.arrivals: list[tuple[int, int]] = []  # (len(raw) after a recv(), its time in ns)
+        self.needle = b""       # how our own message in flight looks on the wire
+        self.waiting = False    # for it to come back
 
 
-def _read(client: _ChatClient) -> list[dict]:
-    try:
-        data = client.sock.recv(1 << 20)
-    except (BlockingIOError, InterruptedError):
-        return []
-    if not data:
-        raise ConnectionError(f"server closed {client.nick}")
-    return client.decoder.packets(data)
+# The benchmark's own chat messages, "ORIGIN SEQ STAMP", as the server relays
+# them.  While measuring, a client only stores what it receives (and when) and
+# looks for its own message in flight with one bytes search; the packets are
+# cut apart, decoded and checked after the run (_tally).  Decoding each packet
+# as it came, with labnode.chatproto's bounded decoder, made the load
+# generator, not the server, set the pace with 200 clients.
+_RELAYED = re.compile(rb'\{"type":"chat","nick":"bench[0-9]+","message":"([0-9]+) ([0-9]+) ([0-9]+)"\}')
+
+
+def _tally(client: _ChatClient) -> tuple[int, int, list[float], int]:
+    """(deliveries, out of order, latencies in ms, time of the last delivery in
+    ns) of what client received."""
+    raw, arrivals = client.raw, client.arrivals
+    last_seen = client.last_seen
+    latencies: list[float] = []
+    delivered = out_of_order = last = 0
+    pos, size, recv_index = 0, len(raw), 0
+    while size - pos >= 2:
+        end = pos + 2 + (raw[pos] << 8 | raw[pos + 1])
+        if end > size:
+            break
+        payload = bytes(raw[pos + 2:end])
+        pos = end
+        match = _RELAYED.fullmatch(payload)
+        if match is None:
+            if chatproto.decode_payload(payload)["type"] not in ("join", "leave"):
+                raise RuntimeError(f"{client.nick} got an unexpected packet {payload[:80]!r}")
+            continue
+        while arrivals[recv_index][0] < end:  # the recv() that completed this packet
+            recv_index += 1
+        origin, seq = int(match[1]), int(match[2])
+        last = arrivals[recv_index][1]
+        latencies.append((last - int(match[3])) / 1e6)
+        delivered += 1
+        if seq != last_seen.get(origin, 0) + 1:
+            out_of_order += 1
+        last_seen[origin] = seq
+    return delivered, out_of_order, latencies, last
 
 
 def _chat_worker(port: int, indices: range, senders: int, duration: float, barrier,
@@ -218,8 +254,13 @@ def _chat_worker(port: int, indices: range, senders: int, duration: float, barri
     for client in pool:
         client.sock.sendall(chatproto.hello(client.nick))
     for client in pool:  # our own join: the server has us in its table
-        while not any(p == {"type": "join", "nick": client.nick} for p in _read(client)):
-            pass
+        joined = chatproto.encode({"type": "join", "nick": client.nick})
+        while (at := client.raw.find(joined)) < 0:
+            data = client.sock.recv(65536)
+            if not data:
+                raise ConnectionError(f"server closed {client.nick}")
+            client.raw += data
+        del client.raw[:at + len(joined)]  # what follows starts on a packet boundary
         client.sock.setblocking(False)
     barrier.wait(30)  # every process's clients are in: start together
     sel = selectors.DefaultSelector()
@@ -231,13 +272,21 @@ def _chat_worker(port: int, indices: range, senders: int, duration: float, barri
     def send(client: _ChatClient) -> None:
         nonlocal sent
         client.seq += 1
+        client.needle = f'"message":"{client.index} {client.seq} '.encode()
+        client.waiting = True
         data = chatproto.chat(f"{client.index} {client.seq} {time.perf_counter_ns()}")
-        client.sock.setblocking(True)
-        client.sock.sendall(data)
-        client.sock.setblocking(False)
+        try:
+            done = client.sock.send(data)
+        except BlockingIOError:
+            done = 0
+        if done < len(data):  # the socket buffer is full (rare): finish blocking
+            client.sock.setblocking(True)
+            client.sock.sendall(data[done:])
+            client.sock.setblocking(False)
         sent += 1
 
     started = time.perf_counter()
+    started_ns = time.perf_counter_ns()
     end = started + duration
     for client in pool:
         if client.index < senders:
@@ -249,23 +298,33 @@ def _chat_worker(port: int, indices: range, senders: int, duration: float, barri
             break
         for key, _ in sel.select(0.1):
             client = key.data
-            for packet in _read(client):
-                if packet.get("type") != "chat":
-                    continue
-                arrived = time.perf_counter_ns()
-                origin, seq, stamp = (int(x) for x in packet["message"].split())
-                latencies.append((arrived - stamp) / 1e6)
-                delivered += 1
-                if seq != client.last_seen.get(origin, 0) + 1:
-                    out_of_order += 1
-                client.last_seen[origin] = seq
-                if origin == client.index and time.perf_counter() < end:
-                    send(client)  # our own message is back: the next one
+            try:
+                data = client.sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError):
+                continue
+            if not data:
+                raise ConnectionError(f"server closed {client.nick}")
+            arrived = time.perf_counter_ns()
+            raw = client.raw
+            start = len(raw)
+            raw += data
+            client.arrivals.append((len(raw), arrived))
+            if client.waiting and raw.find(client.needle, max(0, start - len(client.needle))) >= 0:
+                client.waiting = False  # our own message is back: the next one
+                if time.perf_counter() < end:
+                    send(client)
             last_packet = time.perf_counter()
     for client in pool:
         client.sock.close()
+    last_delivery = started_ns
+    for client in pool:
+        counts = _tally(client)
+        delivered += counts[0]
+        out_of_order += counts[1]
+        latencies += counts[2]
+        last_delivery = max(last_delivery, counts[3])
     return {"sent": sent, "delivered": delivered, "out_of_order": out_of_order,
-            "latencies": latencies, "busy_seconds": last_packet - started}
+            "latencies": latencies, "busy_seconds": (last_delivery - started_ns) / 1e9}
 
 
 def _chat_entry(results, *args) -> None:
@@ -329,5 +388,56 @@ def _threading_server(port: int, root: str) -> None:
         server.serve_forever()
 
 
+def _threading_chat_server(port: int) -> None:
+    """The straightforward stdlib chat server, the reference for bench_chat.py:
+    socketserver.ThreadingTCPServer, a thread per client, each broadcast
+    encoded once and sendall()ed to every client in turn under one lock."""
+    import socketserver
+    import threading
+
+    lock = threading.Lock()
+    clients: dict[str, socket.socket] = {}
+
+    def broadcast(packet: dict) -> None:
+        data = chatproto.encode(packet)
+        with lock:
+            for sock in list(clients.values()):
+                try:
+                    sock.sendall(data)
+                except OSError:
+                    pass
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            decoder = chatproto.Decoder()
+            nick = None
+            try:
+                while data := self.request.recv(65536):
+                    for packet in decoder.packets(data):
+                        if nick is None and packet["type"] == "hello":
+                            nick = packet["nick"]
+                            with lock:
+                                clients[nick] = self.request
+                            broadcast({"type": "join", "nick": nick})
+                        elif nick is not None and packet["type"] == "chat":
+                            broadcast({"type": "chat", "nick": nick, "message": packet["message"]})
+            except (OSError, chatproto.ProtocolError):
+                pass
+            finally:
+                if nick is not None:
+                    with lock:
+                        clients.pop(nick, None)
+                    broadcast({"type": "leave", "nick": nick})
+
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    socketserver.ThreadingTCPServer.request_queue_size = 1024
+    socketserver.ThreadingTCPServer.daemon_threads = True
+    with socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler) as server:
+        server.serve_forever()
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["threading-server"]:
     _threading_server(int(sys.argv[2]), sys.argv[3])
+if __name__ == "__main__" and sys.argv[1:2] == ["threading-chat-server"]:
+    _threading_chat_server(int(sys.argv[2]))

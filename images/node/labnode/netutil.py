@@ -84,6 +84,11 @@ def log(message: str, flush: bool = True) -> None:
         flush_log()
 
 
+def log_pending() -> bool:
+    """Whether log(..., flush=False) lines are waiting for flush_log()."""
+    return bool(_pending)
+
+
 def flush_log() -> None:
     if _pending:
         sys.stdout.write("".join(_pending))

@@ -87,16 +87,20 @@ def url_segments(raw_path: str) -> list[str]:
 class Resolved:
     """What a request target names: a file, a directory or a redirect."""
 
-    __slots__ = ("kind", "path", "size", "mtime", "location", "identity")
+    __slots__ = ("kind", "path", "size", "mtime", "location", "identity", "lookup")
 
     def __init__(self, kind: str, path: str = "", size: int = 0, mtime: float = 0.0,
-                 location: str = "", identity: tuple[int, int] = (0, 0)) -> None:
+                 location: str = "", identity: tuple[int, int] = (0, 0), lookup: str = "") -> None:
         self.kind = kind          # "file", "listing" or "redirect"
         self.path = path          # real path on disk
         self.size = size
         self.mtime = mtime
         self.location = location  # for a redirect
         self.identity = identity  # (st_dev, st_ino) of the file that was checked
+        # The path as the target names it, symlinks not resolved: os.stat(lookup)
+        # is that same file (same st_dev, st_ino) for as long as the target still
+        # names it, whatever symlink on the way is swapped (see http's cache).
+        self.lookup = lookup
 
 
 class WebRoot:
@@ -125,19 +129,21 @@ class WebRoot:
     def resolve(self, target: str) -> Resolved:
         raw_path, query = split_target(target)
         segments = url_segments(raw_path)
-        real, st = self.confine(os.path.join(self.root, *segments))
+        lookup = os.path.join(self.root, *segments)
+        real, st = self.confine(lookup)
         if stat.S_ISDIR(st.st_mode):
             if not raw_path.endswith("/"):  # so relative links in the page work
                 return Resolved("redirect", location=raw_path + "/" + ("?" + query if query else ""))
             index = os.path.join(real, INDEX)
             if os.path.lexists(index):
                 real, st = self.confine(index)
+                lookup = os.path.join(lookup, INDEX)
             else:
                 return Resolved("listing", path=real)
         if not stat.S_ISREG(st.st_mode):  # fifos, devices, sockets: never opened
             raise HttpError(403, "not a regular file")
         return Resolved("file", path=real, size=st.st_size, mtime=st.st_mtime,
-                        identity=(st.st_dev, st.st_ino))
+                        identity=(st.st_dev, st.st_ino), lookup=lookup)
 
     @staticmethod
     def open(found: Resolved) -> int:

@@ -2,7 +2,11 @@
 
 One thread, one selector.  Each client has its own input decoder and output
 buffer, so packets split or coalesced across recv() calls are handled and a
-slow reader never blocks the others.
+slow reader never blocks the others.  Fan-out is per round of the loop, not
+per message: the packets broadcast while handling one round of input are
+encoded once each, joined once, appended to every client's buffer and sent
+with one send() per client; a client's socket is watched for writability
+only while its buffer is not empty.
 
 Rules:
   * The first packet must be `hello {nick}`.  The nick is 1-32 characters,
@@ -39,18 +43,20 @@ from labnode.netutil import (
     flush_log,
     listen,
     log,
+    log_pending,
     peer,
     run,
     service_parser,
     short,
 )
 
-RECV_SIZE = 65536
+RECV_SIZE = 262144
 MAX_NICK = 32
+LOG_EVERY = 0.1  # seconds between log writes under load (at once when idle)
 
 
 class Client:
-    __slots__ = ("sock", "name", "decoder", "out", "nick", "since", "events", "dead")
+    __slots__ = ("sock", "name", "decoder", "out", "nick", "since", "events", "dead", "mark")
 
     def __init__(self, sock: socket.socket, addr) -> None:
         self.sock = sock
@@ -61,6 +67,7 @@ class Client:
         self.since = time.monotonic()
         self.events = selectors.EVENT_READ
         self.dead = False
+        self.mark = 0  # the first of the round's broadcasts not yet in `out`
 
 
 def nick_problem(nick) -> str | None:
@@ -86,13 +93,16 @@ class ChatServer:
         self.nicks: dict[str, Client] = {}
         self._dirty: set[Client] = set()    # have output not yet tried to send
         self._doomed: list[Client] = []     # to disconnect once this round is done
+        self._round: list[bytes] = []       # packets broadcast this round, not yet queued
 
     # -- the loop ---------------------------------------------------------
 
     def serve_forever(self) -> None:
+        flushed = time.monotonic()
         while True:
             tick = min(1.0, self.hello_timeout / 4)
-            for key, events in self.sel.select(tick):
+            ready = self.sel.select(LOG_EVERY if log_pending() else tick)
+            for key, events in ready:
                 if key.data is None:
                     self._accept()
                     continue
@@ -108,7 +118,11 @@ class ChatServer:
                     self._dirty.add(client)
             self._expire_silent()
             self._settle()
-            flush_log()
+            if log_pending():  # when idle, else every LOG_EVERY s: one write for many lines
+                now = time.monotonic()
+                if not ready or now - flushed >= LOG_EVERY:
+                    flush_log()
+                    flushed = now
 
     def _settle(self) -> None:
         """Send what the round produced, then disconnect who must go.
@@ -116,7 +130,9 @@ class ChatServer:
         Disconnecting sends `leave` to the others, which may doom more
         clients (a full buffer), so repeat until nothing is left to do.
         """
-        while self._dirty or self._doomed:
+        while self._round or self._dirty or self._doomed:
+            if self._round:
+                self._fan_out()
             dirty, self._dirty = self._dirty, set()
             for client in dirty:
                 if not client.dead:
@@ -179,6 +195,7 @@ class ChatServer:
                 self._reject(client, problem)
                 return
             client.nick = nick
+            client.mark = len(self._round)  # from its own join on, nothing before
             self.nicks[nick] = client
             log(f"{client.name}: joined as {nick!r} ({len(self.nicks)} online)")
             self.broadcast({"type": "join", "nick": nick})
@@ -211,10 +228,29 @@ class ChatServer:
         self.broadcast_bytes(chatproto.encode(packet))
 
     def broadcast_bytes(self, data: bytes) -> None:
-        for client in self.nicks.values():
+        """data to every client with a nick (those joined so far), in order."""
+        self._round.append(data)
+
+    def _fan_out(self) -> None:
+        """Queue the round's broadcasts: one join, one append per client."""
+        packets, self._round = self._round, []
+        everything = b"".join(packets)
+        for client in list(self.nicks.values()):
+            mark, client.mark = client.mark, 0
+            if client.dead:
+                continue
+            self._queue(client, everything if mark == 0 else b"".join(packets[mark:]))
+
+    def _catch_up(self, client: Client) -> None:
+        """Queue the round's broadcasts so far for client (before something
+        addressed to it alone, or its last words): order is kept."""
+        if client.nick is not None and client.mark < len(self._round):
+            data = b"".join(self._round[client.mark:])
+            client.mark = len(self._round)
             self._queue(client, data)
 
     def send(self, client: Client, packet: dict) -> None:
+        self._catch_up(client)
         self._queue(client, chatproto.encode(packet))
 
     def _queue(self, client: Client, data: bytes) -> None:
@@ -251,6 +287,7 @@ class ChatServer:
 
     def _fail(self, client: Client, exc: Exception) -> None:
         """An unexpected error while serving one client: log it, drop that client."""
+        client.mark = len(self._round)  # nothing more for it: no catching up
         client.out.clear()
         how = f"disconnected (internal error: {describe_error(exc)})"
         if client.dead:
@@ -258,6 +295,8 @@ class ChatServer:
         self._doom(client, how)
 
     def _doom(self, client: Client, how: str) -> None:
+        if not client.dead:
+            self._catch_up(client)  # may doom it already (a full buffer)
         if not client.dead:
             client.dead = True
             self._doomed.append(client)

@@ -13,6 +13,14 @@ request on stdout:
 
     10.0.1.2:40312 "GET /index.html HTTP/1.1" 200 1234
 
+Small files are answered from a cache of ready-made responses, keyed by
+the exact request bytes and the request target and checked on every request
+with one stat() of the path the target names (device, inode, size, mtime and
+ctime must be unchanged: an edited file, or a symlink on the way swapped to
+lead elsewhere, goes the full way again, confinement checks included).  The
+access log is written in batches, at least every LOG_EVERY seconds and as
+soon as the server is idle.
+
 Request heads are bounded (labnode.httpparse: size, line, header count); a
 bad one gets its 4xx and costs only its own connection, and any unexpected
 error while serving one connection is logged in one line and closes only
@@ -36,6 +44,7 @@ from labnode.httpparse import (
     HttpError,
     Request,
     first_line,
+    http_date,
     parse_request,
     response_head,
 )
@@ -46,6 +55,7 @@ from labnode.netutil import (
     flush_log,
     listen,
     log,
+    log_pending,
     run,
     service_parser,
 )
@@ -54,6 +64,41 @@ from labnode.webroot import Resolved, WebRoot, content_type, error_page, split_t
 RECV_SIZE = 65536
 SMALL_FILE = 256 * 1024  # read into memory at once; bigger files are streamed with sendfile
 LINGER = 2.0             # seconds to drain a closing connection (avoids resetting replies)
+CACHE_FILE = 64 * 1024   # files up to this size have their responses cached ...
+CACHE_BYTES = 16 << 20   # ... up to this much in all (then the cache starts afresh)
+CACHE_ENTRIES = 512      # request heads and files remembered, each
+CACHE_SETTLED = 1.0      # only files not modified for this long: a write while we read
+                         # then sets a new mtime, which the next request's stat() sees
+LOG_EVERY = 0.1          # seconds between access-log writes under load
+_DATE_LINE = b"\r\nDate: "
+
+
+class CachedFile:
+    """Ready-made 200 responses for one small file, valid while os.stat(lookup)
+    still gives `key` (device, inode, size, mtime, ctime)."""
+
+    __slots__ = ("lookup", "key", "size", "head", "tails", "logs")
+
+    def __init__(self, lookup: str, st: os.stat_result, head: list[tuple[str, str]],
+                 body: bytes) -> None:
+        self.lookup = lookup
+        self.key = file_key(st)
+        self.size = len(body)
+        self.head = head  # Content-Type, Last-Modified, Content-Length
+        self.tails: dict[tuple[bool, bool], tuple[bytes, bytes]] = {}
+        for keep in (True, False):
+            for head_only in (True, False):
+                full = response_head(200, [("Connection", "keep-alive" if keep else "close")]
+                                     + head)
+                start = full.index(_DATE_LINE) + len(_DATE_LINE)
+                end = full.index(b"\r\n", start)
+                self.tails[keep, head_only] = (full[:start], full[end:]
+                                               + (b"" if head_only else body))
+        self.logs = (f" 200 {self.size}", " 200 0")
+
+
+def file_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class FileBody:
@@ -98,11 +143,17 @@ class HttpServer:
         self.sel.register(sock, selectors.EVENT_READ, None)
         self.conns: set[Conn] = set()
         self._next_sweep = 0.0
+        self._heads: dict[bytes, Request] = {}     # request bytes -> their parse (GET/HEAD)
+        self._files: dict[str, CachedFile] = {}    # request target -> its cached responses
+        self._cached_bytes = 0
+        self._date = (0, b"")
 
     def serve_forever(self) -> None:
         tick = max(0.05, min(1.0, self.timeout / 4))
+        flushed = time.monotonic()
         while True:
-            for key, events in self.sel.select(tick):
+            ready = self.sel.select(LOG_EVERY if log_pending() else tick)
+            for key, events in ready:
                 conn = key.data
                 if conn is None:
                     self._accept()
@@ -115,7 +166,11 @@ class HttpServer:
                 except Exception as exc:  # one connection's problem, never the server's
                     self._fail(conn, exc)
             self._sweep()
-            flush_log()  # access log lines, once per round
+            if log_pending():  # access log lines: when idle, else every LOG_EVERY s
+                now = time.monotonic()
+                if not ready or now - flushed >= LOG_EVERY:
+                    flush_log()
+                    flushed = now
 
     # -- connections ------------------------------------------------------
 
@@ -206,10 +261,59 @@ class HttpServer:
         if conn.closing:
             return  # draining after our last response: discard
         conn.last_active = time.monotonic()
+        if not conn.inbuf and not conn.out and self._answer_cached(conn, data):
+            return
         if conn.request_started is None:
             conn.request_started = conn.last_active
         conn.inbuf += data
         self._process(conn)
+
+    def _answer_cached(self, conn: Conn, data: bytes) -> bool:
+        """Answer data (one whole request seen before) from the cache, if the
+        file it names is unchanged; False to take the full way."""
+        request = self._heads.get(data)
+        if request is None:
+            return False
+        entry = self._files.get(request.target)
+        if entry is None:
+            return False
+        try:
+            unchanged = file_key(os.stat(entry.lookup)) == entry.key
+        except OSError:
+            unchanged = False
+        if not unchanged:
+            self._forget(request.target)
+            return False
+        keep = request.keep_alive
+        head_only = request.method == "HEAD"
+        start, tail = entry.tails[keep, head_only]
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, http_date().encode("latin-1"))
+        conn.out.append(start + self._date[1] + tail)
+        conn.close_after = not keep
+        conn.linger = not request.wants_close
+        log(f'{conn.client} "{request.line}"{entry.logs[head_only]}', flush=False)
+        self._process(conn)
+        return True
+
+    def _forget(self, target: str) -> None:
+        entry = self._files.pop(target, None)
+        if entry is not None:
+            self._cached_bytes -= entry.size
+
+    def _remember(self, target: str, found: Resolved, st: os.stat_result,
+                  head: list[tuple[str, str]], body: bytes) -> None:
+        """Cache the responses for a small file that has settled."""
+        if len(body) > CACHE_FILE or not found.lookup or st.st_size != len(body) \
+                or time.time() - st.st_mtime < CACHE_SETTLED:
+            return
+        if len(self._files) >= CACHE_ENTRIES or self._cached_bytes + len(body) > CACHE_BYTES:
+            self._files.clear()
+            self._cached_bytes = 0
+        self._forget(target)
+        self._files[target] = CachedFile(found.lookup, st, head, body)
+        self._cached_bytes += len(body)
 
     def _process(self, conn: Conn) -> None:
         """Send pending output, then answer buffered requests one at a time."""
@@ -233,6 +337,11 @@ class HttpServer:
             if parsed is None:
                 break  # the rest of the head has not arrived yet
             request, used = parsed
+            if used == len(conn.inbuf) and used <= 4096 and not request.has_body \
+                    and request.method in SERVED_METHODS:  # the same bytes again: no parsing
+                if len(self._heads) >= CACHE_ENTRIES:
+                    self._heads.clear()
+                self._heads[bytes(conn.inbuf)] = request
             del conn.inbuf[:used]
             conn.request_started = time.monotonic() if conn.inbuf else None
             self._answer(conn, request)
@@ -249,6 +358,7 @@ class HttpServer:
             found = self.web.resolve(request.target)
             headers = [("Connection", "keep-alive" if keep else "close")]
             status = 200
+            body: bytes | FileBody
             if found.kind == "redirect":
                 status = 301
                 body = error_page(301, REASONS[301], f"see {found.location}")
@@ -258,22 +368,24 @@ class HttpServer:
                 body = self.web.listing(found.path, split_target(request.target)[0])
                 headers.append(("Content-Type", "text/html; charset=utf-8"))
             else:
-                body = self._open(found)
+                body, st = self._open(found)
                 headers += [("Content-Type", content_type(found.path)),
                             ("Last-Modified", formatdate(found.mtime, usegmt=True))]
+                if not isinstance(body, FileBody):
+                    self._remember(request.target, found, st, headers[1:]
+                                   + [("Content-Length", str(len(body)))], body)
         except HttpError as exc:
             self._error(conn, exc, request.line, keep=keep and exc.status in (403, 404))
             return
-        streamed = isinstance(body, FileBody)
-        size = body.remaining if streamed else len(body)
+        size = body.remaining if isinstance(body, FileBody) else len(body)
         headers.append(("Content-Length", str(size)))
         head = response_head(status, headers)
         if method == "HEAD":
-            if streamed:
+            if isinstance(body, FileBody):
                 body.close()
             conn.out.append(head)
             size = 0
-        elif streamed:
+        elif isinstance(body, FileBody):
             conn.out += (head, body)
         else:
             conn.out.append(head + body)  # one send() for head and a small body
@@ -283,18 +395,19 @@ class HttpServer:
         conn.linger = request.has_body or not request.wants_close
         log(f'{conn.client} "{request.line}" {status} {size}', flush=False)
 
-    def _open(self, found: Resolved):
-        """The file's bytes if small, else a FileBody to stream."""
+    def _open(self, found: Resolved) -> tuple[bytes | FileBody, os.stat_result]:
+        """The file's bytes if small, else a FileBody to stream; and its fstat."""
         fd = self.web.open(found)
-        size = os.fstat(fd).st_size  # the size of what we actually send
+        st = os.fstat(fd)
+        size = st.st_size  # the size of what we actually send
         if size > SMALL_FILE:
-            return FileBody(fd, size)
+            return FileBody(fd, size), st
         try:
             chunks = []
             while size > 0 and (chunk := os.read(fd, size)):
                 chunks.append(chunk)
                 size -= len(chunk)
-            return b"".join(chunks)
+            return b"".join(chunks), st
         finally:
             os.close(fd)
 
