@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import DeployError, EngineUnavailable, LabError, LabStateError, Problem, UsageError
 from . import labels
+from .errors import DeployError, EngineUnavailable, LabError, LabStateError, Problem, UsageError
 from .labels import LAB_FILE, NAME_RE
 from .locks import lab_lock
 from .progress import Event, Progress, silent

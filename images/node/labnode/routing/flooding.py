@@ -64,7 +64,11 @@ class Flooding:
                 if lsa.age >= max_age:
                     log.info("LSA of %s flushed", int_to_ip(lsa.router_id))
                 self._flood(lsa, now, exclude=nb)
-                self._schedule_spf(now)
+                if current is None or lsa.age >= max_age or current.age >= max_age \
+                        or (lsa.links, lsa.prefixes) != (current.links, current.prefixes):
+                    self._schedule_spf(now)
+                else:   # a refresh (a new sequence number, the same links and prefixes): nothing moves
+                    self.stats["spf_skipped"] += 1
             elif order == 0:
                 self.stats["lsa_duplicate"] += 1
                 self._implied_ack(nb, lsa)

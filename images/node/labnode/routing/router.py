@@ -245,7 +245,9 @@ class Router(Flooding):
         self.stats["lsa_originated"] += 1
         self._next_refresh = now + self.config.lsa_refresh_interval
         self._flood(lsa, now, exclude=None)
-        self._schedule_spf(now)
+        if (current is None or current.age >= self.config.lsa_max_age
+                or current.links != links or current.prefixes != prefixes):
+            self._schedule_spf(now)   # a refresh alone (same links and prefixes) moves no route
 
     def _connected(self) -> dict[tuple[int, int], int]:
         """The prefixes we advertise, with their metrics: the subnets of
