@@ -90,20 +90,27 @@ def _compile(lab: ParsedLab, name: str | None, source: str | None, image_present
         return _finish(lab, None, out)
     header = lab.header
     check_nodes(lab, out)
-    wiring = build_wiring(lab.nodes, lab.lans, lab.links, lab.broken, out)
+    kinds = {n: s.kind for n, s in lab.nodes.items()}
+    if lab.unread.sections & {"links", "lans"}:
+        # the cabling did not validate: only what each node says of itself can be checked
+        found, problems = expectations.check_expectations(header.expect, kinds, None, lab.name_only)
+        out.add(problems)
+        check_service_folders(lab, out)
+        if image_present is not None:
+            check_images(lab, out, image_present)
+        return _finish(lab, None, out)
+    wiring = build_wiring(lab.nodes, lab.lans, lab.links, lab.broken, out, lab.unread)
     addressing = assign(wiring, header.pools, out)
     routes = resolve_routes(wiring, addressing, out)
     policies = resolve_policies(wiring, addressing, out)
     modes: dict[str, RoutingMode] = {n: (s.routing or header.routing)
                                      for n, s in wiring.nodes.items() if s.kind == "router"}
-    # a node linked to one that did not parse may lack the address that link would give: no second error
-    near_broken = {end.node for link in lab.links if link is not None for end, other in
-                   ((link.a, link.b), (link.b, link.a)) if other.node in lab.broken}
-    check_router_ids(wiring, addressing, modes, out, near_broken)
+    check_router_ids(wiring, addressing, modes, out)
     check_binds(wiring, addressing, out)
-    kinds = {n: s.kind for n, s in lab.nodes.items()}
     interfaces: dict[str, set[str]] = {n: {i for _, i in ports} for n, ports in wiring.ports_of.items()}
-    found, problems = expectations.check_expectations(header.expect, kinds, interfaces, lab.broken)
+    # no verdict on what names a node known by name only, or one whose cabling is not all known
+    found, problems = expectations.check_expectations(header.expect, kinds, interfaces,
+                                                      lab.name_only | wiring.doubt)
     out.add(problems)
     check_service_folders(lab, out)
     if image_present is not None:
@@ -139,6 +146,8 @@ def check_binds(wiring: Wiring, addressing: Addressing, out: Problems) -> None:
     for node, spec in wiring.nodes.items():
         if not spec.services:
             continue
+        if node in wiring.doubt:
+            continue    # its addresses are not all known
         mine = {str(addressing.address[p].ip) for p in wiring.ports_of.get(node, ()) if p in addressing.address}
         for k, svc in enumerate(spec.services):
             if svc.type == "command" or svc.bind == "0.0.0.0" or svc.bind.startswith("127.") or svc.bind in mine:
@@ -149,12 +158,14 @@ def check_binds(wiring: Wiring, addressing: Addressing, out: Problems) -> None:
 
 
 def check_router_ids(wiring: Wiring, addressing: Addressing, modes: dict[str, RoutingMode],
-                     out: Problems, near_broken: set[str]) -> None:
+                     out: Problems) -> None:
     """Each router running the daemon needs an id (written, or its first
     address) of its own, and 0.0.0.0 is no id."""
+    if "routing" in wiring.unread.sections:
+        return   # which routers run the daemon is not known
     owner: dict[str, str] = {}
     for node, mode in modes.items():
-        if mode != "dynamic":
+        if mode != "dynamic" or wiring.unread.of(node) & {"routing", "router_id"}:
             continue
         spec = wiring.nodes[node]
         where = f"nodes.{node}.router_id"
@@ -167,9 +178,9 @@ def check_router_ids(wiring: Wiring, addressing: Addressing, modes: dict[str, Ro
         else:
             first = next((addressing.address[p] for p in wiring.ports_of.get(node, ()) if p in addressing.address),
                          None)
+            if node in wiring.doubt:
+                continue    # its addresses are not all known: neither is its id
             if first is None:
-                if node in near_broken:
-                    continue
                 out.error(f"nodes.{node}", f"router '{node}' runs the routing daemon but has no address to take "
                           "its router id from", "link it to something, or give it 'router_id: 1.1.1.1'")
                 continue

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ..model.topology import PoolsSpec
 from .problems import Problems
-from .wiring import Port, Wiring
+from .wiring import Port, Segment, Wiring
 
 IPv4Net = ipaddress.IPv4Network
 IPv4If = ipaddress.IPv4Interface
@@ -53,6 +53,60 @@ def _check_written(wiring: Wiring, out: Problems) -> None:
                       "every interface needs its own address")
         else:
             owner[addr.ip] = where
+
+
+def _majority(wiring: Wiring, seg: Segment) -> IPv4Net | None:
+    """The subnet of a segment with no subnet written on it: the one most of
+    its written addresses are on; on a tie, the one more routers are on (a
+    router's address is a LAN's gateway, the one the others were told), then
+    the first written. None when no address is written on it."""
+    count: Counter[IPv4Net] = Counter()
+    routers: Counter[IPv4Net] = Counter()
+    for p in seg.ports:
+        if p in wiring.explicit:
+            net = wiring.explicit[p][0].network
+            count[net] += 1
+            routers[net] += wiring.nodes[p[0]].kind == "router"
+    if not count:
+        return None
+    return max(count, key=lambda net: (count[net], routers[net]))   # max keeps the first of equals
+
+
+def _segment_label(seg: Segment) -> str:
+    if seg.lan:
+        return f"LAN {seg.lan}"
+    if seg.switches:
+        return f"the segment of {', '.join(seg.switches[:3])}"
+    return seg.name
+
+
+def _outside(wiring: Wiring, s: int, port: Port, addr: IPv4If, where: str, subnet: IPv4Net, out: Problems) -> None:
+    """An address written on a segment that is not on the segment's subnet:
+    said of the member that disagrees, with what the others are on."""
+    seg = wiring.segments[s]
+
+    def who(q: Port) -> str:
+        return q[0] if len(wiring.ports_of.get(q[0], ())) == 1 else f"{q[0]}:{q[1]}"
+
+    if s in wiring.prefixes:
+        written = wiring.prefixes[s][1]
+        message = f"{who(port)} has {addr} but the subnet of {_segment_label(seg)} is {subnet} (written at {written})"
+    else:
+        others = [q for q in seg.ports if q != port and (q not in wiring.explicit
+                                                         or wiring.explicit[q][0].network == subnet)]
+        total = len(seg.ports) - 1
+        if len(others) == total:
+            members = "the other member" if total == 1 else f"the other {total} members"
+        else:
+            members = f"{len(others)} of the other {total} members"
+        verb = "is" if members == "the other member" or len(others) == 1 else "are"
+        names = ", ".join(who(q) for q in others[:5]) + (", ..." if len(others) > 5 else "")
+        message = f"{who(port)} has {addr} but {members} of {_segment_label(seg)} {verb} on {subnet} ({names})"
+    if addr.ip in subnet and addr.ip not in (subnet.network_address, subnet.broadcast_address):
+        hint = f"write {addr.ip}/{subnet.prefixlen}, or move the cable to another segment"
+    else:
+        hint = f"use an address in {subnet}, or move the cable to another segment"
+    out.error(where, message, hint)
 
 
 def _span(net: IPv4Net) -> tuple[int, int]:
@@ -134,12 +188,11 @@ def assign(wiring: Wiring, pools: PoolsSpec, out: Problems) -> Addressing:
             result.prefix[s] = net
             explicit_nets.append((net, where, s))
             continue
-        written = Counter(wiring.explicit[p][0].network for p in seg.ports if p in wiring.explicit)
-        if written:
-            net = written.most_common(1)[0][0]
-            first = next(p for p in seg.ports if p in wiring.explicit and wiring.explicit[p][0].network == net)
-            result.prefix[s] = net
-            explicit_nets.append((net, wiring.explicit[first][1], s))
+        most = _majority(wiring, seg)
+        if most is not None:
+            first = next(p for p in seg.ports if p in wiring.explicit and wiring.explicit[p][0].network == most)
+            result.prefix[s] = most
+            explicit_nets.append((most, wiring.explicit[first][1], s))
     suspects = _overlapping([net for net, _, _ in explicit_nets])
     for i, (net, where, s) in enumerate(explicit_nets):
         if i not in suspects:
@@ -154,12 +207,7 @@ def assign(wiring: Wiring, pools: PoolsSpec, out: Problems) -> Addressing:
             continue
         on = wiring.segment_of.get(p)
         if on is not None and on in result.prefix and addr.network != result.prefix[on]:
-            subnet = result.prefix[on]
-            others = ", ".join(f"{q[0]}:{q[1]}" for q in wiring.segments[on].ports
-                               if q != p and (q not in wiring.explicit or wiring.explicit[q][0].network == subnet))
-            out.error(where, f"address {addr} is outside the subnet {subnet} of its segment"
-                      + (f" (shared with {others})" if others else ""),
-                      f"use an address in {subnet}, or move the cable to another segment")
+            _outside(wiring, on, p, addr, where, result.prefix[on], out)
 
     # 2. subnets from the pools
     taken = _Taken(net for net, _, _ in explicit_nets)
@@ -188,6 +236,8 @@ def assign(wiring: Wiring, pools: PoolsSpec, out: Problems) -> Addressing:
             exhausted.setdefault(kind, []).append(seg.name)
     for kind in ("lan", "p2p"):
         pool = getattr(pools, kind)
+        if "pools" in wiring.unread.sections:
+            break   # the pools written did not validate: these are the defaults
         if pool.size < pool.prefix.prefixlen:
             out.error(f"pools.{kind}.size", f"/{pool.size} subnets do not fit in the pool {pool.prefix}",
                       f"use a size of at least {pool.prefix.prefixlen}")
@@ -226,12 +276,14 @@ def assign(wiring: Wiring, pools: PoolsSpec, out: Problems) -> Addressing:
     routers_on: list[list[Port]] = []
     for seg in wiring.segments:
         routers_on.append([q for q in seg.ports if nodes[q[0]].kind == "router"])
-        if multi_segment and not routers_on[-1] and any(nodes[p[0]].kind == "host" for p in seg.ports):
+        if multi_segment and not routers_on[-1] and any(nodes[p[0]].kind == "host" for p in seg.ports) \
+                and not any(p[0] in wiring.doubt for p in seg.ports):
             out.warn(seg.name, "this segment has hosts but no router: they reach only each other",
                      "add a router to it, if the hosts should reach other segments")
     for name, spec in nodes.items():
         if spec.kind != "host" or spec.gateway is not None or any(r.to.prefixlen == 0 for r in spec.routes):
             continue
+        quiet = name in wiring.doubt or wiring.unread.of(name) & {"gateway", "routes"}
         mine = sorted(wiring.segment_of[p] for p in wiring.ports_of.get(name, ()) if p in wiring.segment_of)
         options = [(s, q) for s in mine for q in routers_on[s]]  # (segment, router port)
         if not options:
@@ -239,7 +291,11 @@ def assign(wiring: Wiring, pools: PoolsSpec, out: Problems) -> Addressing:
         segs = sorted({s for s, _ in options})
         listing = ", ".join(f"{result.address[q].ip} ({q[0]})" for _, q in options if q in result.address)
         if len(options) == 1 and options[0][1] in result.address:
-            result.gateway[name] = result.address[options[0][1]].ip
+            gateway = result.address[options[0][1]].ip
+            if any(gateway in result.address[p].network for p in wiring.ports_of[name] if p in result.address):
+                result.gateway[name] = gateway   # else the router's address is off the subnet: reported above
+        elif quiet:
+            continue    # its gateway, or what it is cabled to, is not known
         elif len(segs) > 1:
             out.error(f"nodes.{name}", f"host '{name}' is on {len(segs)} segments with routers and has no gateway",
                       f"set 'gateway:' to one of {listing}")

@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import Problem, TopologyError
+from ..errors import Problem, TopologyError, unknown_hint
 from ..model.expect import (
     DEFAULT_TIMEOUT,
     AllPairs,
@@ -24,7 +24,6 @@ from ..model.expect import (
     Reach,
     Service,
     parse_item,
-    suggest,
 )
 from ..plan import Check, Plan
 
@@ -48,7 +47,7 @@ class _Checker:
             return False
         kind = self.kinds.get(name)
         if kind is None:
-            self.err(where, f"unknown node '{name}'", suggest(name, self.kinds))
+            self.err(where, f"unknown node '{name}'", unknown_hint(name, self.kinds, what="nodes"))
             return False
         if kind not in kinds and role == "hop":
             self.err(where, f"'{name}' is a {kind}; via lists the routers on the way",
@@ -74,7 +73,8 @@ class _Checker:
         if iface and self.interfaces is not None and iface not in self.interfaces.get(node, ()):
             have = sorted(self.interfaces.get(node, ()))
             self.err(where, f"'{node}' has no interface '{iface}'",
-                     suggest(iface, have) if have else f"'{node}' has no connected interface")
+                     unknown_hint(iface, have, what="its interfaces") if have
+                     else f"'{node}' has no connected interface")
 
     def check(self, exp: Expectation) -> None:
         s, w = exp.spec, exp.where

@@ -28,7 +28,8 @@ def resolve_routes(wiring: Wiring, addressing: Addressing, out: Problems) -> dic
         if spec.kind == "switch":
             continue
         mine = [(p, addressing.address[p]) for p in wiring.ports_of.get(node, ()) if p in addressing.address]
-        hops = _Hops(node, mine, held, wiring.segment_of, out)
+        # a node whose cabling or neighbours are not all known: no conclusion from what it lacks
+        hops = _Hops(node, mine, held, wiring.segment_of, Problems() if node in wiring.doubt else out)
         found: list[PlanRoute] = []
         written = _check_written(node, spec.routes, spec.gateway is not None, out)
         if spec.gateway is not None:

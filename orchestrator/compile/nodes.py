@@ -12,11 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import confine
-from ..errors import did_you_mean
 from ..labels import NAME_RE
 from ..model.load import ParsedLab
 from ..model.topology import IFNAME_MAX, IFNAME_RE, NodeSpec
-from .problems import Problems
+from .problems import Problems, name_hint
 
 NAME_HINT = "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 32 characters"
 BRIDGE_NAME = "br0"
@@ -65,7 +64,7 @@ def _check_services(where: str, spec: NodeSpec, out: Problems) -> None:
 def check_nodes(lab: ParsedLab, out: Problems) -> None:
     """The lab's name, every node on its own, and every link end and LAN member."""
     nodes, broken = lab.nodes, lab.broken
-    if not lab.name or not NAME_RE.match(lab.name):
+    if "name" not in lab.unread.sections and (not lab.name or not NAME_RE.match(lab.name)):
         out.error("name", f"'{lab.name}' is not a valid lab name", NAME_HINT)
     if not nodes and not broken:
         out.error("nodes", "the lab has no nodes", "add at least two nodes and a link between them")
@@ -108,11 +107,10 @@ def check_nodes(lab: ParsedLab, out: Problems) -> None:
     known = sorted(set(nodes) | broken)
 
     def check_end(where: str, node: str, iface: str | None) -> None:
-        if node in broken:
-            return
+        if node not in nodes and node in broken:
+            return    # known by name only: its problem is reported already
         if node not in nodes:
-            out.error(where, f"unknown node '{node}'",
-                      did_you_mean(node, known, cutoff=0.5) or "declare it under 'nodes:'")
+            out.error(where, f"unknown node '{node}'", name_hint(node, known, "nodes", "declare it under 'nodes:'"))
         elif iface is not None:
             bad = iface_problem(iface)
             if bad:

@@ -10,9 +10,10 @@ renders it).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..errors import did_you_mean
+from ..errors import did_you_mean, unknown_hint
 from ..model.specs import ChainSpec, FirewallSpec, NatSpec
 from ..plan import PlanChain, PlanFirewall, PlanForward, PlanNat, PlanRule
 from .addressing import Addressing
@@ -26,6 +27,12 @@ class Unresolved:
 
     message: str
     hint: str
+    #: the name is of something that did not validate (reported already): no second problem
+    quiet: bool = False
+
+
+#: a name of a part that did not validate, or of a node whose addresses are not all known
+NOT_KNOWN = Unresolved("", "", quiet=True)
 
 
 class Resolver:
@@ -50,18 +57,27 @@ class Resolver:
             return []
         if text in self.lans:
             return [str(self.lans[text])]
+        wiring = self.wiring
+        if text in wiring.name_only or text in wiring.unread.lans:
+            return NOT_KNOWN
         if text in self.wiring.nodes:
             addrs = self.node_addrs.get(text)
+            if not addrs and text in wiring.doubt:
+                return NOT_KNOWN
             if not addrs:
                 return Unresolved(f"node '{text}' has no address", "a switch cannot be matched by address")
             return [f"{a.ip}/32" for a in sorted(addrs, key=lambda a: a.ip)]
         node, dot, iface = text.partition(".")
+        if dot and node in wiring.name_only:
+            return NOT_KNOWN
         if dot and node in self.wiring.nodes and not node[0].isdigit():
             addr = self.addressing.address.get((node, iface))
+            if addr is None and node in wiring.doubt:
+                return NOT_KNOWN
             if addr is None:
-                ifaces = sorted(i for (n, i) in self.addressing.address if n == node)
+                ifaces = [i for (n, i) in self.addressing.address if n == node]
                 return Unresolved(f"'{node}' has no addressed interface '{iface}'",
-                                  f"its interfaces: {', '.join(ifaces) or 'none'}")
+                                  interface_hint(iface, ifaces))
             return [f"{addr.ip}/32"]
         try:
             return [str(ipaddress.IPv4Network(text, strict=True))]
@@ -72,18 +88,30 @@ class Resolver:
                 pass
             else:
                 return Unresolved(f"'{text}' has host bits set", f"the subnet is {loose}")
-        return Unresolved(f"unknown node, LAN or subnet '{text}'",
-                          did_you_mean(text, self.names(), cutoff=0.5)
-                          or "name a node, a LAN, node.iface, a subnet or any")
+        names = sorted(set(self.names()) | wiring.name_only | wiring.unread.lans)
+        if not names:
+            return Unresolved(f"unknown node, LAN or subnet '{text}'",
+                              "name a node, a LAN, node.iface, a subnet or any")
+        hint = unknown_hint(text, names, what="nodes and LANs")
+        if did_you_mean(text, names, cutoff=0.5) is None:
+            hint += "; or node.iface, a subnet or any"
+        return Unresolved(f"unknown node, LAN or subnet '{text}'", hint)
 
     def resolve_into(self, text: str, where: str, found: list[str], out: Problems) -> bool:
         """Resolve `text`, adding its subnets to `found`; a problem at `where` if it does not."""
         result = self.resolve(text)
         if isinstance(result, Unresolved):
-            out.error(where, result.message, result.hint)
+            if not result.quiet:
+                out.error(where, result.message, result.hint)
             return False
         found += result
         return True
+
+
+def interface_hint(iface: str, ifaces: Iterable[str]) -> str:
+    """The nearest of a node's addressed interfaces, and all of them."""
+    names = list(ifaces)
+    return unknown_hint(iface, names, what="its interfaces") if names else "it has no addressed interface"
 
 
 def _as_list(value: str | list[str]) -> list[str]:
@@ -133,8 +161,9 @@ def resolve_nat(node: str, spec: NatSpec, resolver: Resolver, out: Problems) -> 
         return None
     mine = {iface: addr for (n, iface), addr in addressing.address.items() if n == node}
     if spec.out not in mine:
-        out.error(f"{where}.out", f"'{node}' has no addressed interface '{spec.out}'",
-                  f"its interfaces: {', '.join(sorted(mine)) or 'none'}")
+        if node in wiring.doubt:
+            return None
+        out.error(f"{where}.out", f"'{node}' has no addressed interface '{spec.out}'", interface_hint(spec.out, mine))
         return None
     outside = mine[spec.out].network
     if spec.inside is None:
@@ -158,6 +187,8 @@ def resolve_nat(node: str, spec: NatSpec, resolver: Resolver, out: Problems) -> 
             continue
         ip = ipaddress.IPv4Address(addrs[0].split("/")[0])
         if ip in outside or not any(ip in net for net in inside_nets):
+            if node in wiring.doubt or target.partition(".")[0] in wiring.doubt:
+                continue
             out.error(f"{fwhere}.to", f"'{target}' ({ip}) is not behind {node}: it is in none "
                       f"of the inside subnets ({', '.join(inside) or 'none'})",
                       "forward to a node on the inside of this router")

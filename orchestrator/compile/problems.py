@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..errors import Problem
+from ..errors import Problem, unknown_hint
 
 
 class Problems:
@@ -26,3 +26,10 @@ class Problems:
 
     def __bool__(self) -> bool:
         return bool(self.errors)
+
+
+def name_hint(word: str, choices: Iterable[str], what: str, otherwise: str) -> str:
+    """The hint for an unknown name: the nearest of `choices` and the known
+    ones (errors.unknown_hint, listed as `what`), or `otherwise` when there are none."""
+    names = [c for c in choices if c]
+    return unknown_hint(word, names, what=what) if names else otherwise

@@ -13,9 +13,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from ..model.load import Unread
 from ..model.specs import ImpairSpec
 from ..model.topology import DEFAULT_COST, Endpoint, LanSpec, LinkSpec, NodeSpec
-from .problems import Problems
+from .problems import Problems, name_hint
 
 Port = tuple[str, str]  # (node, interface)
 
@@ -63,6 +64,16 @@ class Wiring:
     #: node -> its cable ends: the interfaces declared under the node first (in
     #: file order), then the ones links added, in the order of the cables
     ports_of: dict[str, list[Port]] = field(default_factory=dict)
+    #: what the parts of the file that did not validate leave unknown
+    unread: Unread = field(default_factory=Unread)
+    #: nodes known by name only (their kind could not be read)
+    name_only: set[str] = field(default_factory=set)
+    #: ports whose written address could not be read
+    unsure: set[Port] = field(default_factory=set)
+    #: nodes whose cables, subnets or neighbours' addresses are not all known
+    #: (because of a part that did not validate, or a cable left out for an
+    #: error already reported): no problem is concluded from what they lack
+    doubt: set[str] = field(default_factory=set)
 
 
 def _next_free(used: set[str], start: int) -> tuple[str, int]:
@@ -75,12 +86,15 @@ def _next_free(used: set[str], start: int) -> tuple[str, int]:
 
 def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
                  links: list[LinkSpec | None], broken: set[str] | frozenset[str] = frozenset(),
-                 out: Problems | None = None) -> Wiring:
+                 out: Problems | None = None, unread: Unread | None = None) -> Wiring:
     """Expand LANs, name every cable end, group segments. Problems found on
     the way (unknown nodes are reported by check_nodes; here: LAN switch
     misuse, conflicting subnets, an interface taking two cables) go to `out`,
-    and the offending parts are left out."""
+    and the offending parts are left out (their nodes in `doubt`)."""
     out = out if out is not None else Problems()
+    unread = unread if unread is not None else Unread()
+    loose: set[str] = set(unread.loose)     # nodes a cable of which is not known
+    unsure_members: set[str] = set()        # cable places of LAN members whose address was not read
     written = nodes
     nodes = dict(nodes)
     raw: list[tuple[str, Endpoint, Endpoint, ipaddress.IPv4Network | None, int, str | None,
@@ -94,20 +108,26 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
             if switch in nodes or switch in broken:
                 out.error(where, f"the LAN's own switch would be named '{switch}', but a node has that name",
                           f"rename the LAN or the node, or write 'switch: {switch}' if that node is the LAN's switch")
+                loose.update(m.node for m in lan.members)
                 continue
             nodes[switch] = NodeSpec(kind="switch")
-        elif switch in broken:
-            continue
         elif switch not in nodes:
-            out.error(f"{where}.switch", f"unknown node '{switch}'",
-                      "name a node of kind switch, or leave 'switch' out")
+            loose.update(m.node for m in lan.members)
+            if switch in broken:
+                continue
+            switches = [n for n, s in nodes.items() if s.kind == "switch"]
+            hint = name_hint(switch, switches, "switches", "name a node of kind switch") + ", or leave 'switch' out"
+            out.error(f"{where}.switch", f"unknown node '{switch}'", hint)
             continue
         elif nodes[switch].kind != "switch":
             out.error(f"{where}.switch", f"'{switch}' is a {nodes[switch].kind}, not a switch",
                       "name a node of kind switch, or leave 'switch' out")
+            loose.update(m.node for m in lan.members)
             continue
         for m, member in enumerate(lan.members):
             mwhere = f"{where}.members[{m}]"
+            if (lan_name, m) in unread.members:
+                unsure_members.add(mwhere)
             end = Endpoint(node=member.node, iface=member.iface)
             raw.append((mwhere, end, Endpoint(node=switch), lan.prefix, lan.cost, lan_name, None))
             if member.address is not None:
@@ -132,8 +152,14 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
     lan_of: dict[str, str | None] = {}
     explicit: dict[Port, tuple[ipaddress.IPv4Interface, str]] = {}
     counter = dict.fromkeys(nodes, 0)   # the ethN to try next, per node
+    unsure: set[Port] = set()
+    stray: set[str] = set()     # nodes that lost a cable to an unknown name (reported): in doubt themselves
     for cable_where, a, b, prefix, cost, cable_lan, impair in raw:
         if a.node not in nodes or b.node not in nodes or a.node == b.node:
+            # the cable its ends were meant to have: to a node known by name only, it may be the one
+            # their segment's members need (its router, say); to a name not known at all, it is not
+            cut = any(end.node in broken for end in (a, b))
+            (loose if cut else stray).update(end.node for end in (a, b) if end.node in nodes)
             continue
         ports: list[Port] = []
         for end in (a, b):
@@ -146,6 +172,8 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
             ports.append((end.node, iface))
         cable = Cable(cable_where, ports[0], ports[1], prefix, cost, impair)
         cables.append(cable)
+        if cable_where in unsure_members:
+            unsure.add(ports[0])
         lan_of[cable_where] = cable_lan
         if (cable_where, 0) in member_addr:
             addr, awhere = member_addr[(cable_where, 0)]
@@ -183,9 +211,27 @@ def build_wiring(nodes: dict[str, NodeSpec], lans: dict[str, LanSpec],
         if nodes[node].interfaces:
             rank = {name: k for k, name in enumerate(nodes[node].interfaces)}
             ports.sort(key=lambda p: rank.get(p[1], len(rank)))  # stable: link order after them
-    wiring = Wiring(nodes, cables, segments, segment_of, explicit, prefixes, ports_of)
+    for node, ports in ports_of.items():
+        fields = unread.of(node)
+        unsure.update(p for p in ports if "interfaces" in fields or f"interfaces.{p[1]}" in fields)
+    wiring = Wiring(nodes, cables, segments, segment_of, explicit, prefixes, ports_of, unread,
+                    {n for n in broken if n not in nodes}, unsure)
+    loose.update(n for n, fields in unread.fields.items() if any(f.startswith("interfaces") for f in fields))
+    wiring.doubt = _doubt(wiring, loose) | stray
     _check_cables(wiring, written, out)
     return wiring
+
+
+def _doubt(wiring: Wiring, loose: set[str]) -> set[str]:
+    """The nodes nothing may be concluded about from what they lack: those
+    `loose` (a cable of theirs is unknown, or their interfaces), and every node
+    on a segment with one of them on it, or a port whose address is unknown."""
+    doubt = set(loose)
+    for seg in wiring.segments:
+        members = [p[0] for p in seg.ports] + seg.switches
+        if any(p in wiring.unsure for p in seg.ports) or any(n in loose for n in members):
+            doubt.update(members)
+    return doubt
 
 
 def _check_cables(wiring: Wiring, written: dict[str, NodeSpec], out: Problems) -> None:
@@ -203,6 +249,8 @@ def _check_cables(wiring: Wiring, written: dict[str, NodeSpec], out: Problems) -
             else:
                 used_by[port] = cable.where
     for node, spec in written.items():
+        if node in wiring.doubt:
+            continue
         if node not in wiring.ports_of:
             out.warn(f"nodes.{node}", f"node '{node}' is not connected to anything",
                          "add a link or remove the node")

@@ -342,14 +342,46 @@ def _problems_from(exc: ValidationError, model: type[BaseModel], prefix: Loc,
     return problems
 
 
+@dataclass
+class Unread:
+    """What the parts of a lab file that did not validate leave unknown.
+
+    The parts that did validate are checked all the same (every problem at
+    once), but nothing is reported that is only a consequence of a part that
+    could not be read: an address that did not parse leaves its port's
+    address unknown, not wrong; a link that did not parse leaves its ends'
+    cabling unknown; and so on. `orchestrator.compile` reads this to know what
+    not to conclude.
+    """
+
+    #: node -> its fields not read: 'gateway', 'routes', 'services', 'interfaces'
+    #: (all of them), 'interfaces.eth0' (that interface's address), ...
+    fields: dict[str, set[str]] = field(default_factory=dict)
+    #: LANs known by name only (their spec did not validate)
+    lans: set[str] = field(default_factory=set)
+    #: (LAN, member index) of members whose address was not read
+    members: set[tuple[str, int]] = field(default_factory=set)
+    #: nodes named by a link or LAN that did not validate (or whose subnet did
+    #: not): what they are cabled to, or on which subnet, is not known
+    loose: set[str] = field(default_factory=set)
+    #: top-level keys not read: 'routing', 'pools', 'links', 'name', ...
+    sections: set[str] = field(default_factory=set)
+
+    def of(self, node: str) -> set[str]:
+        return self.fields.get(node, set())
+
+
 @dataclass(eq=False)
 class ParsedLab:
     """A lab file parsed: its well-formed parts, and what is wrong with the rest.
 
-    A node whose spec does not parse stays known by name (`broken`), so that
-    what refers to it is not reported a second time; a link that does not
-    parse is None at its index, so every place keeps its number. Nothing is
-    checked against anything else here: that is `orchestrator.compile`.
+    A node whose spec does not validate is in `broken`, and stays known by
+    name; when its kind is readable it is in `nodes` too, with every field
+    that did validate (what did not is in `unread`), so that it is checked
+    as far as it can be and what refers to it is not reported a second time.
+    A link that does not parse is None at its index, so every place keeps its
+    number. Nothing is checked against anything else here: that is
+    `orchestrator.compile`.
     """
 
     source: str                                  # the file, as messages name it
@@ -360,6 +392,7 @@ class ParsedLab:
     lans: dict[str, LanSpec] = field(default_factory=dict)
     links: list[LinkSpec | None] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    unread: Unread = field(default_factory=Unread)
     lines: LineMap = field(default_factory=LineMap)
     folder: Path | None = None                   # the lab folder: service roots live in it
     file: Path | None = None                     # the lab file itself, when read from disk
@@ -367,6 +400,11 @@ class ParsedLab:
     @property
     def ok(self) -> bool:
         return self.header is not None and not self.problems
+
+    @property
+    def name_only(self) -> set[str]:
+        """Nodes known by name only: their kind could not be read."""
+        return {n for n in self.broken if n not in self.nodes}
 
 
 def parse_text(text: str, source: str = LAB_FILE, default_name: str | None = None,
@@ -383,32 +421,174 @@ def parse_text(text: str, source: str = LAB_FILE, default_name: str | None = Non
         return ParsedLab(source, None, problems=problems, lines=lines, folder=folder)
     # top-level keys starting with 'x-' are the file's own (a place for &anchors), as in Compose files
     data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    unread = Unread()
     try:
         header = LabHeader.model_validate(data)
     except ValidationError as exc:
         problems.extend(_problems_from(exc, Topology, (), lines))
-        return ParsedLab(source, None, problems=problems, lines=lines, folder=folder)
+        # every top-level key that did validate is used all the same (and what
+        # a misspelt key meant to give is unknown): only without nodes is there nothing to check
+        unread.sections = _unread_keys(exc, LabHeader)
+        rest = {k: v for k, v in data.items() if k not in unread.sections and k in LabHeader.model_fields}
+        try:
+            header = LabHeader.model_validate(rest)
+        except ValidationError:
+            return ParsedLab(source, None, problems=problems, unread=unread, lines=lines, folder=folder)
 
     parsed = ParsedLab(source, header, name=header.name if header.name is not None else default_name,
-                       problems=problems, lines=lines, folder=folder)
+                       problems=problems, unread=unread, lines=lines, folder=folder)
     for name, raw in header.nodes.items():
         try:
             parsed.nodes[str(name)] = NodeSpec.model_validate(raw if raw is not None else {})
         except ValidationError as exc:
             parsed.broken.add(str(name))
             problems.extend(_problems_from(exc, NodeSpec, ("nodes", name), lines))
+            spec, fields = _salvage_node(raw, exc)
+            if spec is not None:
+                parsed.nodes[str(name)] = spec
+                unread.fields[str(name)] = fields
     for lan_name, raw in header.lans.items():
         try:
             parsed.lans[str(lan_name)] = LanSpec.model_validate(raw if raw is not None else {})
         except ValidationError as exc:
             problems.extend(_problems_from(exc, LanSpec, ("lans", lan_name), lines))
+            lan, members, loose = _salvage_lan(raw, exc)
+            unread.loose |= loose
+            if lan is None:
+                unread.lans.add(str(lan_name))
+            else:
+                parsed.lans[str(lan_name)] = lan
+                unread.members |= {(str(lan_name), m) for m in members}
     for i, raw in enumerate(header.links):
         try:
             parsed.links.append(LinkSpec.model_validate(raw))
         except ValidationError as exc:
-            parsed.links.append(None)
             problems.extend(_problems_from(exc, LinkSpec, ("links", i), lines))
+            link, loose = _salvage_link(raw, exc)
+            parsed.links.append(link)
+            unread.loose |= loose
     return parsed
+
+
+def _error_locs(exc: ValidationError) -> list[tuple[Loc, str]]:
+    """(where, kind) of each error, without pydantic's validator names."""
+    return [(tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))), err["type"])
+            for err in exc.errors()]
+
+
+def _unread_keys(exc: ValidationError, model: type[BaseModel]) -> set[str]:
+    """The keys of a mapping that did not validate as `model`: each key with an
+    error, and for a misspelt key (an unknown one close to a field) the field
+    it meant to give too."""
+    fields = [f.alias or n for n, f in model.model_fields.items()]
+    keys: set[str] = set()
+    for loc, kind in _error_locs(exc):
+        if not loc:
+            continue
+        keys.add(str(loc[0]))
+        if kind == "extra_forbidden" and len(loc) == 1:
+            keys.update(difflib.get_close_matches(str(loc[0]), fields, n=1))
+    return keys
+
+
+def _ends_named(raw: Any) -> set[str]:
+    """The node names a link or LAN member that did not validate mentions, as far as they can be read."""
+    if isinstance(raw, list):
+        items = raw
+    elif isinstance(raw, dict) and ("a" in raw or "b" in raw):
+        items = [raw.get("a"), raw.get("b")]
+    else:
+        items = [raw]
+    names: set[str] = set()
+    for item in items:
+        if isinstance(item, dict):
+            item = item.get("node")
+        if isinstance(item, str) and item.strip():
+            names.add(item.strip().partition(":")[0])
+    return names
+
+
+def _salvage_node(raw: Any, exc: ValidationError) -> tuple[NodeSpec | None, set[str]]:
+    """The node with what did not validate left out, and what was left out;
+    None when not even its kind can be read."""
+    if not isinstance(raw, dict) or "kind" not in raw:
+        return None, set()
+    data = dict(raw)
+    fields = [f.alias or n for n, f in NodeSpec.model_fields.items()]
+    unread: set[str] = set()
+    for _ in range(3):   # each pass leaves out what failed; what is left validates on the first or second
+        for loc, kind in _error_locs(exc):
+            key = str(loc[0]) if loc else "kind"
+            if key == "kind":
+                return None, unread
+            ifaces = data.get("interfaces")
+            if key == "interfaces" and len(loc) >= 2 and isinstance(ifaces, dict) and loc[1] in ifaces:
+                ifaces = data["interfaces"] = dict(ifaces)
+                value = ifaces[loc[1]]
+                if len(loc) >= 3 and loc[2] == "[key]":
+                    del ifaces[loc[1]]
+                    unread.add("interfaces")
+                elif len(loc) >= 3 and loc[2] == "mac" and isinstance(value, dict):
+                    ifaces[loc[1]] = {k: v for k, v in value.items() if k != "mac"}
+                else:   # its address, or the interface as a whole: known by name, its address unknown
+                    ifaces[loc[1]] = {"mac": value["mac"]} if isinstance(value, dict) and "mac" in value else None
+                    unread.add(f"interfaces.{loc[1]}")
+                continue
+            data.pop(key, None)
+            if kind == "extra_forbidden" and len(loc) == 1:
+                unread.update(difflib.get_close_matches(key, fields, n=1))
+            else:
+                unread.add(key)
+        try:
+            return NodeSpec.model_validate(data), unread
+        except ValidationError as again:
+            exc = again
+    return None, unread
+
+
+def _salvage_link(raw: Any, exc: ValidationError) -> tuple[LinkSpec | None, set[str]]:
+    """The link with a bad cost, prefix or impairment left out, and the nodes
+    whose cabling is then unsure; None (its ends' cabling unknown) when its ends
+    cannot be read."""
+    keys = _unread_keys(exc, LinkSpec) if isinstance(raw, dict) else {"a"}
+    ends = _ends_named(raw)
+    if keys & {"a", "b"} or not all(k in ("prefix", "cost", "impair") for k in keys):
+        return None, ends
+    try:
+        link = LinkSpec.model_validate({k: v for k, v in raw.items() if k not in keys})
+    except ValidationError:
+        return None, ends
+    return link, ({link.a.node, link.b.node} if "prefix" in keys else set())
+
+
+def _salvage_lan(raw: Any, exc: ValidationError) -> tuple[LanSpec | None, set[int], set[str]]:
+    """The LAN with what did not validate left out: members whose address (or
+    another key) is bad stay members with their address unknown (their
+    indexes returned). None when its members or switch cannot be read. And
+    the nodes whose cabling or subnet is then unsure."""
+    if not isinstance(raw, dict):
+        return None, set(), set()
+    members = raw.get("members")
+    named = _ends_named(members)
+    data = dict(raw)
+    unsure: set[int] = set()
+    for loc, _kind in _error_locs(exc):
+        key = str(loc[0]) if loc else "members"
+        if key == "members" and len(loc) >= 3 and isinstance(members, list) and isinstance(loc[1], int) \
+                and loc[2] not in ("node", "iface") and isinstance(members[loc[1]], dict):
+            data["members"] = list(data["members"])
+            data["members"][loc[1]] = {k: v for k, v in members[loc[1]].items() if k in ("node", "iface")}
+            unsure.add(loc[1])
+        elif key in ("members", "switch"):
+            return None, set(), named
+        else:
+            data.pop(key, None)
+    try:
+        lan = LanSpec.model_validate(data)
+    except ValidationError:
+        return None, set(), named
+    left_out = set(raw) - set(data) - {"cost"}   # a subnet or a switch not known: the members' subnet is not
+    return lan, unsure, (named if left_out else set())
 
 
 def parse_where(where: str) -> Loc:

@@ -87,8 +87,8 @@ def test_every_error_is_reported_at_once_with_its_place():
 - all_pairs: [pc1]
 """) == [
         "expect[0].reach.proto: 'tcp' needs a port: write tcp:80",
-        "expect[0].reach.from: unknown node 'pc9' (hint: did you mean 'pc2'?)",
-        "expect[0].reach.to[1]: 'r1' has no interface 'eth7' (hint: did you mean 'eth1'?)",
+        "expect[0].reach.from: unknown node 'pc9' (hint: did you mean 'pc2'? (nodes: pc1, pc2, r1, s1))",
+        "expect[0].reach.to[1]: 'r1' has no interface 'eth7' (hint: did you mean 'eth1'? (its interfaces: eth0, eth1))",
         "expect[0].reach.to[2]: 's1' is a switch and cannot be the target (hint: the target must be a host or router)",
         "expect[1].deny.to: 'to' is required (hint: for example deny: {from: pc1, to: pc2, proto: tcp:22})",
         "expect[1].deny.too: unknown key 'too' (hint: did you mean 'to'?)",
@@ -127,7 +127,8 @@ def test_load_reports_expect_problems_with_lines_when_load_calls_the_check():
     with pytest.raises(TopologyError) as info:
         plan_checks([{"reach": {"from": "pc1", "to": "pc3"}}], plan)
     assert str(info.value).endswith("1 error in the lab file:\n"
-                                    "  expect[0].reach.to[0]: unknown node 'pc3' (hint: did you mean 'pc2'?)")
+                                    "  expect[0].reach.to[0]: unknown node 'pc3' "
+                                    "(hint: did you mean 'pc2'? (nodes: pc1, pc2))")
 
 
 def test_resolution_turns_names_into_plan_addresses(five):
@@ -182,7 +183,8 @@ def test_interface_without_such_name_in_plan(five):
     with pytest.raises(TopologyError) as info:
         checks(five, "- reach: {from: pc1, to: r2.eth9}")
     assert [p.format() for p in info.value.problems] == [
-        "expect[0].reach.to[0]: 'r2' has no interface 'eth9' (hint: did you mean 'eth2'?)"]
+        "expect[0].reach.to[0]: 'r2' has no interface 'eth9' "
+        "(hint: did you mean 'eth2'? (its interfaces: eth0, eth1, eth2))"]
 
 
 def test_resolve_reports_nodes_without_address():
