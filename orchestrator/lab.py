@@ -86,11 +86,15 @@ def compile_path(path: str | Path, name: str | None = None, backend: Backend | N
     return compile_file(path, name=name, image_present=_image_check(backend) if check_images else None)
 
 
-def _image_check(backend: Backend | None) -> Callable[[str], bool | None]:
-    """image -> on the engine? None when no engine answers (then it is not checked)."""
+def _image_check(backend: Backend | None) -> Callable[[str], bool | str | None]:
+    """image -> on the engine? None when no engine answers (then it is not
+    checked); the backend's reason when it takes no images at all (netns)."""
     chosen: list[Backend | None] = []
+    refusal = getattr(backend, "image_refusal", None)
 
-    def present(image: str) -> bool | None:
+    def present(image: str) -> bool | str | None:
+        if isinstance(refusal, str):
+            return refusal
         if not chosen:
             try:
                 candidate = backend or default_backend()

@@ -211,6 +211,8 @@ class NetnsBackend:
     """Network namespaces on this machine, no engine. Needs root."""
 
     name = "netns"
+    #: why a node's `image:` is refused at validation (orchestrator.lab)
+    image_refusal = IMAGE_REFUSED
     #: why a node naming an image cannot run here (the facade can say it at validation)
     image_refusal = IMAGE_REFUSED
 

@@ -56,7 +56,7 @@ class Compiled:
 
 
 #: asks whether an image is on the engine: True, False, or None (no engine to ask)
-ImageCheck = Callable[[str], bool | None]
+ImageCheck = Callable[[str], bool | str | None]   # see nodes.check_images
 
 
 def compile_lab(lab: ParsedLab, name: str | None = None, source: str | None = None,

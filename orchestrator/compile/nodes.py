@@ -180,15 +180,20 @@ def check_service_folders(lab: ParsedLab, out: Problems) -> None:
                 return
 
 
-def check_images(lab: ParsedLab, out: Problems, present: Callable[[str], bool | None]) -> None:
-    """Images the nodes name must be on the engine already: labnet never pulls."""
-    answers: dict[str, bool | None] = {}
+def check_images(lab: ParsedLab, out: Problems, present: Callable[[str], bool | str | None]) -> None:
+    """Images the nodes name must be on the engine already: labnet never pulls.
+    present(image): True, False (not there), None (no engine to ask), or why
+    the backend takes no image at all."""
+    answers: dict[str, bool | str | None] = {}
     for name, spec in lab.nodes.items():
         if spec.image is None:
             continue
         if spec.image not in answers:
             answers[spec.image] = present(spec.image)
-        if answers[spec.image] is False:
+        answer = answers[spec.image]
+        if isinstance(answer, str):
+            out.error(f"nodes.{name}.image", f"node {name} names image '{spec.image}': {answer}")
+        elif answer is False:
             out.error(f"nodes.{name}.image", f"image '{spec.image}' is not on this engine; build or load it first "
                                              f"(docker load -i FILE, or docker build --network none -t "
                                              f"{spec.image} FOLDER)",

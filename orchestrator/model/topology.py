@@ -83,6 +83,9 @@ class RouteSpec(StrictModel):
 
 
 RoutingMode = Literal["static", "computed", "dynamic"]
+#: what runs the nodes: Docker containers, or network namespaces of this
+#: machine (docs/netns-backend.md); `lab deploy --backend` overrides it
+BackendName = Literal["docker", "netns"]
 ROUTING_MODES: tuple[str, ...] = ("static", "computed", "dynamic")
 DEFAULT_COST = 10
 
@@ -245,6 +248,7 @@ class LabHeader(StrictModel):
     dynamic: DynamicSpec = Field(default_factory=DynamicSpec)
     pools: PoolsSpec = Field(default_factory=PoolsSpec)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    backend: BackendName | None = None
     nodes: dict[str, Any]
     lans: dict[str, Any] = Field(default_factory=dict)
     links: list[Any] = Field(default_factory=list)
@@ -263,6 +267,8 @@ class Topology(StrictModel):
     pools: PoolsSpec = Field(default_factory=PoolsSpec)
     #: what every node may use (processes, memory, cores), unless it says otherwise
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    #: docker (the default) or netns; `lab deploy --backend` overrides it
+    backend: BackendName | None = None
     nodes: dict[str, NodeSpec]
     lans: dict[str, LanSpec] = Field(default_factory=dict)
     links: list[LinkSpec] = Field(default_factory=list)

@@ -66,3 +66,11 @@ def test_a_lab_running_on_one_backend_is_not_deployed_again_on_the_other(state):
 def test_an_unknown_backend_name_is_refused_before_anything(state):
     with pytest.raises(UsageError, match="unknown backend 'podman'"):
         api._chosen_backend(LABS / "five-subnets", None, "podman")
+
+
+def test_the_files_backend_is_taken_unless_the_option_says_otherwise(state, tmp_path):
+    folder = tmp_path / "lab"
+    folder.mkdir()
+    (folder / "lab.yml").write_text("name: big\nbackend: netns\nnodes: {pc1: {kind: host}}\n")
+    assert api._chosen_backend(folder, None, None).name == "netns"
+    assert api._chosen_backend(folder, None, "docker").name == "docker"
