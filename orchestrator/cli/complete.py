@@ -15,6 +15,7 @@ permission, DOCKER_HOST elsewhere) it completes nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,15 +37,29 @@ def _listed(labels: list[str]) -> list[dict[str, Any]]:
     return EngineAPI(path, timeout=TIMEOUT_S).containers([f"{LABEL_PROJECT}={PROJECT}", *labels])
 
 
+def _netns_root() -> Path:
+    from ..labels import NETNS_STATE_ROOT
+    return Path(NETNS_STATE_ROOT)
+
+
 def deployed_labs() -> list[str]:
-    """The names of the labs on the engine (those with only a record too)."""
+    """The names of the labs on the engine (those with only a record too) and
+    on the netns backend (its state folders)."""
     from ..labels import LABEL_LAB
-    return sorted({lab for c in _listed([LABEL_LAB]) if (lab := (c.get("Labels") or {}).get(LABEL_LAB))})
+    names = {p.name for p in _netns_root().glob("*") if p.is_dir()}
+    try:
+        names |= {lab for c in _listed([LABEL_LAB]) if (lab := (c.get("Labels") or {}).get(LABEL_LAB))}
+    except Exception:   # no engine: the netns labs alone
+        pass
+    return sorted(names)
 
 
 def lab_nodes(lab: str) -> dict[str, str]:
     """node -> its kind, for the nodes of a deployed lab."""
     from ..labels import LABEL_KIND, LABEL_LAB, LABEL_NODE
+    netns = _netns_root() / lab / "nodes"
+    if netns.is_dir():
+        return {p.name: "" for p in sorted(netns.iterdir()) if p.is_dir()}
     out = {}
     for c in _listed([f"{LABEL_LAB}={lab}", LABEL_NODE]):
         labels = c.get("Labels") or {}

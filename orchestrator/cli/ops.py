@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .complete import lab_names, node_names
 from .ui import OUT, ProgressView, console, emit_json, err_console, fail, no_json, run
 
 if TYPE_CHECKING:
@@ -44,8 +45,8 @@ def graph(target: str, output: str | None, fmt: str | None) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("name")
-@click.argument("node")
+@click.argument("name", shell_complete=lab_names)
+@click.argument("node", shell_complete=node_names)
 @click.argument("iface")
 @click.argument("bpf", nargs=-1, type=click.UNPROCESSED, metavar="[FILTER]...")
 @click.option("-w", "--write", "pcap", type=click.Path(dir_okay=False),
@@ -84,7 +85,7 @@ def capture(name: str, node: str, iface: str, bpf: tuple[str, ...], pcap: str | 
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=lab_names)
 @click.argument("a", metavar="A[:IFACE]")
 @click.argument("b", metavar="B[:IFACE]")
 @click.argument("state", type=click.Choice(["down", "up"]))
@@ -100,7 +101,7 @@ def link(name: str, a: str, b: str, state: str) -> None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=lab_names)
 @click.argument("target", metavar="NODE[:IFACE]")
 @click.option("--delay", help="Added one-way delay, e.g. 50ms.")
 @click.option("--jitter", help="Random variation of the delay, e.g. 5ms.")
@@ -129,8 +130,8 @@ def impair(name: str, target: str, delay: str | None, jitter: str | None, loss: 
 
 
 @click.command()
-@click.argument("name")
-@click.argument("node")
+@click.argument("name", shell_complete=lab_names)
+@click.argument("node", shell_complete=node_names)
 @click.argument("service", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
 @click.option("--list", "list_only", is_flag=True, help="Only list the node's logs.")
@@ -158,7 +159,7 @@ def logs(name: str, node: str, service: str | None, follow: bool, list_only: boo
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=lab_names)
 @click.option("-v", "--verbose", is_flag=True)
 def repair(name: str, verbose: bool) -> None:
     """Re-wire and re-configure nodes that were restarted or stopped."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..verify import DEFAULT_WORKERS
+from .complete import lab_names
 from .ui import OUT, ProgressView, console, emit_json, err_console, run, table, warn
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def results_json(results: Sequence[Result], lab: str = "", seconds: float | None
 
 
 @click.command(name="test")
-@click.argument("name")
+@click.argument("name", shell_complete=lab_names)
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--workers", type=click.IntRange(1, 256), default=DEFAULT_WORKERS, show_default=True,
               help="Probes run at once (one exec per node and batch).")

@@ -339,3 +339,12 @@ def test_completion_never_fails_loudly(monkeypatch):
     monkeypatch.setattr(complete, "_listed", broken)
     assert completions(["status"], "") == []
     assert completions(["exec", "ux-ring"], "") == []
+
+
+def test_completion_knows_the_labs_and_nodes_of_the_netns_backend(tmp_path, monkeypatch):
+    for node in ("pc1", "r1"):
+        (tmp_path / "big" / "nodes" / node).mkdir(parents=True)
+    monkeypatch.setattr(complete, "_netns_root", lambda: tmp_path)
+    monkeypatch.setattr(complete, "_listed", lambda labels: [])
+    assert complete.deployed_labs() == ["big"]
+    assert list(complete.lab_nodes("big")) == ["pc1", "r1"]
