@@ -55,7 +55,12 @@ def test_curl_and_wget_fetch_from_the_http_service(services, backend):
 def test_access_log_names_the_client(services, backend):
     operate.exec_in(NAME, "pc2", ["curl", "-sf", "http://srv/style.css"], backend=backend)
     pc2 = services.nodes["pc2"].addresses()[0].split("/")[0]
-    log = operate.exec_in(NAME, "srv", ["cat", "/var/log/labnet/http.log"], backend=backend).stdout
+    deadline = time.monotonic() + 3   # the access log is written in batches, at most 0.1 s late
+    while True:
+        log = operate.exec_in(NAME, "srv", ["cat", "/var/log/labnet/http.log"], backend=backend).stdout
+        if any(pc2 in line and "/style.css" in line for line in log.splitlines()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert any(pc2 in line and "/style.css" in line for line in log.splitlines()), log
 
 
