@@ -406,11 +406,16 @@ class NetnsBackend:
                 pass   # that controller is not enabled here
 
     def _prepare_lab(self, lab: str) -> Path:
-        """The lab's folder, with the node image's wrappers in bin/, and the mount
-        points a node's private folders need on this machine."""
+        """The lab's folder, with a copy of the in-node programs (labnode/: the
+        checkout may sit where a node sees its own folder, e.g. under /tmp) and
+        of the node image's wrappers in bin/, and the mount points a node's
+        private folders need on this machine."""
         ldir = self.lab_dir(lab)
         bindir = ldir / "bin"
         bindir.mkdir(parents=True, exist_ok=True)
+        programs = ldir / "labnode"   # copied once per lab: its running nodes keep what they started with
+        if not programs.is_dir():
+            shutil.copytree(NODE_IMAGE / "labnode", programs, ignore=shutil.ignore_patterns("__pycache__"))
         for wrapper in sorted((NODE_IMAGE / "bin").iterdir()):
             target = bindir / wrapper.name
             shutil.copyfile(wrapper, target)
@@ -826,7 +831,7 @@ class NetnsBackend:
         meta = _read_json(self.node_dir(lab, node) / "meta.json") or {}
         hostname = (meta.get("spec") or {}).get("hostname", node)
         nsenter = shutil.which("nsenter", path=HOST_PATH) or "nsenter"
-        environment = {"PATH": NODE_PATH, "PYTHONPATH": str(NODE_IMAGE), "PYTHONDONTWRITEBYTECODE": "1",
+        environment = {"PATH": NODE_PATH, "PYTHONPATH": str(self.lab_dir(lab)), "PYTHONDONTWRITEBYTECODE": "1",
                        "HOME": "/root", "HOSTNAME": hostname, "LANG": "C.UTF-8", **(env or {})}
         return [nsenter, "-t", str(st.pid), "-n", "-m", "-u", "-i", "-p", "--",
                 "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in environment.items())]
