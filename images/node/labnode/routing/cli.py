@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 
-from .. import bounded, contract
+from .. import bounded, contract, ctlclient
 from .control import COMMANDS
 
 DEFAULT_SOCKET = "/run/labnet-routed.sock"
@@ -41,41 +40,14 @@ def named(address, names: dict[str, str]) -> str:
     return f"{name} ({address})" if name else str(address)
 
 
-class CliError(Exception):
-    pass
+CliError = ctlclient.ControlError
+table = ctlclient.table
 
 
 def ask(path: str, command: str, timeout: float = 3.0):
     """The data the daemon answers to `command`."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(path)
-            sock.sendall(json.dumps({"command": command}).encode() + b"\n")
-            data = bytearray()
-            while not data.endswith(b"\n") and len(data) <= MAX_REPLY:
-                chunk = sock.recv(1 << 16)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError as exc:
-        raise CliError(f"cannot reach the routing daemon at {path}: {exc.strerror or exc}") from None
-    try:
-        reply = bounded.loads(data, max_bytes=MAX_REPLY, max_items=MAX_REPLY)
-    except bounded.BoundedError as exc:
-        raise CliError(f"the routing daemon sent an unreadable answer ({exc})") from None
-    if not isinstance(reply, dict):
-        raise CliError("the routing daemon sent an unreadable answer (not a JSON object)")
-    if not reply.get("ok"):
-        raise CliError(reply.get("error", "request refused"))
-    return reply["data"]
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    cells = [[str(c) for c in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths).rstrip()] + lines[1:])
+    return ctlclient.ask(path, {"command": command}, what="the routing daemon", max_reply=MAX_REPLY,
+                         timeout=timeout)
 
 
 def render(command: str, data, names: dict[str, str] | None = None) -> str:

@@ -11,53 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 
-from labnode import bounded
+from labnode import ctlclient
 
 from .config import DEFAULT_SOCKET
 
 MAX_REPLY = 16 << 20
 
 
-class CliError(Exception):
-    pass
+CliError = ctlclient.ControlError
+table = ctlclient.table
 
 
 def ask(path: str, request: dict, timeout: float = 3.0):
     """The data the stack answers to `request`."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(path)
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            data = bytearray()
-            while not data.endswith(b"\n") and len(data) <= MAX_REPLY:
-                chunk = sock.recv(1 << 16)
-                if not chunk:
-                    break
-                data += chunk
-    except TimeoutError:
-        raise CliError(f"the stack at {path} did not answer within {timeout:g}s") from None
-    except OSError as exc:
-        raise CliError(f"cannot reach the stack at {path}: {exc.strerror or exc}") from None
-    try:
-        reply = bounded.loads(data, max_bytes=MAX_REPLY, max_items=MAX_REPLY)
-    except bounded.BoundedError as exc:
-        raise CliError(f"the stack sent an unreadable answer ({exc})") from None
-    if not isinstance(reply, dict):
-        raise CliError("the stack sent an unreadable answer (not a JSON object)")
-    if not reply.get("ok"):
-        raise CliError(str(reply.get("error", "request refused")))
-    return reply.get("data")
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    cells = [headers] + [["-" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths)] + lines[1:])
+    return ctlclient.ask(path, request, what="the stack", max_reply=MAX_REPLY, timeout=timeout)
 
 
 def show_arp(rows: list[dict]) -> str:
