@@ -25,6 +25,7 @@ from . import dockersupervisor as supervisor
 from .dockerclient import connect, docker_cli, engine_lost
 from .dockerexec import RemoteProcess
 from .engineapi import EngineAPI, socket_path
+from .kernellinks import KernelLinks
 from .parallel import parallel
 from .protocol import ExecResult, ImageInfo, InterfaceState, LabSummary, NodeState, not_deployed
 
@@ -33,8 +34,7 @@ if TYPE_CHECKING:
     import docker.errors
 
     from ..contract import NodeFiles
-    from ..model.specs import Impairment
-    from ..plan import Plan, PlanEnd, PlanLink, PlanRoute
+    from ..plan import Plan, PlanEnd, PlanLink
     from . import images, netlink
 else:
     from .dockerclient import OnFirstUse
@@ -72,7 +72,7 @@ def _engine_guarded(cls: type[T]) -> type[T]:
 
 
 @_engine_guarded
-class DockerBackend:
+class DockerBackend(KernelLinks):
     """Docker engine + pyroute2. Needs root (network namespaces)."""
 
     def __init__(self, client: docker.DockerClient | None = None):
@@ -405,22 +405,6 @@ class DockerBackend:
     def stream(self, lab: str, node: str, argv: list[str]) -> RemoteProcess:
         st = self._running(lab, node)
         return RemoteProcess(self.client.api, self.client.containers.get(st.container), argv)
-
-    def set_link_state(self, lab: str, node: str, iface: str, up: bool) -> None:
-        netlink.set_link_state(self._running(lab, node).pid, node, iface, up)
-
-    def replace_routes(self, lab: str, node: str, iface: str, routes: list[PlanRoute]) -> int:
-        return netlink.replace_routes(self._running(lab, node).pid, node, iface, routes)
-
-    def impair(self, lab: str, node: str, iface: str, imp: Impairment) -> str:
-        return netlink.impair(self._running(lab, node).pid, node, iface, imp)
-
-    def clear_impairment(self, lab: str, node: str, iface: str) -> bool:
-        return netlink.clear_impairment(self._running(lab, node).pid, node, iface)
-
-    def impairments(self, lab: str, node: str) -> dict[str, Impairment]:
-        st = self._node(lab, node)
-        return netlink.read_impairments(st.pid) if st.running else {}
 
     def start_node(self, lab: str, node: str) -> None:
         try:

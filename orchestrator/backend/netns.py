@@ -42,13 +42,13 @@ from ..errors import BackendError, EngineUnavailable, LabStateError
 from ..labels import LABEL_SOURCE, NETNS_STATE_ROOT, container_name
 from ..progress import Event, Progress
 from . import netns_holder
+from .kernellinks import KernelLinks
 from .parallel import parallel
 from .protocol import ExecResult, ImageInfo, InterfaceState, LabSummary, NodeState, not_deployed
 
 if TYPE_CHECKING:
     from ..contract import NodeFiles
-    from ..model.specs import Impairment
-    from ..plan import Plan, PlanEnd, PlanLink, PlanNode, PlanRoute
+    from ..plan import Plan, PlanEnd, PlanLink, PlanNode
     from . import netlink
 else:
     from .dockerclient import OnFirstUse
@@ -207,7 +207,7 @@ class NetnsStream:
             return None
 
 
-class NetnsBackend:
+class NetnsBackend(KernelLinks):
     """Network namespaces on this machine, no engine. Needs root."""
 
     name = "netns"
@@ -849,22 +849,6 @@ class NetnsBackend:
 
     def stream(self, lab: str, node: str, argv: list[str]) -> NetnsStream:
         return NetnsStream(self, lab, node, argv)
-
-    def set_link_state(self, lab: str, node: str, iface: str, up: bool) -> None:
-        netlink.set_link_state(self._running(lab, node).pid, node, iface, up)
-
-    def replace_routes(self, lab: str, node: str, iface: str, routes: list[PlanRoute]) -> int:
-        return netlink.replace_routes(self._running(lab, node).pid, node, iface, routes)
-
-    def impair(self, lab: str, node: str, iface: str, imp: Impairment) -> str:
-        return netlink.impair(self._running(lab, node).pid, node, iface, imp)
-
-    def clear_impairment(self, lab: str, node: str, iface: str) -> bool:
-        return netlink.clear_impairment(self._running(lab, node).pid, node, iface)
-
-    def impairments(self, lab: str, node: str) -> dict[str, Impairment]:
-        st = self._node(lab, node)
-        return netlink.read_impairments(st.pid) if st.running else {}
 
     def start_node(self, lab: str, node: str) -> None:
         """A new holder and namespaces (like a container's restart: its files stay,
