@@ -15,7 +15,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .plan import PlanDaemon, PlanService
+    from .plan import PlanDaemon, PlanService, PlanStack
 
 # --- paths inside every node ---------------------------------------------------
 CONFIG_DIR = "/etc/labnet"
@@ -30,6 +30,9 @@ LOG_DIR = "/var/log/labnet"                      # one <service>.log each, and s
 SERVICE_ROOT = "/srv"                            # folders served by http services: /srv/<name>
 SUPERVISOR_PIDFILE = "/run/labnet-supervisor.pid"
 STATUS_FILE = f"{LOG_DIR}/status.json"           # the supervisor's view of its services
+STACK_CONFIG = f"{CONFIG_DIR}/stack.json"        # a user-space stack's (labnode/stack/config.py)
+STACK_SOCKET = "/run/labnet-stack.sock"          # its control socket (the stack's default)
+TUN_DEVICE = "/dev/net/tun"                      # what a user-space stack opens its TAP with
 
 #: what a service prints on its log once it accepts connections
 READY_LINE = "listening on"
@@ -46,6 +49,10 @@ PROBE_ARGV = [PYTHON, "-m", "labnode.probe"]
 CHAT_CLIENT_ARGV = [PYTHON, "-m", "labnode.chat_client"]
 #: the name the routing daemon runs under (its log is LOG_DIR/routed.log)
 ROUTING_SERVICE = "routed"
+#: a user-space stack host's one supervised program (its log is LOG_DIR/stack.log)
+STACK_SERVICE = "stack"
+STACK_CLI_ARGV = [PYTHON, "-m", "labnode.stack.cli"]
+STACK_GET_ARGV = [PYTHON, "-m", "labnode.stack.get"]
 
 #: the routing daemon's timers when the lab file gives none (seconds)
 HELLO_INTERVAL = 0.2
@@ -90,6 +97,30 @@ def services_document(services: list[PlanService]) -> dict[str, Any]:
             entry["args"] = svc.args
         entries.append(entry)
     return {"services": entries}
+
+
+def stack_document(stack: PlanStack) -> dict[str, Any]:
+    """A user-space stack's config: its TAP, MAC, address, gateway, routes, apps, loss knob."""
+    doc: dict[str, Any] = {"tap": stack.tap, "mac": stack.mac, "address": stack.address}
+    if stack.gateway:
+        doc["gateway"] = stack.gateway
+    if stack.routes:
+        doc["routes"] = stack.routes
+    apps = []
+    for app in stack.apps:
+        entry: dict[str, Any] = {"type": STACK_APP_TYPES[app.type], "port": app.port}
+        if app.files_to:
+            entry["root"] = app.files_to
+        apps.append(entry)
+    doc["apps"] = apps
+    if stack.loss:
+        doc["loss"] = stack.loss
+    doc["control_socket"] = STACK_SOCKET
+    return doc
+
+
+#: service types a user-space stack host may run -> the stack's app types
+STACK_APP_TYPES = {"http": "http", "select": "echo", "udp-echo": "udp-echo"}
 
 
 def routing_document(daemon: PlanDaemon) -> dict[str, Any]:

@@ -232,6 +232,46 @@ def routes(name: str, node: str, what: str = "routes", as_json: bool = False,
     return answer
 
 
+@dataclass
+class StackAnswer:
+    """`lab stack NAME NODE [WHAT]`: what a host's user-space stack says of itself."""
+
+    lab: str
+    node: str
+    what: str                  # arp, sockets, stats or all
+    text: str = ""             # its tables
+    data: Any = None           # its JSON answer (as_json)
+
+
+def stack(name: str, node: str, what: str = "all", as_json: bool = False,
+          backend: Backend | None = None) -> StackAnswer:
+    """Ask the user-space stack of a `stack: user` host for its ARP cache, its
+    sockets (TCP states, cwnd, srtt, retransmissions) and its counters."""
+    running = attach(name, backend)
+    plan, backend = running.plan, running.backend
+    if node not in plan.nodes:
+        raise UsageError(f"lab '{plan.lab}' has no node '{node}'; {unknown_hint(node, plan.nodes, 'its nodes')}")
+    if plan.nodes[node].stack is None:
+        users = [n.name for n in plan.nodes.values() if n.stack is not None]
+        names = ", ".join(users[:-1]) + f" and {users[-1]}" if len(users) > 1 else "".join(users)
+        where = (f" ({names} {'runs' if len(users) == 1 else 'run'} ours)" if users
+                 else " (no node of this lab does: a host runs it with 'stack: user')")
+        raise UsageError(f"{node} uses the kernel's TCP/IP stack, not ours{where}; "
+                         f"for the kernel's sockets: lab exec {plan.lab} {node} -- ss -tuani")
+    res = backend.exec(plan.lab, node, [*contract.STACK_CLI_ARGV, what, *(["--json"] if as_json else [])])
+    if not res.ok:
+        why = (res.stderr or res.stdout).strip().splitlines()
+        raise LabStateError(f"the user-space stack of {node} does not answer ({why[-1] if why else res.exit_code}); "
+                            f"its log: lab logs {plan.lab} {node} {contract.STACK_SERVICE}")
+    answer = StackAnswer(plan.lab, node, what, text=res.stdout)
+    if as_json:
+        try:
+            answer.data = json.loads(res.stdout)
+        except ValueError:
+            raise BackendError(f"the user-space stack of {node} answered no JSON: {res.stdout.strip()[:200]}") from None
+    return answer
+
+
 def chat_argv(name: str, node: str, nick: str | None = None, server: str | None = None,
               backend: Backend | None = None) -> list[str]:
     """The command line that opens the chat client in `node`'s terminal,

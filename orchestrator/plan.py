@@ -121,6 +121,24 @@ class PlanLimits(BaseModel):
         return f"pids {self.pids}, memory {units.format_size(self.memory)}, cpus {self.cpus:g}"
 
 
+class PlanStack(BaseModel):
+    """A host running the project's user-space TCP/IP stack on its one
+    interface (the format of stack.json: images/node/labnode/stack/config.py).
+    The kernel keeps no address there: `iface` and a TAP (`tap`) are joined by
+    a bridge (`bridge`) inside the node and the stack answers for `address`
+    with the interface's planned MAC."""
+
+    iface: str
+    tap: str
+    bridge: str
+    mac: str
+    address: str                     # "10.0.1.10/24"
+    gateway: str | None = None
+    routes: list[dict[str, str]] = Field(default_factory=list)    # {to, via}
+    apps: list[PlanService] = Field(default_factory=list)         # http, select (TCP echo), udp-echo
+    loss: dict[str, Any] = Field(default_factory=dict)            # {every | p, seed, direction}
+
+
 class PlanNode(BaseModel):
     name: str
     kind: NodeKind
@@ -139,9 +157,16 @@ class PlanNode(BaseModel):
     services: list[PlanService] = Field(default_factory=list)
     nat: PlanNat | None = None
     firewall: PlanFirewall | None = None
+    stack: PlanStack | None = None   # hosts with `stack: user`
 
     def addresses(self) -> list[str]:
         return [i.address for i in self.interfaces if i.address]
+
+    def folders(self) -> list[tuple[str, str]]:
+        """(folder of the lab, where in the node) for every folder the node's
+        services serve, those of its user-space stack included."""
+        services = [*self.services, *(self.stack.apps if self.stack else [])]
+        return [(s.files_from, s.files_to) for s in services if s.files_from and s.files_to]
 
     def interface(self, name: str) -> PlanInterface | None:
         return next((i for i in self.interfaces if i.name == name), None)
@@ -194,9 +219,11 @@ class Check(BaseModel):
     port: int | None = None      # service, chat, nat_source
     expected: str                # what must be seen, in words
     via: list[str] = Field(default_factory=list)      # path
+    stack: bool = False          # the source runs the user-space stack: the probe goes through it
     http: str | None = None      # service: the URL path
     status: int | None = None
     contains: str | None = None
+    sha256: str | None = None    # service: the body's digest (same_as)
     seen_as: list[str] = Field(default_factory=list)  # nat_source: acceptable sources
     log: str | None = None       # nat_source: the access log (file or folder)
     wait: float = 0.0

@@ -139,11 +139,10 @@ def _changed_folders(running: Running, plan: Plan) -> list[tuple[str, str]]:
     now = sources_of(plan)
     out = []
     for name, node in plan.nodes.items():
-        for svc in node.services:
-            if svc.files_from and svc.files_to and (svc.files_from not in stored
-                                                    or stored[svc.files_from] != now.get(svc.files_from)):
+        for files_from, files_to in node.folders():
+            if files_from not in stored or stored[files_from] != now.get(files_from):
                 if name in running.plan.nodes:
-                    out.append((name, svc.files_to))
+                    out.append((name, files_to))
     return out
 
 
@@ -176,8 +175,8 @@ def _reapply(running: Running, plan: Plan, files: dict[str, NodeFiles], node: st
     if setup or paths & {contract.SETUP_SCRIPT, contract.NFT_RULESET}:
         _run(running, node, ["sh", contract.SETUP_SCRIPT])
     if folder is not None:
-        svc = next(s for s in plan.nodes[node].services if s.files_to == folder)
-        backend.put_folder(lab, node, svc.files_from or "", folder)
+        files_from = next(f for f, to in plan.nodes[node].folders() if to == folder)
+        backend.put_folder(lab, node, files_from, folder)
     if paths & set(_SERVICE_FILES) or (contract.SERVICES_CONFIG in files[node]) != bool(
             running.plan.nodes[node].services):
         backend.restart_services(plan, [node])

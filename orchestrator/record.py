@@ -81,7 +81,7 @@ class Record:
 def sources_of(plan: Plan) -> dict[str, str | None]:
     """The lab file and the folders it serves -> their digests now."""
     paths = [plan.source] if plan.source else []
-    paths += sorted({s.files_from for n in plan.nodes.values() for s in n.services if s.files_from})
+    paths += sorted({files_from for n in plan.nodes.values() for files_from, _ in n.folders()})
     return {p: digest_of(Path(p)) for p in paths}
 
 

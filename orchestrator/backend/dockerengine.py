@@ -215,7 +215,10 @@ class DockerBackend(KernelLinks):
             host_config = api.create_host_config(network_mode="none", init=True, cap_add=["NET_ADMIN", "NET_RAW"],
                                                  privileged=False, sysctls=node.sysctls,
                                                  pids_limit=limits.pids, mem_limit=limits.memory,
-                                                 memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9))
+                                                 memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
+                                                 # a user-space stack opens a TAP: the one device a node may get
+                                                 devices=[f"{contract.TUN_DEVICE}:{contract.TUN_DEVICE}:rwm"]
+                                                 if node.stack else None)
             try:
                 created = api.create_container(chosen[name], name=node.container, hostname=node.hostname,
                                                labels=node.labels, host_config=host_config, detach=True)
@@ -295,9 +298,8 @@ class DockerBackend(KernelLinks):
             self._put(container, archive.of_files(node_files), "files")
             if hosts is not None:
                 self.set_hosts(plan.lab, name, hosts)
-            for svc in plan.nodes[name].services:
-                if svc.files_from and svc.files_to:
-                    self._put_folder(container, svc.files_from, svc.files_to)
+            for files_from, files_to in plan.nodes[name].folders():
+                self._put_folder(container, files_from, files_to)
             code, out = container.exec_run(["sh", contract.SETUP_SCRIPT], demux=False)
             if code != 0:
                 text = (out or b"").decode(errors="replace").strip()

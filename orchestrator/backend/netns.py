@@ -549,9 +549,8 @@ class NetnsBackend(KernelLinks):
 
         def apply(name: str) -> None:
             self.put_files(plan.lab, name, files[name])
-            for svc in plan.nodes[name].services:
-                if svc.files_from and svc.files_to:
-                    self.put_folder(plan.lab, name, svc.files_from, svc.files_to)
+            for files_from, files_to in plan.nodes[name].folders():
+                self.put_folder(plan.lab, name, files_from, files_to)
             res = self.exec(plan.lab, name, ["sh", contract.SETUP_SCRIPT])
             if res.exit_code != 0:
                 text = (res.stdout + res.stderr).strip()

@@ -1,4 +1,4 @@
-"""`lab ping`, `lab exec`, `lab shell`, `lab routes`, `lab chat`: inside the nodes."""
+"""`lab ping`, `lab exec`, `lab shell`, `lab routes`, `lab stack`, `lab chat`: inside the nodes."""
 
 from __future__ import annotations
 
@@ -184,6 +184,23 @@ def print_routes(answer: RoutesAnswer, as_json: bool) -> None:
     click.echo(answer.text, nl=False)
 
 
+@click.command("stack")
+@click.argument("name", shell_complete=lab_names)
+@click.argument("node", shell_complete=node_names)
+@click.argument("what", type=click.Choice(["all", "arp", "sockets", "stats"]), default="all")
+@click.option("--json", "as_json", is_flag=True, help="The answer as JSON.")
+def stack_cmd(name: str, node: str, what: str, as_json: bool) -> None:
+    """Ask a host's user-space TCP/IP stack (stack: user): its ARP cache, its
+    sockets with TCP states and per-connection counters (cwnd, srtt,
+    retransmissions), and its packet counters; all three by default."""
+    from ..operate import stack as ask
+    answer = run(ask, name, node, what, as_json or OUT.json)
+    if as_json or OUT.json:
+        emit_json({"lab": answer.lab, "node": answer.node, "what": answer.what, "answer": answer.data})
+    else:
+        click.echo(answer.text, nl=False)
+
+
 @click.command()
 @click.argument("name", shell_complete=lab_names)
 @click.argument("node", shell_complete=node_names)
@@ -197,4 +214,4 @@ def chat(name: str, node: str, nick: str | None, server: str | None) -> None:
     os.execvp(argv[0], argv)
 
 
-COMMANDS = [ping_cmd, exec_cmd, shell, routes, chat]
+COMMANDS = [ping_cmd, exec_cmd, shell, routes, stack_cmd, chat]

@@ -9,6 +9,7 @@ no later stage re-checks or re-derives anything from the lab file.
     addressing  subnets and addresses, inferred gateways                (addressing.py)
     nexthops    gateways and written routes: on a subnet, reachable     (nexthops.py)
     policy      NAT and firewall names resolved to addresses            (policy.py)
+    stack       hosts on the user-space TCP/IP stack: what they may have (stack.py)
     checks      the expect: section's names checked                     (checks.py)
     routing     computed routes: Dijkstra over the router graph         (routing.py)
     build       the Plan assembled                                      (build.py)
@@ -36,6 +37,7 @@ from .nodes import check_images, check_nodes, check_service_folders
 from .policy import resolve_policies
 from .problems import Problems
 from .routing import computed_routes
+from .stack import check_stacks, uses_user_stack
 from .wiring import Wiring, build_wiring
 
 
@@ -107,6 +109,7 @@ def _compile(lab: ParsedLab, name: str | None, source: str | None, image_present
                                      for n, s in wiring.nodes.items() if s.kind == "router"}
     check_router_ids(wiring, addressing, modes, out)
     check_binds(wiring, addressing, out)
+    check_stacks(wiring, addressing, out)
     interfaces: dict[str, set[str]] = {n: {i for _, i in ports} for n, ports in wiring.ports_of.items()}
     # no verdict on what names a node known by name only, or one whose cabling is not all known
     found, problems = expectations.check_expectations(header.expect, kinds, interfaces,
@@ -146,8 +149,8 @@ def check_binds(wiring: Wiring, addressing: Addressing, out: Problems) -> None:
     for node, spec in wiring.nodes.items():
         if not spec.services:
             continue
-        if node in wiring.doubt:
-            continue    # its addresses are not all known
+        if node in wiring.doubt or uses_user_stack(spec):
+            continue    # its addresses are not all known; a user-space stack's are checked in check_stacks
         mine = {str(addressing.address[p].ip) for p in wiring.ports_of.get(node, ()) if p in addressing.address}
         for k, svc in enumerate(spec.services):
             if svc.type == "command" or svc.bind == "0.0.0.0" or svc.bind.startswith("127.") or svc.bind in mine:

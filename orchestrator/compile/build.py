@@ -34,6 +34,7 @@ from ..plan import (
 )
 from .addressing import Addressing
 from .routing import RouteGroup
+from .stack import STACK_SERVICE, plan_stack, uses_user_stack
 from .wiring import Wiring
 
 BRIDGE = "br0"
@@ -100,6 +101,11 @@ def build_plan(header: LabHeader, name: str, source: str | None, wiring: Wiring,
         written = routes.get(node_name, [])
         mode = modes.get(node_name)
         nat, firewall = policies.get(node_name, (None, None))
+        services = [_service(svc, source) for svc in spec.services]
+        stack = None
+        if uses_user_stack(spec):  # the stack runs the services: the supervisor runs the stack
+            stack = plan_stack(spec, ifaces, written, services)
+            services = [STACK_SERVICE.model_copy(deep=True)]
         nodes[node_name] = PlanNode(
             name=node_name,
             kind=spec.kind,
@@ -115,10 +121,10 @@ def build_plan(header: LabHeader, name: str, source: str | None, wiring: Wiring,
             bridge=BRIDGE if spec.kind == "switch" else None,
             routing=mode,
             daemon=_daemon(spec, ifaces, wiring, node_name, modes, header.dynamic) if mode == "dynamic" else None,
-            services=[_service(svc, source) for svc in spec.services]
-            + ([ROUTING_SERVICE.model_copy()] if mode == "dynamic" else []),
+            services=services + ([ROUTING_SERVICE.model_copy()] if mode == "dynamic" else []),
             nat=nat,
             firewall=firewall,
+            stack=stack,
         )
     segments = [
         PlanSegment(name=seg.name, prefix=str(addressing.prefix[s]) if s in addressing.prefix else None,

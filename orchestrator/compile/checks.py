@@ -9,10 +9,13 @@ the plan, never the raw lab file.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+from .. import confine
 from ..errors import Problem, TopologyError, unknown_hint
 from ..model.expect import (
     DEFAULT_TIMEOUT,
@@ -151,10 +154,42 @@ def _expected(kind: str, proto: str) -> str:
     return f"echo on udp {port}" if kind == "reach" else f"no echo on udp {port}"
 
 
+def _digest(plan: Plan, where: str, name: str) -> tuple[str | None, Problem | None]:
+    """The sha256 of a file of the lab folder (a service's same_as), or why not."""
+    if plan.source is None:
+        return None, Problem(where, "same_as names a file of the lab folder, and this lab has no folder",
+                             "compile the lab from its folder")
+    folder = Path(plan.source).parent
+    away = confine.outside(folder, name)
+    if away is not None:
+        return None, Problem(where, f"'{name}' is outside the lab folder; a lab file may name only files inside "
+                                    "its own folder", "name a file relative to the lab folder")
+    path = (folder / name).resolve()
+    if not path.is_file():
+        return None, Problem(where, f"there is no file '{name}' in the lab folder",
+                             "name the file the server sends, relative to the lab folder (the folder it "
+                             "serves, then the URL's path)")
+    if path.stat().st_size > confine.max_copy_bytes():
+        return None, Problem(where, f"'{name}' is larger than what a lab may copy "
+                                    f"({confine.describe_size(confine.max_copy_bytes())})", "compare a smaller file")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest(), None
+
+
+def _user_stack(plan: Plan, node: str) -> bool:
+    found = plan.nodes.get(node)
+    return found is not None and found.stack is not None
+
+
 def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], list[Problem]]:
     """Expectations -> checks, addresses taken from the plan."""
     checks: list[Check] = []
     problems: list[Problem] = []
+    from_stack = "runs the user-space stack (stack: user); from it, only service checks (an HTTP GET through " \
+                 "its stack) run"
 
     def addr(where: str, ref: str) -> list[str]:
         found, problem = plan.addresses_of(ref)
@@ -164,6 +199,15 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
 
     def add(exp: Expectation, where: str, many: bool, **fields: Any) -> None:
         s = exp.spec
+        if _user_stack(plan, fields["src"]):
+            if fields["kind"] != "service":
+                key = "clients" if fields["kind"] == "chat" else "from"
+                problem = Problem(f"{exp.where}.{key}", f"{fields['src']} {from_stack}",
+                                  "probe it from a kernel host instead: its stack answers pings and serves")
+                if problem not in problems:  # once for a list of targets
+                    problems.append(problem)
+                return
+            fields["stack"] = True
         auto = f"{fields['kind']} {fields['src']} -> {fields['dst']}"
         if fields["kind"] in ("reach", "deny") or fields.get("proto", "icmp") != "icmp":
             auto += f" {fields['proto']}"
@@ -174,9 +218,10 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
     for exp in expectations:
         s, w = exp.spec, exp.where
         if isinstance(s, (Reach, AllPairs)):
-            if isinstance(s, AllPairs):
+            if isinstance(s, AllPairs):  # a user-space stack host is a target, not a source
                 members = _members(plan, s.nodes)
-                pairs = [(a, b, f"{w}[{a}->{b}]") for a in members for b in members if a != b]
+                pairs = [(a, b, f"{w}[{a}->{b}]") for a in members for b in members
+                         if a != b and not _user_stack(plan, a)]
                 kind = "reach"
             else:
                 pairs = [(s.src, ref, f"{w}.to[{i}]") for i, ref in enumerate(s.to)]
@@ -195,12 +240,25 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
         elif isinstance(s, Service):
             src = s.src or s.node.partition(".")[0]
             found = addr(f"{w}.node", s.node)
+            digest = None
+            if s.same_as is not None:
+                digest, problem = _digest(plan, f"{w}.same_as", s.same_as)
+                if problem:
+                    problems.append(problem)
+                    found = []
+            if found and s.contains is not None and _user_stack(plan, src):
+                problems.append(Problem(f"{w}.contains", f"{src} runs the user-space stack, whose GET hashes the "
+                                        "body rather than keeping it", "check the body with same_as: FILE"))
+                found = []
             if found:
                 want = f"status {s.status}" if s.status else "status < 400"
                 if s.contains is not None:
                     want += f", body contains {s.contains!r}"
+                if digest is not None:
+                    want += f", body equal to {s.same_as} (sha256 {digest[:12]})"
                 add(exp, w, False, kind="service", src=src, dst=f"{s.node}:{s.port}{s.http}", address=found[0],
-                    port=s.port, http=s.http, status=s.status, contains=s.contains, expected=want, probe="service")
+                    port=s.port, http=s.http, status=s.status, contains=s.contains, sha256=digest,
+                    expected=want, probe="service")
         elif isinstance(s, Chat):
             found = addr(f"{w}.server", s.server)
             for i, client in enumerate(s.clients if found else []):

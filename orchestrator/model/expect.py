@@ -128,6 +128,9 @@ class Service(_Spec):
     port: int = Field(default=80, ge=1, le=65535)
     status: int | None = Field(default=None, ge=100, le=599)
     contains: str | None = None
+    #: a file of the lab folder the body must equal, byte for byte (sha256 compared):
+    #: the check that a transfer arrived intact
+    same_as: str | None = None
     #: the node the request is made from (default: the service's own node)
     src: str | None = Field(default=None, alias="from")
 

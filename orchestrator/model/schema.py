@@ -24,6 +24,7 @@ _STRING_FORMS = {
     "Endpoint": {"type": "string", "description": "node or node:interface, e.g. pc1:eth0"},
     "LanMember": {"type": "string", "description": "node or node:interface, e.g. pc1"},
     "PoolSpec": {"type": "string", "description": "a prefix, e.g. 192.168.0.0/16"},
+    "StackSpec": {"enum": ["kernel", "user"], "description": "user: our own TCP/IP stack (docs/user-stack.md)"},
 }
 
 
@@ -77,6 +78,7 @@ _FIELD_DOCS = {
     "server": "node, node.iface or an IPv4 address",
     "node": "node, node.iface or an IPv4 address",
     "log": "the file or folder holding the server's http access log",
+    "same_as": "a file of the lab folder the body must equal (sha256 compared), e.g. www/big.txt",
 }
 
 
@@ -146,6 +148,9 @@ def lab_schema() -> dict[str, Any]:
         defs["ImpairSpec"]["properties"][key] = {"anyOf": [{"type": "string"}, {"type": "null"}],
                                                  "default": None, "title": key.title(),
                                                  "description": f"e.g. {example}"}
+    defs["StackSpec"]["properties"]["loss"] = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}],
+                                               "default": None, "title": "Loss",
+                                               "description": "a random share of segments dropped, e.g. 2%"}
     defs["LimitsSpec"]["properties"]["memory"] = {
         "anyOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*[kKmMgG]([iI]?[bB])?$"}, {"type": "null"}],
         "default": None, "title": "Memory", "description": "e.g. 256m or 1g (swap included)"}

@@ -279,3 +279,44 @@ class LimitsSpec(StrictModel):
         return LimitsSpec.model_construct(pids=self.pids if self.pids is not None else base.pids,
                                           memory=self.memory if self.memory is not None else base.memory,
                                           cpus=self.cpus if self.cpus is not None else base.cpus)
+
+
+StackType = Literal["kernel", "user"]
+
+
+class StackSpec(StrictModel):
+    """Which TCP/IP stack a host uses: `stack: user` hands its one interface to
+    the project's own user-space stack (images/node/labnode/stack, docs/user-stack.md);
+    `kernel` (the default) is Linux's. The user stack has a loss knob for lessons:
+    `{type: user, loss: 2%, seed: 7}` drops a random 2 % of the segments it
+    receives, `loss_every: 20` every 20th; `loss_direction` rx (default), tx or both."""
+
+    type: StackType = "kernel"
+    loss: float | None = None            # %
+    loss_every: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
+    seed: StrictInt = Field(default=1, ge=0, le=2**63)
+    loss_direction: Literal["rx", "tx", "both"] = "rx"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"type": data} if isinstance(data, str) else data
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss(cls, value: Any) -> Any:
+        return None if value is None else units.parse_percent(str(value), "loss")
+
+    @model_validator(mode="after")
+    def _fits(self) -> StackSpec:
+        if self.type == "kernel" and (self.loss is not None or self.loss_every is not None):
+            raise ValueError("the loss knob is the user-space stack's; write 'type: user' with it")
+        if self.loss is not None and self.loss_every is not None:
+            raise ValueError("give either 'loss' (a random share) or 'loss_every' (every n-th segment), not both")
+        if self.loss is not None and self.loss > 50:
+            raise ValueError(f"loss {self.loss:g}% would leave TCP nothing to work with; give at most 50%")
+        return self
+
+    @property
+    def user(self) -> bool:
+        return self.type == "user"

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, StrictInt, field_validator, model_validator
 
 from .base import StrictModel, parse_address, parse_interface_address, parse_link_subnet, parse_network
-from .specs import DynamicSpec, FirewallSpec, ImpairSpec, LimitsSpec, NatSpec, ServiceSpec
+from .specs import DynamicSpec, FirewallSpec, ImpairSpec, LimitsSpec, NatSpec, ServiceSpec, StackSpec
 
 #: Linux refuses interface names longer than this.
 IFNAME_MAX = 15
@@ -105,6 +105,8 @@ class NodeSpec(StrictModel):
     firewall: FirewallSpec | None = None
     #: what the node may use; what it leaves out comes from the lab's `limits`
     limits: LimitsSpec | None = None
+    #: hosts only: `user` runs the project's own TCP/IP stack on its interface
+    stack: StackSpec | None = None
 
     @field_validator("gateway", "router_id", mode="before")
     @classmethod

@@ -72,6 +72,8 @@ class Renderer:
         if node.daemon is not None:
             files[contract.ROUTING_CONFIG] = contract.dump(contract.routing_document(node.daemon))
             files[contract.ROUTER_NAMES] = self.router_names()
+        if node.stack is not None:
+            files[contract.STACK_CONFIG] = contract.dump(contract.stack_document(node.stack))
         if node.nat or node.firewall:
             files[contract.NFT_RULESET] = self.nft.render(ctx)
         return files

@@ -1,5 +1,6 @@
 """All-pairs ping: every host pings every other host's first address, in
-parallel (`lab ping`, `lab deploy --ping`), with the system's ping."""
+parallel (`lab ping`, `lab deploy --ping`), with the system's ping. A host
+on the user-space stack is pinged but pings no one (its kernel has no address)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def ping(backend: Backend, lab: str, src: str, dst: str, address: str,
 def all_pairs_ping(backend: Backend, plan: Plan, progress: Progress = silent,
                    workers: int = 8) -> list[PingResult]:
     targets = host_targets(plan)
-    pairs = [(s, d) for s in targets for d in targets if s != d]
+    pairs = [(s, d) for s in targets for d in targets if s != d and plan.nodes[s].stack is None]
     results: list[PingResult] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(ping, backend, plan.lab, s, d, targets[d]) for s, d in pairs]

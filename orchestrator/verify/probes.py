@@ -218,15 +218,58 @@ class Prober:
             got = f"status {d['status']} {d.get('reason', '')}".rstrip() + f", {d.get('body_length', '?')} bytes"
             if check.contains is not None:
                 got += ", text found" if d.get("contains") else f", {check.contains!r} not in the body"
-            return Seen(bool(d.get("ok")), got, f"headers: {d.get('headers', {})}")
+            intact = self._intact(check, d.get("sha256"))
+            if intact is not None:
+                got += intact
+            return Seen(bool(d.get("ok")) and not intact, got, f"headers: {d.get('headers', {})}")
         if d.get("echoed"):  # chat
             return Seen(True, f"echoed in {_fmt(d.get('rtt_ms'))}")
         if d.get("joined"):
             return Seen(False, f"joined, but the message did not come back ({d.get('error', '')})")
         return Seen(False, f"could not join ({d.get('error', 'no answer')})")
 
+    @staticmethod
+    def _intact(check: Check, sha256: Any) -> str | None:
+        """None when the body is as expected (or nothing is expected of it), else what differs."""
+        if check.sha256 is None or sha256 == check.sha256:
+            return None
+        return f", but the body differs (sha256 {str(sha256)[:12]}, expected {check.sha256[:12]})"
+
+    def stack_get(self, check: Check, timeout: float) -> Seen:
+        """A service check from a user-space stack host: its stack makes the GET
+        (python3 -m labnode.stack.get, through the stack's control socket)."""
+        url = f"http://{check.address}:{check.port}{check.http}"
+        res = self._exec(check.src, [*contract.STACK_GET_ARGV, "--json", "--timeout", f"{timeout:g}", url])
+        try:
+            d = json.loads(res.stdout) if res.stdout.strip() else None
+        except ValueError:
+            d = None
+        if not isinstance(d, dict):
+            why = (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
+            return Seen(False, f"the stack's GET in {check.src} gave no result ({why})", error=True)
+        if d.get("status") is None:
+            return Seen(False, f"no answer through the stack ({d.get('error') or 'request failed'})")
+        status = int(d["status"])
+        tcp = d.get("tcp") or {}
+        got = f"status {status}, {d.get('bytes', '?')} bytes through the stack"
+        mended = [f"{tcp[key]} {what}" for key, what in (("retransmits", "retransmitted"),
+                                                          ("out_of_order", "out of order")) if tcp.get(key)]
+        if mended:
+            got += f" ({', '.join(mended)})"
+        passed = (status == check.status) if check.status is not None else status < 400
+        if d.get("error") and status < 300:   # an answer that did not arrive whole
+            got += f": {d['error']}"
+            passed = False
+        intact = self._intact(check, d.get("sha256"))
+        if intact is not None:
+            got += intact
+        detail = f"in {d.get('seconds', '?')} s; tcp: {tcp}" if tcp else ""
+        return Seen(passed and intact is None, got, detail)
+
     def attempt(self, check: Check, timeout: float) -> Seen:
         try:
+            if check.stack:
+                return self.stack_get(check, timeout)
             if check.kind == "nat_source":
                 return self.nat_source(check, timeout)
             return self.judge(check, self.probe(check.src, self.argv(check, timeout)))

@@ -54,6 +54,12 @@ def not_running(backend: Backend, plan: Plan) -> dict[str, str]:
             if node not in states or not states[node].running}
 
 
+def _alone(check: Check) -> bool:
+    """Checks that are not batched with others: nat_source (two steps), and
+    those made through a user-space stack (not by the in-node probe)."""
+    return check.kind == "nat_source" or check.stack
+
+
 def _first_timeout(check: Check, left: float) -> float:
     return check.timeout if check.wait <= 0 else max(min(check.timeout, left), MIN_TIMEOUT)
 
@@ -106,7 +112,8 @@ def run_checks(backend: Backend, plan: Plan, checks: list[Check] | None = None, 
     First attempts are grouped by the node they run in (one exec per node,
     checks that may wait apart from those that may not); checks that fail
     and may wait are then retried one by one until their deadline, counted
-    from the start. nat_source (two steps) runs on its own."""
+    from the start. nat_source (two steps) and checks through a user-space
+    stack run on their own."""
     checks = list(plan.checks) if checks is None else checks
     if not checks:
         return []
@@ -131,11 +138,11 @@ def run_checks(backend: Backend, plan: Plan, checks: list[Check] | None = None, 
             finish(n, Result(id=check.id, kind=check.kind, what=check.title, src=check.src, dst=check.dst,
                              expected=check.expected, ok=False, seconds=0.0, error=True,
                              got=f"{stopped[0]} is {down[stopped[0]]} — run 'lab repair {plan.lab}'"))
-        elif check.kind != "nat_source":
+        elif not _alone(check):
             groups.setdefault((check.src, check.wait > 0), []).append((n, check))
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         pending = {pool.submit(run_check, runner, c): n for n, c in enumerate(checks)
-                   if c.kind == "nat_source" and results[n] is None}
+                   if _alone(c) and results[n] is None}
         batches = [pool.submit(_batch, runner, group[i:i + BATCH_SIZE])
                    for group in groups.values() for i in range(0, len(group), BATCH_SIZE)]
         for batch in as_completed(batches):

@@ -16,14 +16,11 @@ import pytest
 
 from orchestrator import lab as api
 from tests.conftest import LABS
+from tests.conftest import run_lab as lab
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NAME = "h3-daily"
 
-
-def lab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

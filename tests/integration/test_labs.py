@@ -38,7 +38,8 @@ def test_lab_deploys_and_every_host_reaches_every_host(backend, lab):
                 break
             time.sleep(0.5)
         hosts = [n for n in plan.nodes.values() if n.kind == "host"]
-        assert len(results) == len(hosts) * (len(hosts) - 1)
+        pinging = [n for n in hosts if n.stack is None]   # a user-space stack host is pinged, does not ping
+        assert len(results) == len(pinging) * (len(hosts) - 1)
         assert [f"{r.src}->{r.dst}: {r.detail}" for r in results if not r.ok] == []
     finally:
         api.destroy(name, backend=backend)

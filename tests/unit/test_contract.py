@@ -63,8 +63,9 @@ def test_routing_timer_defaults_are_the_contract():
 
 def test_every_service_type_of_the_model_runs_in_the_node():
     from orchestrator.model.specs import DEFAULT_PORTS, SERVICE_TYPES
-    assert set(SERVICE_TYPES) == set(MODULES) | {"command"}
-    assert set(DEFAULT_PORTS) == set(MODULES)
+    # "stack" is what the supervisor of a user-space stack host runs, not a lab file's service type
+    assert set(SERVICE_TYPES) == set(MODULES) - {"stack"} | {"command"}
+    assert set(DEFAULT_PORTS) == set(MODULES) - {"stack"}
 
 
 def test_rendered_services_json_is_what_the_supervisor_reads(rendered, tmp_path):
@@ -82,11 +83,36 @@ def test_rendered_services_json_is_what_the_supervisor_reads(rendered, tmp_path)
                 assert spec.error is None, (lab, node, spec.error)
                 if svc.type == "command":
                     assert spec.argv == svc.command
+                elif svc.type == "stack":
+                    assert spec.argv[1:] == ["-m", "labnode.stack", "--config", contract.STACK_CONFIG]
                 else:
                     assert spec.argv[1:3] == ["-m", MODULES[svc.type]]
                     assert "--port" in spec.argv and str(svc.port) in spec.argv
             checked += 1
     assert checked >= 5  # services, home-nat, dmz-firewall and the dynamic routers
+
+
+def test_rendered_stack_json_is_what_the_user_space_stack_reads(rendered):
+    from labnode.stack import config as stack_config
+    assert contract.STACK_SOCKET == stack_config.DEFAULT_SOCKET
+    assert set(contract.STACK_APP_TYPES.values()) <= set(stack_config.APP_TYPES)
+    plan, files = rendered["user-stack"]
+    users = {name: node for name, node in plan.nodes.items() if node.stack is not None}
+    assert sorted(users) == ["lossy", "ustack"]
+    for name, node in users.items():
+        cfg = stack_config.parse(json.loads(files[name][contract.STACK_CONFIG]))
+        iface = node.interfaces[0]
+        assert str(cfg.interface) == iface.address and cfg.gateway == "10.1.0.1"
+        assert ":".join(f"{b:02x}" for b in cfg.mac) == iface.mac   # neighbours see the planned MAC
+        assert [(a.type, a.port) for a in cfg.apps] == [(contract.STACK_APP_TYPES[s.type], s.port)
+                                                        for s in node.stack.apps]
+        assert [s.name for s in node.services] == [contract.STACK_SERVICE]
+        setup = files[name][contract.SETUP_SCRIPT]
+        assert "ip tuntap add mode tap name tap0" in setup and "master br0" in setup
+        assert "ip addr replace" not in setup and "route replace" not in setup   # the kernel keeps nothing
+    lossy = stack_config.parse(json.loads(files["lossy"][contract.STACK_CONFIG]))
+    assert (lossy.loss_p, lossy.loss_seed, lossy.loss_direction) == (0.03, 7, "both")
+    assert contract.STACK_CONFIG not in files["pc"]
 
 
 def test_rendered_routing_json_is_what_the_daemon_reads(rendered):

@@ -1,11 +1,13 @@
 """http: GET a URL and report status, headers, body length and time.
 
 Redirects are reported, not followed.  ok = a status below 400 (or exactly
---status when given) and, with --contains, the text found in the body.
+--status when given) and, with --contains, the text found in the body.  The
+result carries the body's sha256, so that a transfer can be checked intact.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import socket
 import time
@@ -34,8 +36,10 @@ def get(url: str, timeout: float = 5.0, contains: str | None = None,
         response = conn.getresponse()
         kept = bytearray()
         length = 0
+        digest = hashlib.sha256()
         while length < MAX_READ and (chunk := response.read(65536)):
             length += len(chunk)
+            digest.update(chunk)
             if len(kept) < MAX_KEEP:
                 kept += chunk
         truncated = length >= MAX_READ
@@ -49,7 +53,8 @@ def get(url: str, timeout: float = 5.0, contains: str | None = None,
         conn.close()
     result.update(status=response.status, reason=response.reason,
                   headers={k.lower(): v for k, v in response.getheaders()},
-                  body_length=length, time_ms=round((time.monotonic() - started) * 1000.0, 3))
+                  body_length=length, sha256=digest.hexdigest(),
+                  time_ms=round((time.monotonic() - started) * 1000.0, 3))
     if truncated:
         result["body_truncated"] = True  # stopped reading at MAX_READ bytes
     ok = response.status == status if status is not None else response.status < 400

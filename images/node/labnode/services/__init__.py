@@ -5,9 +5,12 @@
     select     select_server   the classic select() server: logs and echoes
     chat       chat            multi-user chat (see labnode.chatproto)
     udp-echo   udp_echo        echoes datagrams
+    stack      labnode.stack   the user-space TCP/IP stack and its apps
+                               (--config FILE; see labnode.stack)
 
 Every service takes --port and --bind, prints "<type> listening on ADDR:PORT"
-when ready, logs one line per event to stdout and exits 0 on SIGTERM.
+when ready, logs one line per event to stdout and exits 0 on SIGTERM (the
+stack takes --config instead, and prints one such line per app).
 """
 
 MODULES = {
@@ -15,4 +18,5 @@ MODULES = {
     "select": "labnode.services.select_server",
     "chat": "labnode.services.chat",
     "udp-echo": "labnode.services.udp_echo",
+    "stack": "labnode.stack",
 }

@@ -1,9 +1,10 @@
-"""python3 -m labnode.stack.cli arp|sockets|stats [--json] [--socket PATH]
+"""python3 -m labnode.stack.cli arp|sockets|stats|all [--json] [--socket PATH]
 
 Asks the running stack over its control socket and prints a table, like
 `ip neigh` (arp), `ss -tuani` (sockets: with -i's per-connection detail:
 cwnd, ssthresh, srtt, rto, retransmissions) and `nstat` (stats), or the raw
-JSON with --json.  Exit status 0 on success, 1 if the stack cannot be
+JSON with --json; `all` prints the three, under headings (with --json, one
+object {arp, sockets, stats}).  Exit status 0 on success, 1 if the stack cannot be
 reached or refuses the request.
 """
 
@@ -71,16 +72,20 @@ def show_stats(data: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m labnode.stack.cli",
                                      description="inspect a running user-space stack")
-    parser.add_argument("command", choices=("arp", "sockets", "stats"))
+    parser.add_argument("command", choices=("arp", "sockets", "stats", "all"))
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
     parser.add_argument("--socket", default=DEFAULT_SOCKET, help=f"control socket (default {DEFAULT_SOCKET})")
     args = parser.parse_args(argv)
+    shows = {"arp": show_arp, "sockets": show_sockets, "stats": show_stats}
+    commands = list(shows) if args.command == "all" else [args.command]
     try:
-        data = ask(args.socket, {"command": args.command})
+        answers = {command: ask(args.socket, {"command": command}) for command in commands}
         if args.json:
-            print(json.dumps(data, indent=2))
+            print(json.dumps(answers if args.command == "all" else answers[args.command], indent=2))
+        elif args.command == "all":
+            print("\n\n".join(f"{command}:\n{shows[command](data)}" for command, data in answers.items()))
         else:
-            print({"arp": show_arp, "sockets": show_sockets, "stats": show_stats}[args.command](data))
+            print(shows[args.command](answers[args.command]))
     except CliError as exc:
         print(f"stack: {exc}", file=sys.stderr)
         return 1
