@@ -38,12 +38,10 @@ def of_files(files: NodeFiles | dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def of_folder(source: Path, dest: str) -> bytes:
-    """A folder of the lab as an archive to unpack at / that makes it `dest`:
-    what orchestrator.confine's walk takes (files, folders, links that stay
-    inside), owned by root, with the modes they have here (never more
-    readable). The folder must still be where validation found it, with no
-    symbolic link on the way."""
+def walk_folder(source: Path) -> confine.Walk:
+    """What of a served folder goes into a node: orchestrator.confine's walk
+    (files, folders, links that stay inside). The folder must still be where
+    validation found it, with no symbolic link on the way, and within the bounds."""
     if source.resolve() != source:
         raise LabStateError(f"{source} is not where the lab was validated (a symbolic link on its path); "
                        "validate and deploy the lab again")
@@ -52,6 +50,14 @@ def of_folder(source: Path, dest: str) -> bytes:
         raise LabStateError(f"{source} holds more than a lab may copy into a node "
                        f"({confine.describe_size(confine.max_copy_bytes())} or {confine.MAX_COPY_FILES:,} files); "
                        "serve a smaller folder, or allow more with LABNET_MAX_COPY_MB")
+    return found
+
+
+def of_folder(source: Path, dest: str) -> bytes:
+    """A folder of the lab as an archive to unpack at / that makes it `dest`
+    (walk_folder's entries), owned by root, with the modes they have here
+    (never more readable)."""
+    found = walk_folder(source)
     buf = io.BytesIO()
     now = time.time()
     top = dest.strip("/")

@@ -20,7 +20,7 @@ from .. import PROJECT, contract
 from ..errors import BackendError, ImageError, LabStateError
 from ..labels import LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_PROJECT, LABEL_SOURCE
 from ..progress import Event, Progress
-from . import archive, dockerrecord
+from . import archive, dockerboot, dockerrecord
 from . import dockersupervisor as supervisor
 from .dockerclient import connect, docker_cli, engine_lost
 from .dockerexec import RemoteProcess
@@ -71,6 +71,15 @@ def _engine_guarded(cls: type[T]) -> type[T]:
     return cls
 
 
+class _Booting:
+    """A node just made to configure itself: its container, PID, /etc/hosts and log on this machine."""
+
+    __slots__ = ("id", "pid", "hosts_path", "log_path")
+
+    def __init__(self, id: str, pid: int, hosts_path: str, log_path: str):
+        self.id, self.pid, self.hosts_path, self.log_path = id, pid, hosts_path, log_path
+
+
 @_engine_guarded
 class DockerBackend(KernelLinks):
     """Docker engine + pyroute2. Needs root (network namespaces)."""
@@ -80,6 +89,25 @@ class DockerBackend(KernelLinks):
         path = socket_path()
         #: the lookups every command makes, straight to the engine's socket (no SDK needed)
         self._lookups = EngineAPI(path) if path else None
+        #: (lab, node) -> what create_nodes learnt of a node that boots itself
+        #: (dockerboot), for wiring and configuring it with no further lookup
+        self._booting: dict[tuple[str, str], _Booting] = {}
+        self._shared: bool | None = None
+
+    def _shares_files(self) -> bool:
+        """Whether the engine runs on this machine's file system (its own folder is
+        here): then folders of this machine can be bound into nodes (dockerboot).
+        Not so for labnet in a container of its own (compose/), which talks to the
+        engine's socket only."""
+        if self._shared is None:
+            root = ""
+            if self._lookups is not None:
+                try:
+                    root = str(self.client.api.info().get("DockerRootDir") or "")
+                except docker.errors.APIError:
+                    root = ""
+            self._shared = bool(root) and Path(root, "containers").is_dir()
+        return self._shared
 
     @property
     def client(self) -> docker.DockerClient:
@@ -212,7 +240,11 @@ class DockerBackend(KernelLinks):
         def create(name: str) -> None:
             node = plan.nodes[name]
             limits = node.limits
+            # the project's image on an engine of this machine: the node configures itself (dockerboot)
+            boots = node.image is None and self._shares_files()
+            binds = dockerboot.prepare(plan.lab, name) if boots else None
             host_config = api.create_host_config(network_mode="none", init=True, cap_add=["NET_ADMIN", "NET_RAW"],
+                                                 binds=binds,
                                                  privileged=False, sysctls=node.sysctls,
                                                  pids_limit=limits.pids, mem_limit=limits.memory,
                                                  memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
@@ -221,8 +253,14 @@ class DockerBackend(KernelLinks):
                                                  if node.stack else None)
             try:
                 created = api.create_container(chosen[name], name=node.container, hostname=node.hostname,
-                                               labels=node.labels, host_config=host_config, detach=True)
+                                               labels=node.labels, host_config=host_config, detach=True,
+                                               command=dockerboot.command() if boots else None)
                 api.start(created["Id"])
+                if boots:
+                    attrs = api.inspect_container(created["Id"])
+                    self._booting[(plan.lab, name)] = _Booting(created["Id"], int(attrs["State"]["Pid"]),
+                                                               attrs.get("HostsPath") or "",
+                                                               attrs.get("LogPath") or "")
             except docker.errors.APIError as exc:
                 raise BackendError(f"starting node {name}: {exc.explanation or exc}") from exc
 
@@ -244,6 +282,9 @@ class DockerBackend(KernelLinks):
             progress(Event("destroy", f"removed {c['Labels'][LABEL_NODE]}", done, len(listed)))
 
         parallel(listed, self._remove, removed, name=_container_name)
+        dockerboot.remove(lab, sorted(wanted))
+        for node in wanted:
+            self._booting.pop((lab, node), None)
 
     def _remove(self, c: dict[str, Any]) -> None:
         try:
@@ -266,14 +307,16 @@ class DockerBackend(KernelLinks):
 
     def wire_links(self, plan: Plan, progress: Progress, links: list[PlanLink] | None = None) -> None:
         chosen = plan.links if links is None else links
-        pids = self._pids(plan.lab, {e.node for lk in chosen for e in (lk.a, lk.b)})
+        ends = {e.node for lk in chosen for e in (lk.a, lk.b)}
+        known = {n: self._booting[(plan.lab, n)].pid for n in ends if (plan.lab, n) in self._booting}
+        pids = known if len(known) == len(ends) else self._pids(plan.lab, ends)
         handles: dict[str, Any] = {}
         try:
             for n, link in enumerate(chosen, 1):
                 a, b = link.a, link.b
                 if a.node not in handles:
                     handles[a.node] = netlink.open_netns(pids[a.node])
-                netlink.add_veth(handles[a.node], a.iface, pids[b.node], b.iface)
+                netlink.add_veth(handles[a.node], a.iface, pids[b.node], b.iface, netlink.veth_index(link.id))
                 progress(Event("wire", f"{a} <-> {b}", n, len(chosen)))
         finally:
             for ipr in handles.values():
@@ -290,6 +333,20 @@ class DockerBackend(KernelLinks):
         names = list(plan.nodes) if nodes is None else nodes
         total = len(names)
         done = 0
+        booting = {n: self._booting.pop((plan.lab, n)) for n in names if (plan.lab, n) in self._booting}
+        deadline = time.monotonic() + dockerboot.BOOT_TIMEOUT
+        for name, boot in booting.items():   # the files written here; then the node goes on by itself
+            node_files = dict(files[name])
+            hosts = node_files.pop(contract.HOSTS_FILE, None)
+            self._write_bound(plan.lab, name, node_files)
+            for files_from, files_to in plan.nodes[name].folders():
+                self.put_folder(plan.lab, name, files_from, files_to)
+            dockerboot.write_file(dockerboot.node_dir(plan.lab, name) / "etc-labnet" / dockerboot.BOOT_ENV,
+                                  dockerboot.boot_env(plan.nodes[name]))
+            if hosts is not None:
+                self._write_hosts(boot.hosts_path, plan.lab, name, hosts)
+            dockerboot.release(plan.lab, name, deadline)
+        names = [n for n in names if n not in booting]
 
         def apply(name: str) -> None:
             container = self._container(plan.lab, name)
@@ -313,7 +370,23 @@ class DockerBackend(KernelLinks):
             progress(Event("configure", f"configured {name}", done, total))
 
         parallel(names, apply, applied)
+        failed = dockerboot.wait({n: b.log_path for n, b in booting.items()})
+        if failed:
+            node, why = sorted(failed.items())[0]
+            more = f" (and {len(failed) - 1} other node{'s' if len(failed) > 2 else ''})" if len(failed) > 1 else ""
+            raise BackendError(f"configuring {node}{more}: {why}")
+        for n, name in enumerate(booting, done + 1):
+            progress(Event("configure", f"configured {name}", n, total))
         self.wait_links(plan, names)
+
+    def _write_bound(self, lab: str, node: str, files: NodeFiles) -> None:
+        """Files into a node's bound folders (dockerboot), on this machine."""
+        for path, text in files.items():
+            target = dockerboot.host_path(lab, node, path)
+            if target is None:
+                raise BackendError(f"cannot write {path} into {node}: only {contract.CONFIG_DIR} and "
+                                   f"{contract.SERVICE_ROOT} are the node's own folders")
+            dockerboot.write_file(target, text)
 
     @staticmethod
     def _put(container: Any, data: bytes, what: str) -> None:
@@ -330,7 +403,9 @@ class DockerBackend(KernelLinks):
 
     def put_files(self, lab: str, node: str, files: NodeFiles) -> None:
         others = {path: text for path, text in files.items() if path != contract.HOSTS_FILE}
-        if others:
+        if others and dockerboot.is_bound(lab, node):
+            self._write_bound(lab, node, others)
+        elif others:
             self._put(self._container(lab, node), archive.of_files(others), "files")
         if contract.HOSTS_FILE in files:
             self.set_hosts(lab, node, files[contract.HOSTS_FILE])
@@ -342,7 +417,9 @@ class DockerBackend(KernelLinks):
         engine elsewhere, or a file we cannot write: through an exec."""
         st = self._running(lab, node)
         attrs = self._inspect(st.container) or {}
-        path = attrs.get("HostsPath")
+        self._write_hosts(attrs.get("HostsPath") or "", lab, node, text)
+
+    def _write_hosts(self, path: str, lab: str, node: str, text: str) -> None:
         if path and self._lookups is not None:
             try:
                 with open(path, "r+", encoding="utf-8") as handle:
@@ -356,7 +433,11 @@ class DockerBackend(KernelLinks):
             raise BackendError(f"writing /etc/hosts of {node}: {(res.stdout + res.stderr).strip()}")
 
     def put_folder(self, lab: str, node: str, source: str, dest: str) -> None:
-        self._put_folder(self._container(lab, node), source, dest)
+        target = dockerboot.host_path(lab, node, dest) if dockerboot.is_bound(lab, node) else None
+        if target is not None:
+            dockerboot.copy_folder(Path(source), target)
+        else:
+            self._put_folder(self._container(lab, node), source, dest)
 
     def wait_links(self, plan: Plan, nodes: list[str], timeout_s: float = 5.0) -> None:
         """Wait until the kernel reports every planned interface of these nodes
@@ -431,7 +512,7 @@ class DockerBackend(KernelLinks):
                         raise LabStateError(f"cannot re-create {mine} <-> {other}: node {other.node} "
                                             "is not running (repair it first)")
                     netlink.delete_link(pids[other.node], other.iface)  # dangling end of the old pair
-                    netlink.add_veth(ipr, mine.iface, pids[other.node], other.iface)
+                    netlink.add_veth(ipr, mine.iface, pids[other.node], other.iface, netlink.veth_index(link.id))
                     touched.append(other)
         return touched
 
@@ -448,6 +529,8 @@ class DockerBackend(KernelLinks):
                 progress(Event("destroy", f"removed {node}", done, total))
 
         parallel(listed, self._remove, removed, name=_container_name)
+        dockerboot.remove(lab)
+        self._booting = {k: v for k, v in self._booting.items() if k[0] != lab}
         return total
 
     # --- the lab's record: a file in a container that never runs (dockerrecord) -------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import re
 import socket
 import threading
 from typing import Any
@@ -100,9 +101,35 @@ def open_namespace(path: str, what: str = "") -> IPRoute:
         raise BackendError(f"cannot use the network namespace of {what}: {exc}") from exc
 
 
-def add_veth(ipr_a: IPRoute, if_a: str, pid_b: int, if_b: str) -> None:
-    """Create veth if_a (in ipr_a's namespace) <-> if_b (in pid_b's namespace)."""
+#: where the interface numbers (ifindex) of the ends made on the near side start
+#: (see add_veth); the far ends get the namespace's next free ones (2, 3, ...)
+VETH_INDEX_BASE = 10000
+
+
+def veth_index(link_id: int) -> int:
+    """The ifindex asked for the near end of the plan's link `link_id`."""
+    return VETH_INDEX_BASE + link_id
+
+
+def add_veth(ipr_a: IPRoute, if_a: str, pid_b: int, if_b: str, index_a: int | None = None) -> None:
+    """Create veth if_a (in ipr_a's namespace) <-> if_b (in pid_b's namespace).
+
+    `index_a` (see veth_index) numbers the near end apart from the far one.
+    Two ends with the same ifindex (each namespace numbers its own from 2, so
+    that is the rule between fresh nodes) make the kernel treat their state
+    changes as not urgent: a veth then reports its carrier, and passes packets,
+    up to a second after both ends are up; numbered apart, within milliseconds.
+    An index that is taken in that namespace is left to the kernel."""
     try:
+        if index_a is not None:
+            try:
+                ipr_a.link("add", ifname=if_a, index=index_a, kind="veth", peer={"ifname": if_b, "net_ns_pid": pid_b})
+                return
+            except NetlinkError as exc:
+                if exc.code != errno.EBUSY and exc.code != errno.EEXIST:
+                    raise
+                if ipr_a.link_lookup(ifname=if_a):
+                    raise
         ipr_a.link("add", ifname=if_a, kind="veth", peer={"ifname": if_b, "net_ns_pid": pid_b})
     except NetlinkError as exc:
         raise BackendError(f"creating veth {if_a} <-> {if_b}: {exc}") from exc
@@ -138,7 +165,9 @@ def read_interfaces(pid: int) -> list[InterfaceState]:
             master=names.get(master) if master else None,
             oper=ln.get_attr("IFLA_OPERSTATE") or "UNKNOWN",
         ))
-    return out
+    # by name (eth2 before eth10), not by the kernel's numbers: a near end of a veth is numbered
+    # apart from the far one (add_veth), so the kernel's order is not the order they were made in
+    return sorted(out, key=lambda i: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", i.name)])
 
 
 def interface_names(pid: int) -> set[str]:

@@ -521,7 +521,7 @@ class NetnsBackend(KernelLinks):
                         ipr.close()
                     ipr, current = None, a.node
                     ipr = netlink.open_netns(pids[a.node])
-                netlink.add_veth(ipr, a.iface, pids[b.node], b.iface)
+                netlink.add_veth(ipr, a.iface, pids[b.node], b.iface, netlink.veth_index(link.id))
                 progress(Event("wire", f"{a} <-> {b}", n, len(chosen)))
         finally:
             if ipr is not None:
@@ -887,7 +887,7 @@ class NetnsBackend(KernelLinks):
                         raise LabStateError(f"cannot re-create {mine} <-> {other}: node {other.node} "
                                             "is not running (repair it first)")
                     netlink.delete_link(pids[other.node], other.iface)  # dangling end of the old pair
-                    netlink.add_veth(ipr, mine.iface, pids[other.node], other.iface)
+                    netlink.add_veth(ipr, mine.iface, pids[other.node], other.iface, netlink.veth_index(link.id))
                     touched.append(other)
         return touched
 

@@ -108,9 +108,9 @@ def test_reconcile_in_place_loses_no_packet_between_untouched_nodes(backend, dep
     assert "lab.yml changed since deploy: 1 node added, 3 nodes changed, 1 link added, 1 link removed" in status.stdout
     diff = lab_cli("diff", name)
     assert diff.returncode == 1, diff.stderr
-    assert "+ip link set eth3 master br0" in diff.stdout               # lan1's new port
+    assert "+link set eth3 master br0" in diff.stdout               # lan1's new port
     assert "tcp dport 23 drop" in diff.stdout and "tcp dport 22 drop" in diff.stdout   # r1's rule
-    assert "-ip addr replace 10.0.0.1/30 dev eth2" in diff.stdout       # r1's link to extra
+    assert "-addr replace 10.0.0.1/30 dev eth2" in diff.stdout       # r1's link to extra
 
     pings = [Ping(backend, name, "pc1", pc2), Ping(backend, name, "pc1", srv)]
     for p in pings:

@@ -109,7 +109,7 @@ def test_rendered_stack_json_is_what_the_user_space_stack_reads(rendered):
         assert [s.name for s in node.services] == [contract.STACK_SERVICE]
         setup = files[name][contract.SETUP_SCRIPT]
         assert "ip tuntap add mode tap name tap0" in setup and "master br0" in setup
-        assert "ip addr replace" not in setup and "route replace" not in setup   # the kernel keeps nothing
+        assert "addr replace" not in setup and "route replace" not in setup   # the kernel keeps nothing
     lossy = stack_config.parse(json.loads(files["lossy"][contract.STACK_CONFIG]))
     assert (lossy.loss_p, lossy.loss_seed, lossy.loss_direction) == (0.03, 7, "both")
     assert contract.STACK_CONFIG not in files["pc"]
@@ -144,3 +144,13 @@ def test_every_dynamic_router_gets_the_names_of_all_of_them(rendered):
             assert names[node.daemon.router_id] == other
             assert all(names[a.split("/")[0]] == other for a in node.addresses())
     assert not any(contract.ROUTER_NAMES in f for n, f in files.items() if n not in routers)
+
+
+def test_the_node_images_boot_script_is_the_one_the_docker_backend_expects():
+    from orchestrator.backend import dockerboot
+    script = (ROOT / "images" / "node" / "bin" / dockerboot.BOOT_PROGRAM).read_text()
+    for needed in (f"cfg={contract.CONFIG_DIR}", f"$cfg/{dockerboot.FIFO}", f". $cfg/{dockerboot.BOOT_ENV}",
+                   "sh $cfg/setup.sh", f"[ -e {contract.SERVICES_CONFIG} ]", " ".join(contract.SUPERVISOR_ARGV),
+                   f"grep -q '{contract.READY_LINE}'", f'echo "{dockerboot.READY}"',
+                   f'echo "{dockerboot.MARK}failed: '):
+        assert needed in script, needed

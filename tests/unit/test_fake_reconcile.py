@@ -96,7 +96,7 @@ def test_a_host_added_to_a_lan(folder, fake):
     edit(folder, "  pc2: {kind: host}", "  pc2: {kind: host}\n  pc3: {kind: host}")
     changes, text = status.diff("rc", backend=fake)
     assert changes.added == ["pc3"] and [str(lk.b) for lk in changes.links_added] == ["lan1:eth3"]
-    assert "+ip link set eth3 master br0" in text and "+192.168.0.12\tpc3" in text
+    assert "+link set eth3 master br0" in text and "+192.168.0.12\tpc3" in text
     dry = api.deploy(folder, backend=fake, dry_run=True)
     assert dry.reconciled.summary() == changes.summary() and mutations(fake) == []
 

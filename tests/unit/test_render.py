@@ -21,13 +21,13 @@ def test_host_script():
     assert script.startswith("#!/bin/sh\n")
     assert commands(script) == [
         "set -eu",
-        "ip link set lo up",
-        "ip link set eth0 address 02:02:94:94:c4:47",
-        "ip addr replace 192.168.1.10/24 dev eth0",
-        "ip link set eth0 up",
-        "ip -batch - <<'ROUTES'",
+        "ip -batch - <<'SETUP'",
+        "link set lo up",
+        "link set eth0 address 02:02:94:94:c4:47",
+        "addr replace 192.168.1.10/24 dev eth0",
+        "link set eth0 up",
         "route replace default via 192.168.1.1 dev eth0",
-        "ROUTES",
+        "SETUP",
     ]
 
 
@@ -35,7 +35,7 @@ def test_switch_script_bridges_every_port_and_has_no_address():
     script = files()["s2"]["/etc/labnet/setup.sh"]
     cmds = commands(script)
     assert "ip link show br0 >/dev/null 2>&1 || ip link add br0 type bridge stp_state 0" in cmds
-    assert [c for c in cmds if "master" in c] == [f"ip link set eth{i} master br0" for i in range(3)]
+    assert [c for c in cmds if "master" in c] == [f"link set eth{i} master br0" for i in range(3)]
     assert not [c for c in cmds if "addr" in c.split()[:3]]
 
 
