@@ -28,6 +28,7 @@ from .progress import Event, Progress, silent
 
 DEFAULT_DIR = "/run/labnet/locks"
 POLL_S = 0.1
+UNSAID_S = 1.0   # how long a held lock may say nothing of its holder before we say "another command"
 _held: dict[str, int] = {}   # lab -> how many times this process holds its lock
 
 
@@ -46,14 +47,16 @@ def lock_dir() -> Path:
         return fallback
 
 
-def _holder(fd: int) -> str:
-    """Who holds the lock, as the holder wrote it: 'deploy by pid 812 since 12:01:03'."""
+def _holder(fd: int) -> str | None:
+    """Who holds the lock, as the holder wrote it: 'deploy by pid 812 since 12:01:03';
+    None while the file says nothing (a holder that has just taken or is just
+    letting go of the lock)."""
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
         since = time.strftime("%H:%M:%S", time.localtime(float(info["since"])))
         return f"{info['what']} by pid {info['pid']} since {since}"
     except (OSError, ValueError, KeyError, TypeError):
-        return "another command"
+        return None
 
 
 @contextmanager
@@ -70,6 +73,7 @@ def lab_lock(lab: str, what: str, *, wait_s: float = 0.0, progress: Progress = s
     fd = os.open(lock_dir() / f"{lab}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + wait_s
+        unsaid_until = time.monotonic() + UNSAID_S
         told = False
         while True:
             try:
@@ -77,6 +81,12 @@ def lab_lock(lab: str, what: str, *, wait_s: float = 0.0, progress: Progress = s
                 break
             except BlockingIOError:
                 holder = _holder(fd)
+                if holder is None:
+                    # taken a moment ago (who is not written yet) or being let go: ask again
+                    if time.monotonic() < unsaid_until:
+                        time.sleep(0.01)
+                        continue
+                    holder = "another command"
                 if time.monotonic() >= deadline:
                     hint = "; wait for it to finish" if not wait_s else f" (waited {wait_s:g} s)"
                     raise LabBusy(f"lab {lab} is busy: {holder}{hint}") from None

@@ -105,3 +105,30 @@ def test_the_same_process_may_take_its_lock_again(lock_dir):
             pass
         assert locks._held["ux"] == 1
     assert "ux" not in locks._held
+
+
+def _hold_slow_to_say(path: str, ready, release) -> None:  # in another process
+    import fcntl
+    import json
+    import os
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    ready.set()
+    time.sleep(0.3)  # the lock is held but says nothing yet of who holds it
+    os.pwrite(fd, json.dumps({"pid": os.getpid(), "what": "deploy", "since": time.time()}).encode(), 0)
+    release.wait(10)
+
+
+def test_a_holder_that_has_not_yet_written_its_name_is_still_named(lock_dir):
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_slow_to_say, args=(str(lock_dir / "ux.lock"), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(LabBusy, match=rf"^lab ux is busy: deploy by pid {holder.pid} since "):
+            with lab_lock("ux", "destroy"):
+                pass
+    finally:
+        release.set()
+        holder.join(10)
