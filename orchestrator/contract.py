@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 CONFIG_DIR = "/etc/labnet"
 SETUP_SCRIPT = f"{CONFIG_DIR}/setup.sh"          # interfaces, routes, rules; safe to run again
 HOSTS_FILE = "/etc/hosts"                        # the lab's names; written by the backend, not copied in
+RESOLV_FILE = "/etc/resolv.conf"                 # the lab's resolver (or none); written by the backend too
 NODE_FILE = f"{CONFIG_DIR}/node.json"            # the node's own part of the plan, for reading
 SERVICES_CONFIG = f"{CONFIG_DIR}/services.json"  # the supervisor's config (labnode/svconfig.py)
 ROUTING_CONFIG = f"{CONFIG_DIR}/routing.json"    # the routing daemon's (labnode/routing/config.py)
@@ -31,6 +32,7 @@ SERVICE_ROOT = "/srv"                            # folders served by http servic
 SUPERVISOR_PIDFILE = "/run/labnet-supervisor.pid"
 STATUS_FILE = f"{LOG_DIR}/status.json"           # the supervisor's view of its services
 STACK_CONFIG = f"{CONFIG_DIR}/stack.json"        # a user-space stack's (labnode/stack/config.py)
+DNS_CONFIG = f"{CONFIG_DIR}/dns.json"            # a dns service's zones and resolver (labnode/dns/server.py)
 STACK_SOCKET = "/run/labnet-stack.sock"          # its control socket (the stack's default)
 TUN_DEVICE = "/dev/net/tun"                      # what a user-space stack opens its TAP with
 
@@ -58,6 +60,9 @@ STACK_GET_ARGV = [PYTHON, "-m", "labnode.stack.get"]
 HELLO_INTERVAL = 0.2
 DEAD_INTERVAL = 0.8
 
+
+#: the files the backend writes itself (the engine keeps them), not copied in with the others
+ENGINE_FILES = (HOSTS_FILE, RESOLV_FILE)
 
 #: the files of one node: path inside the node -> content (orchestrator.render.files makes them)
 NodeFiles = dict[str, str]

@@ -158,6 +158,7 @@ class PlanNode(BaseModel):
     nat: PlanNat | None = None
     firewall: PlanFirewall | None = None
     stack: PlanStack | None = None   # hosts with `stack: user`
+    dns: dict[str, Any] | None = None    # a dns service's config (labnode/dns/server.py's format)
 
     def addresses(self) -> list[str]:
         return [i.address for i in self.interfaces if i.address]
@@ -203,7 +204,7 @@ class PlanLink(BaseModel):
     impair: Impairment | None = None   # on the packets leaving both ends
 
 
-CheckKind = Literal["reach", "deny", "path", "service", "chat", "nat_source"]
+CheckKind = Literal["reach", "deny", "path", "service", "chat", "nat_source", "dns"]
 
 
 class Check(BaseModel):
@@ -224,6 +225,9 @@ class Check(BaseModel):
     status: int | None = None
     contains: str | None = None
     sha256: str | None = None    # service: the body's digest (same_as)
+    qtype: str | None = None     # dns: the record type asked for (dst: the name; address: the server)
+    answer: str | None = None    # dns: an address that must be in the answer
+    rcode: str | None = None     # dns: the answer's code
     seen_as: list[str] = Field(default_factory=list)  # nat_source: acceptable sources
     log: str | None = None       # nat_source: the access log (file or folder)
     wait: float = 0.0
@@ -239,6 +243,7 @@ class Plan(BaseModel):
     links: list[PlanLink]
     segments: list[PlanSegment] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)   # the resolved expect: section
+    resolver: str | None = None      # the address of the lab's DNS resolver, named in every resolv.conf
 
     def hosts_entries(self) -> list[tuple[str, str]]:
         """(address, name) for /etc/hosts: a node's first address by its name."""

@@ -47,6 +47,10 @@ command -v conntrack >/dev/null || missing+=(conntrack)
 command -v curl >/dev/null || missing+=(curl)
 command -v pgrep >/dev/null || missing+=(procps)
 command -v nsenter >/dev/null || missing+=(util-linux)
+# the real clients the DNS and DHCP servers' tests use (tests/daemons/dns, tests/daemons/dhcp)
+command -v dig >/dev/null || missing+=(bind9-dnsutils)
+command -v dhclient >/dev/null || missing+=(isc-dhcp-client)
+command -v udhcpc >/dev/null || missing+=(udhcpc)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   # If installing docker.io starts an engine (systemd machines), it must

@@ -71,13 +71,20 @@ def _engine_guarded(cls: type[T]) -> type[T]:
     return cls
 
 
+def _engine_files(attrs: dict[str, Any]) -> dict[str, str]:
+    """The engine's own files of a container's /etc/hosts and /etc/resolv.conf (inspect)."""
+    return {path: attrs.get(key) or "" for path, key in ((contract.HOSTS_FILE, "HostsPath"),
+                                                         (contract.RESOLV_FILE, "ResolvConfPath"))}
+
+
 class _Booting:
     """A node just made to configure itself: its container, PID, /etc/hosts and log on this machine."""
 
-    __slots__ = ("id", "pid", "hosts_path", "log_path")
+    __slots__ = ("id", "pid", "engine_files", "log_path")
 
-    def __init__(self, id: str, pid: int, hosts_path: str, log_path: str):
-        self.id, self.pid, self.hosts_path, self.log_path = id, pid, hosts_path, log_path
+    def __init__(self, id: str, pid: int, engine_files: dict[str, str], log_path: str):
+        #: engine_files: /etc/hosts and /etc/resolv.conf -> the engine's files of them on this machine
+        self.id, self.pid, self.engine_files, self.log_path = id, pid, engine_files, log_path
 
 
 @_engine_guarded
@@ -259,8 +266,7 @@ class DockerBackend(KernelLinks):
                 if boots:
                     attrs = api.inspect_container(created["Id"])
                     self._booting[(plan.lab, name)] = _Booting(created["Id"], int(attrs["State"]["Pid"]),
-                                                               attrs.get("HostsPath") or "",
-                                                               attrs.get("LogPath") or "")
+                                                               _engine_files(attrs), attrs.get("LogPath") or "")
             except docker.errors.APIError as exc:
                 raise BackendError(f"starting node {name}: {exc.explanation or exc}") from exc
 
@@ -337,24 +343,24 @@ class DockerBackend(KernelLinks):
         deadline = time.monotonic() + dockerboot.BOOT_TIMEOUT
         for name, boot in booting.items():   # the files written here; then the node goes on by itself
             node_files = dict(files[name])
-            hosts = node_files.pop(contract.HOSTS_FILE, None)
+            kept = {p: node_files.pop(p) for p in contract.ENGINE_FILES if p in node_files}
             self._write_bound(plan.lab, name, node_files)
             for files_from, files_to in plan.nodes[name].folders():
                 self.put_folder(plan.lab, name, files_from, files_to)
             dockerboot.write_file(dockerboot.node_dir(plan.lab, name) / "etc-labnet" / dockerboot.BOOT_ENV,
                                   dockerboot.boot_env(plan.nodes[name]))
-            if hosts is not None:
-                self._write_hosts(boot.hosts_path, plan.lab, name, hosts)
+            for path, text in kept.items():
+                self._write_engine_file(boot.engine_files.get(path, ""), plan.lab, name, path, text)
             dockerboot.release(plan.lab, name, deadline)
         names = [n for n in names if n not in booting]
 
         def apply(name: str) -> None:
             container = self._container(plan.lab, name)
             node_files = dict(files[name])
-            hosts = node_files.pop(contract.HOSTS_FILE, None)
+            kept = {p: node_files.pop(p) for p in contract.ENGINE_FILES if p in node_files}
             self._put(container, archive.of_files(node_files), "files")
-            if hosts is not None:
-                self.set_hosts(plan.lab, name, hosts)
+            if kept:
+                self._set_engine_files(plan.lab, name, kept)
             for files_from, files_to in plan.nodes[name].folders():
                 self._put_folder(container, files_from, files_to)
             code, out = container.exec_run(["sh", contract.SETUP_SCRIPT], demux=False)
@@ -402,35 +408,41 @@ class DockerBackend(KernelLinks):
         self._put(container, archive.of_folder(Path(source), dest), source)
 
     def put_files(self, lab: str, node: str, files: NodeFiles) -> None:
-        others = {path: text for path, text in files.items() if path != contract.HOSTS_FILE}
+        others = {path: text for path, text in files.items() if path not in contract.ENGINE_FILES}
         if others and dockerboot.is_bound(lab, node):
             self._write_bound(lab, node, others)
         elif others:
             self._put(self._container(lab, node), archive.of_files(others), "files")
-        if contract.HOSTS_FILE in files:
-            self.set_hosts(lab, node, files[contract.HOSTS_FILE])
+        kept = {path: text for path, text in files.items() if path in contract.ENGINE_FILES}
+        if kept:
+            self._set_engine_files(lab, node, kept)
 
     def set_hosts(self, lab: str, node: str, text: str) -> None:
-        """The engine keeps a container's /etc/hosts in a file of its own on this
-        machine (HostsPath) bound into the container: written there in place (the
-        bind mount follows the file, not its name), with no call into the node. An
-        engine elsewhere, or a file we cannot write: through an exec."""
-        st = self._running(lab, node)
-        attrs = self._inspect(st.container) or {}
-        self._write_hosts(attrs.get("HostsPath") or "", lab, node, text)
+        self._set_engine_files(lab, node, {contract.HOSTS_FILE: text})
 
-    def _write_hosts(self, path: str, lab: str, node: str, text: str) -> None:
-        if path and self._lookups is not None:
+    def _set_engine_files(self, lab: str, node: str, files: NodeFiles) -> None:
+        """The engine keeps a container's /etc/hosts and /etc/resolv.conf in files
+        of its own on this machine (HostsPath, ResolvConfPath) bound into the
+        container: written there in place (the bind mount follows the file, not its
+        name), with no call into the node. An engine elsewhere, or a file we cannot
+        write: through an exec."""
+        st = self._running(lab, node)
+        paths = _engine_files(self._inspect(st.container) or {})
+        for path, text in files.items():
+            self._write_engine_file(paths.get(path, ""), lab, node, path, text)
+
+    def _write_engine_file(self, host_path: str, lab: str, node: str, path: str, text: str) -> None:
+        if host_path and self._lookups is not None:
             try:
-                with open(path, "r+", encoding="utf-8") as handle:
+                with open(host_path, "r+", encoding="utf-8") as handle:
                     handle.truncate(0)
                     handle.write(text)
                 return
             except OSError:
                 pass
-        res = self.exec(lab, node, ["sh", "-c", 'printf "%s" "$1" > /etc/hosts', "sh", text])
+        res = self.exec(lab, node, ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, path])
         if not res.ok:
-            raise BackendError(f"writing /etc/hosts of {node}: {(res.stdout + res.stderr).strip()}")
+            raise BackendError(f"writing {path} of {node}: {(res.stdout + res.stderr).strip()}")
 
     def put_folder(self, lab: str, node: str, source: str, dest: str) -> None:
         target = dockerboot.host_path(lab, node, dest) if dockerboot.is_bound(lab, node) else None

@@ -74,6 +74,8 @@ IMAGE_REFUSED = ("the netns backend runs nodes on this machine's own system; 'im
 NO_CGROUPS = ("this machine has no usable cgroup v2 hierarchy at /sys/fs/cgroup ({why}): the nodes' limits "
               "(pids, memory, cpus) are not enforced by the netns backend")
 DEFAULT_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+#: a node's resolv.conf until its lab's is written: no server (a node never asks the host's)
+NO_RESOLVER = "# no DNS server: this file is the lab's, written by labnet\n"
 SPAWN_TIMEOUT_S = 120.0
 KEEPER_MIN_NODES = 32   # a second keeper (on a second core) from this many nodes each
 
@@ -301,10 +303,12 @@ class NetnsBackend(KernelLinks):
         clean = os.path.normpath("/" + path.lstrip("/"))
         if clean == contract.HOSTS_FILE:
             return self.node_dir(lab, node) / "hosts"
+        if clean == contract.RESOLV_FILE:
+            return self.node_dir(lab, node) / "resolv.conf"
         for inside, folder in sorted(PRIVATE_DIRS.items(), key=lambda kv: -len(kv[0])):
             if clean == inside or clean.startswith(inside + "/"):
                 return self.node_dir(lab, node) / folder / os.path.relpath(clean, inside)
-        private = ", ".join(sorted([*PRIVATE_DIRS, contract.HOSTS_FILE]))
+        private = ", ".join(sorted([*PRIVATE_DIRS, contract.HOSTS_FILE, contract.RESOLV_FILE]))
         raise BackendError(f"cannot write {path} into {node}: the netns backend's nodes share this machine's "
                            f"file system, and only these paths are private to a node: {private}; "
                            "use --backend docker for a node with files of its own elsewhere")
@@ -428,7 +432,8 @@ class NetnsBackend(KernelLinks):
         node = plan.nodes[name]
         ndir = self.node_dir(plan.lab, name)
         binds = [[str(ndir / folder), inside] for inside, folder in PRIVATE_DIRS.items()]
-        binds += [[str(ndir / "hosts"), contract.HOSTS_FILE], [str(bindir), "/usr/local/bin"]]
+        binds += [[str(ndir / "hosts"), contract.HOSTS_FILE], [str(ndir / "resolv.conf"), contract.RESOLV_FILE],
+                  [str(bindir), "/usr/local/bin"]]
         return {"name": name, "netns": container_name(plan.lab, name), "hostname": node.hostname,
                 "state": str(ndir), "binds": binds, "sysctls": dict(node.sysctls),
                 "cgroup": str(cgroup / name) if cgroup is not None else None}
@@ -449,6 +454,7 @@ class NetnsBackend(KernelLinks):
                 (ndir / folder).mkdir(parents=True, exist_ok=True)
             (ndir / "log" / "labnet").mkdir(exist_ok=True)
             (ndir / "hosts").write_text(DEFAULT_HOSTS, encoding="utf-8")
+            (ndir / "resolv.conf").write_text(NO_RESOLVER, encoding="utf-8")
             if cgroup is not None:
                 self._limit_cgroup(cgroup / name, node)
             spec = self._node_spec(plan, name, bindir, cgroup)

@@ -140,7 +140,9 @@ def _service(svc: ServiceSpec, source: str | None) -> PlanService:
     port = svc.effective_port
     args: dict[str, Any] = {}
     files_from = files_to = None
-    if svc.type != "command":
+    if svc.type == "dns":   # its port and zones are in its config (compile/dns.py)
+        args = {"config": contract.DNS_CONFIG}
+    elif svc.type != "command":
         args = {"port": port, "bind": svc.bind}
     if svc.root is not None:
         files_to = f"{contract.SERVICE_ROOT}/{name}"

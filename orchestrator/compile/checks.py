@@ -21,6 +21,7 @@ from ..model.expect import (
     DEFAULT_TIMEOUT,
     AllPairs,
     Chat,
+    Dns,
     Expectation,
     NatSource,
     PathSpec,
@@ -104,6 +105,12 @@ class _Checker:
             self.node(f"{w}.from", s.src, "source")
             self.node(f"{w}.to", s.to, "server")
             self.target(f"{w}.seen_as", s.seen_as, "address seen")
+        elif isinstance(s, Dns):
+            self.node(f"{w}.from", s.src, "client")
+            if s.address is not None:
+                self.target(f"{w}.address", s.address, "address expected")
+            if s.server is not None:
+                self.target(f"{w}.server", s.server, "server")
         elif isinstance(s, AllPairs) and isinstance(s.nodes, list):
             for i, name in enumerate(s.nodes):
                 self.node(f"{w}.nodes[{i}]", name)
@@ -264,6 +271,19 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
             for i, client in enumerate(s.clients if found else []):
                 add(exp, f"{w}.clients[{i}]", len(s.clients) > 1, kind="chat", src=client, dst=s.server,
                     address=found[0], port=s.port, expected="message echoed by the server", probe="chat")
+        elif isinstance(s, Dns):
+            server = addr(f"{w}.server", s.server) if s.server is not None else (
+                [plan.resolver] if plan.resolver else [])
+            if s.server is None and not server:
+                problems.append(Problem(f"{w}", "this lab runs no DNS resolver for the lookup to go through",
+                                        "give 'server: NODE', or a dns service with 'recursion: true'"))
+            answer = addr(f"{w}.address", s.address) if s.address is not None else [None]
+            if server and answer:
+                want = s.rcode if s.rcode != "NOERROR" else (
+                    f"{s.type} {answer[0]}" if answer[0] else f"an answer ({s.type})")
+                via = f" via {s.server}" if s.server else ""
+                add(exp, w, False, kind="dns", src=s.src, dst=s.lookup, address=server[0], proto=s.type,
+                    qtype=s.type, answer=answer[0], rcode=s.rcode, expected=want + via, probe="dns")
         elif isinstance(s, NatSource):
             found, seen = addr(f"{w}.to", s.to), addr(f"{w}.seen_as", s.seen_as)
             if found and seen:

@@ -9,6 +9,7 @@
       - service: {node: srv, http: /index.html, status: 200, contains: Hello}
       - chat: {server: srv, clients: [pc1, pc4]}
       - nat_source: {from: pc1, to: web, seen_as: r1.eth1}
+      - dns: {from: pc1, lookup: www.example.lab, address: web}   # through the lab's resolver
       - reach: {from: pc1, to: pc6, wait: 10s, timeout: 1, name: routes converged}
 
 This module says what an expectation may look like (`parse_item`: one item
@@ -32,11 +33,11 @@ from ..errors import Problem, unknown_hint
 from .base import plain_message
 from .units import parse_duration
 
-KINDS = ("reach", "deny", "path", "service", "chat", "nat_source", "all_pairs")
+KINDS = ("reach", "deny", "path", "service", "chat", "nat_source", "all_pairs", "dns")
 COMMON = ("name", "wait", "timeout")
 GROUPS = ("hosts", "routers", "all")
 DEFAULT_TIMEOUT = {"icmp": 1.0, "tcp": 1.0, "udp": 1.0, "path": 1.0, "service": 3.0,
-                   "chat": 3.0, "nat_source": 3.0}
+                   "chat": 3.0, "nat_source": 3.0, "dns": 2.0}
 _PROTO = re.compile(r"^(icmp|tcp:(\d+)|udp:(\d+))$")
 
 
@@ -159,6 +160,36 @@ class NatSource(_Spec):
     log: str = contract.LOG_DIR
 
 
+DNS_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "TXT", "SOA")
+RCODES = ("NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED")
+
+
+class Dns(_Spec):
+    """A name looked up from a node: through the lab's resolver (or `server`),
+    answered with `address` among the addresses (or, with `rcode`, that answer)."""
+
+    src: str = Field(alias="from")
+    lookup: str
+    type: str = "A"
+    address: str | None = None
+    server: str | None = None
+    rcode: Literal["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"] = "NOERROR"
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if value.upper() not in DNS_TYPES:
+            raise ValueError(f"'{value}' is not a record type this probe asks for ({', '.join(DNS_TYPES)})")
+        return value.upper()
+
+    @field_validator("lookup")
+    @classmethod
+    def _lookup(cls, value: str) -> str:
+        if not value or len(value) > 253 or not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+            raise ValueError(f"'{value[:60]}' is not a DNS name (like www.example.lab)")
+        return value
+
+
 class AllPairs(_Spec):
     nodes: list[str] | Literal["hosts", "routers", "all"] = "hosts"
     proto: str = "icmp"
@@ -167,14 +198,14 @@ class AllPairs(_Spec):
 
 
 MODELS: dict[str, type[_Spec]] = {"reach": Reach, "deny": Deny, "path": PathSpec, "service": Service,
-                                  "chat": Chat, "nat_source": NatSource, "all_pairs": AllPairs}
+                                  "chat": Chat, "nat_source": NatSource, "all_pairs": AllPairs, "dns": Dns}
 
 
 class Expectation(BaseModel):
     """One validated item of the expect list."""
 
     index: int
-    kind: Literal["reach", "deny", "path", "service", "chat", "nat_source", "all_pairs"]
+    kind: Literal["reach", "deny", "path", "service", "chat", "nat_source", "all_pairs", "dns"]
     spec: _Spec           # the model of its kind: MODELS[kind]
 
     @property

@@ -64,6 +64,7 @@ _KIND_DOCS = {
     "chat": "each client joins the chat server and its message comes back",
     "nat_source": "an HTTP request from `from` shows up in `to`'s access log as coming from `seen_as`",
     "all_pairs": "reach from every one of the nodes to every other: hosts, routers, all or a list",
+    "dns": "a lookup of `lookup` from `from` (through the lab's resolver, or `server`) answers `address`",
 }
 _FIELD_DOCS = {
     "name": "what the check is called in reports",
@@ -79,6 +80,9 @@ _FIELD_DOCS = {
     "node": "node, node.iface or an IPv4 address",
     "log": "the file or folder holding the server's http access log",
     "same_as": "a file of the lab folder the body must equal (sha256 compared), e.g. www/big.txt",
+    "lookup": "the DNS name looked up, e.g. www.example.lab",
+    "address": "node, node.iface or an IPv4 address that must be in the answer",
+    "rcode": "the answer's code: NOERROR (default), NXDOMAIN, SERVFAIL or REFUSED",
 }
 
 

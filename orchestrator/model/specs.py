@@ -3,6 +3,8 @@ firewalls, NAT, link impairments, and the routing daemon's options."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from enum import Enum
 from typing import Any, Literal
 
@@ -12,10 +14,73 @@ from .. import contract
 from . import units
 from .base import StrictModel, parse_address
 
-ServiceType = Literal["http", "select", "chat", "udp-echo", "command"]
-SERVICE_TYPES: tuple[str, ...] = ("http", "select", "chat", "udp-echo", "command")
+ServiceType = Literal["http", "select", "chat", "udp-echo", "dns", "command"]
+SERVICE_TYPES: tuple[str, ...] = ("http", "select", "chat", "udp-echo", "dns", "command")
 #: the port a service listens on when none is written
-DEFAULT_PORTS = {"http": 80, "select": 6000, "chat": 5000, "udp-echo": 7}
+DEFAULT_PORTS = {"http": 80, "select": 6000, "chat": 5000, "udp-echo": 7, "dns": 53}
+
+#: a DNS name as zones and records write it: labels of letters, digits, '-' and '_',
+#: "@" for the zone's own name, a final "." for an absolute name
+_DNS_NAME = re.compile(r"^(@|\.|(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?)$")
+DnsType = Literal["A", "AAAA", "CNAME", "MX", "NS", "PTR", "TXT"]
+MAX_DNS_RECORDS = 10_000
+
+
+def _dns_name(value: str, what: str = "name") -> str:
+    if len(value) > 253 or not _DNS_NAME.match(value):
+        raise ValueError(f"'{value[:60]}' is not a DNS {what} (labels of letters, digits, '-' and '_' joined by "
+                         "dots, at most 63 characters each; '@' for the zone itself)")
+    return value
+
+
+class DnsRecordSpec(StrictModel):
+    """One record of a zone: `{name: www, type: A, value: web}`. An A record's
+    value may be a node (its first address) or node.interface."""
+
+    name: str
+    type: DnsType
+    value: str
+    ttl: StrictInt | None = Field(default=None, ge=0, le=604800)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_name(value)
+
+    @model_validator(mode="after")
+    def _value(self) -> DnsRecordSpec:
+        v = self.value
+        if self.type in ("CNAME", "NS", "PTR"):
+            _dns_name(v, f"name for a {self.type} record")
+        elif self.type == "MX":
+            pref, _, host = v.partition(" ")
+            if not pref.isdigit() or int(pref) > 65535 or not host.strip():
+                raise ValueError(f"an MX value is 'PREFERENCE NAME', like '10 mail', not '{v[:60]}'")
+            _dns_name(host.strip(), "name for an MX record")
+        elif self.type == "AAAA":
+            try:
+                ipaddress.IPv6Address(v)
+            except ValueError:
+                raise ValueError(f"'{v[:60]}' is not an IPv6 address (an AAAA record's value)") from None
+        elif self.type == "TXT" and len(v.encode()) > 255:
+            raise ValueError("a TXT value is at most 255 bytes")
+        return self
+
+
+class DnsZoneSpec(StrictModel):
+    """A zone a dns service is authoritative for: `{origin: example.lab, records: [...]}`
+    (origin "." is the root zone)."""
+
+    origin: str
+    ttl: StrictInt = Field(default=300, ge=0, le=604800)
+    records: list[DnsRecordSpec] = Field(default_factory=list, max_length=MAX_DNS_RECORDS)
+
+    @field_validator("origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        if value == "@":
+            raise ValueError("a zone's origin is its name, like example.lab (\".\" for the root)")
+        return _dns_name(value, "zone name")
 
 
 class ServiceSpec(StrictModel):
@@ -31,6 +96,17 @@ class ServiceSpec(StrictModel):
     bind: str = "0.0.0.0"
     root: str | None = None
     command: list[str] | None = None
+    #: dns: the zones it serves, a zone made from the plan, and whether it resolves
+    #: names for the lab (walking from root_hints: nodes or addresses)
+    zones: list[DnsZoneSpec] = Field(default_factory=list, max_length=1000)
+    lab_zone: str | None = None
+    recursion: bool = False
+    root_hints: list[str] = Field(default_factory=list, max_length=16)
+
+    @field_validator("lab_zone")
+    @classmethod
+    def _lab_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _dns_name(value, "zone name")
 
     @field_validator("bind", mode="before")
     @classmethod
@@ -47,6 +123,13 @@ class ServiceSpec(StrictModel):
             raise ValueError("a command service needs 'command': [program, arguments...]")
         if self.type != "command" and self.command is not None:
             raise ValueError(f"'command' is for type command, not {self.type}")
+        dns_keys = [k for k in ("zones", "lab_zone", "recursion", "root_hints") if getattr(self, k)]
+        if self.type != "dns" and dns_keys:
+            raise ValueError(f"'{dns_keys[0]}' is for dns services, not {self.type}")
+        if self.type == "dns" and not (self.zones or self.lab_zone or self.recursion):
+            raise ValueError("a dns service serves zones, a lab_zone, or resolves (recursion: true); give one")
+        if self.root_hints and not self.recursion:
+            raise ValueError("root_hints are where a resolver starts; add 'recursion: true'")
         return self
 
     @property

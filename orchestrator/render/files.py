@@ -42,6 +42,7 @@ class Renderer:
         self.nft = env.get_template("node/nftables.nft.j2")
         self.shared = {"plan": plan, "hosts_entries": plan.hosts_entries(), "paths": contract}
         self._router_names: str | None = None
+        self.resolv = resolv_conf(plan)
 
     def router_names(self) -> str:
         """The names of the lab's dynamic routers by router id and by address,
@@ -63,6 +64,7 @@ class Renderer:
         files = {
             contract.SETUP_SCRIPT: self.setup.render(ctx),
             contract.HOSTS_FILE: self.hosts.render(ctx),
+            contract.RESOLV_FILE: self.resolv,
             # the node's own part of the plan; the links' numbers left out: they are
             # places in the plan's list, and shift when another link is added before
             contract.NODE_FILE: json.dumps(node.model_dump(exclude=_NODE_FILE_LEAVES_OUT), indent=2) + "\n",
@@ -72,11 +74,24 @@ class Renderer:
         if node.daemon is not None:
             files[contract.ROUTING_CONFIG] = contract.dump(contract.routing_document(node.daemon))
             files[contract.ROUTER_NAMES] = self.router_names()
+        if node.dns is not None:
+            files[contract.DNS_CONFIG] = contract.dump(node.dns)
         if node.stack is not None:
             files[contract.STACK_CONFIG] = contract.dump(contract.stack_document(node.stack))
         if node.nat or node.firewall:
             files[contract.NFT_RULESET] = self.nft.render(ctx)
         return files
+
+
+def resolv_conf(plan: Plan) -> str:
+    """/etc/resolv.conf of every node: the lab's resolver (compile/dns.py), or no server at all,
+    so that nothing in a lab asks a server outside it."""
+    if plan.resolver is None:
+        return ("# resolv.conf of a labnet node: this lab runs no DNS resolver (a dns service with\n"
+                "# recursion: true), so no server is named and no name leaves the lab.\n")
+    name = plan.owners().get(plan.resolver, ("", ""))[0]
+    return (f"# resolv.conf of a labnet node: the lab's resolver{f' ({name})' if name else ''}\n"
+            f"nameserver {plan.resolver}\noptions timeout:1 attempts:2\n")
 
 
 def render_plan(plan: Plan) -> dict[str, NodeFiles]:

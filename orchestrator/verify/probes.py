@@ -173,6 +173,9 @@ class Prober:
             extra = ["--status", str(check.status)] if check.status is not None else []
             extra += ["--contains", check.contains] if check.contains is not None else []
             return ["http", f"http://{check.address}:{check.port}{check.http}", *t, *extra]
+        if check.kind == "dns":
+            return ["dns", check.dst, "--type", check.qtype or "A", "--server", check.address, *t,
+                    *(["--expect", check.answer] if check.answer else [])]
         if check.kind == "chat":
             return ["chat", check.address, "--port", str(check.port), "--nick",
                     f"{check.src}-{uuid.uuid4().hex[:6]}", *t]
@@ -222,6 +225,17 @@ class Prober:
             if intact is not None:
                 got += intact
             return Seen(bool(d.get("ok")) and not intact, got, f"headers: {d.get('headers', {})}")
+        if check.kind == "dns":
+            rcode = d.get("rcode")
+            if rcode is None:
+                return Seen(False, f"no answer ({d.get('error') or 'no reply'})")
+            if check.rcode and check.rcode != "NOERROR":
+                return Seen(rcode == check.rcode, rcode, "; ".join(d.get("answers") or []))
+            addrs = d.get("addresses") or []
+            got = ", ".join(addrs) if addrs else (d.get("answers") or [rcode])[0] if rcode == "NOERROR" else rcode
+            if d.get("error") and d.get("ok") is False and rcode == "NOERROR" and check.answer:
+                got += f" ({check.answer} not among them)"
+            return Seen(bool(d.get("ok")), got, "; ".join(d.get("answers") or []))
         if d.get("echoed"):  # chat
             return Seen(True, f"echoed in {_fmt(d.get('rtt_ms'))}")
         if d.get("joined"):

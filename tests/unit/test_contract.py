@@ -85,6 +85,8 @@ def test_rendered_services_json_is_what_the_supervisor_reads(rendered, tmp_path)
                     assert spec.argv == svc.command
                 elif svc.type == "stack":
                     assert spec.argv[1:] == ["-m", "labnode.stack", "--config", contract.STACK_CONFIG]
+                elif svc.type == "dns":   # its port is in its config
+                    assert spec.argv[1:] == ["-m", "labnode.dns.server", "--config", contract.DNS_CONFIG]
                 else:
                     assert spec.argv[1:3] == ["-m", MODULES[svc.type]]
                     assert "--port" in spec.argv and str(svc.port) in spec.argv
@@ -113,6 +115,23 @@ def test_rendered_stack_json_is_what_the_user_space_stack_reads(rendered):
     lossy = stack_config.parse(json.loads(files["lossy"][contract.STACK_CONFIG]))
     assert (lossy.loss_p, lossy.loss_seed, lossy.loss_direction) == (0.03, 7, "both")
     assert contract.STACK_CONFIG not in files["pc"]
+
+
+def test_rendered_dns_json_is_what_the_dns_server_reads(rendered):
+    from labnode.dns import server as dns_server
+    assert contract.DNS_CONFIG == node_contract.CONFIG_DIR + "/dns.json"
+    plan, files = rendered["dns-hierarchy"]
+    servers = {name: dns_server.parse_config(json.loads(f[contract.DNS_CONFIG]))
+               for name, f in files.items() if contract.DNS_CONFIG in f}
+    assert sorted(servers) == ["auth1", "auth2", "resolver", "root", "tld"]
+    assert [z.origin for z in servers["auth1"].zones] == ["example.lab"]
+    assert "nodes.lab" in [z.origin for z in servers["auth2"].zones]   # lab_zone, and its PTR zones
+    assert any(z.origin.endswith("in-addr.arpa") for z in servers["auth2"].zones)
+    root = plan.nodes["root"].addresses()[0].split("/")[0]
+    assert [h.address for h in servers["resolver"].hints] == [root]
+    resolver = plan.nodes["resolver"].addresses()[0].split("/")[0]
+    assert all(f[contract.RESOLV_FILE].splitlines()[1] == f"nameserver {resolver}" for f in files.values())
+    assert "nameserver" not in rendered["five-subnets"][1]["pc1"][contract.RESOLV_FILE]   # no resolver: none named
 
 
 def test_rendered_routing_json_is_what_the_daemon_reads(rendered):

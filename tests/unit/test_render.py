@@ -67,5 +67,5 @@ def test_hosts_file_names_every_addressed_node():
 
 def test_write_rendered(tmp_path):
     written = write_rendered(files(), tmp_path)
-    assert len(written) == 12 * 3
+    assert len(written) == 12 * 4   # setup.sh, hosts, resolv.conf, node.json
     assert (tmp_path / "r2" / "etc/labnet/setup.sh").read_text().startswith("#!/bin/sh")

@@ -68,6 +68,13 @@ def build_parser() -> Parser:
     p.add_argument("--message")
     p.add_argument("--timeout", type=positive(float), default=5.0)
 
+    p = sub.add_parser("dns", help="DNS lookup (UDP, TCP when truncated)")
+    p.add_argument("lookup")
+    p.add_argument("--server", help="the server's address (default: the first nameserver of /etc/resolv.conf)")
+    p.add_argument("--type", default="A", help="record type (default A)")
+    p.add_argument("--expect", help="an address that must be among the answers")
+    p.add_argument("--timeout", type=positive(float), default=2.0)
+
     p = sub.add_parser("udp", help="UDP echo round trip")
     p.add_argument("host")
     p.add_argument("port", type=int)
@@ -102,6 +109,9 @@ def run(args: argparse.Namespace) -> dict:
     if args.kind == "chat":
         from labnode.probe.chat import probe
         return probe(args.host, args.port, args.nick, args.message, args.timeout)
+    if args.kind == "dns":
+        from labnode.probe.dns import lookup
+        return lookup(args.lookup, args.server, args.type, args.expect, args.timeout)
     from labnode.probe.udp import probe
     return probe(args.host, args.port, args.count, args.timeout, args.payload)
 

@@ -7,6 +7,8 @@
     udp-echo   udp_echo        echoes datagrams
     stack      labnode.stack   the user-space TCP/IP stack and its apps
                                (--config FILE; see labnode.stack)
+    dns        labnode.dns     authoritative DNS and a resolver
+                               (--config FILE; see labnode.dns.server)
 
 Every service takes --port and --bind, prints "<type> listening on ADDR:PORT"
 when ready, logs one line per event to stdout and exits 0 on SIGTERM (the
@@ -19,4 +21,5 @@ MODULES = {
     "chat": "labnode.services.chat",
     "udp-echo": "labnode.services.udp_echo",
     "stack": "labnode.stack",
+    "dns": "labnode.dns.server",
 }
