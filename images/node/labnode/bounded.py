@@ -102,3 +102,14 @@ def load_file(path: str, *, max_bytes: int = MAX_FILE_BYTES, max_depth: int = MA
     with open(path, "rb") as handle:
         data = handle.read(max_bytes + 1)
     return loads(data, max_bytes=max_bytes, max_depth=max_depth, max_items=max_items)
+
+
+def load_config(path: str, error: type[Exception], **limits: int):
+    """The JSON document in a config file, or `error` saying in one line why
+    not (it cannot be read, it is not JSON, it is too big or too deep)."""
+    try:
+        return load_file(path, **limits)
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror}") from None
+    except BoundedError as exc:
+        raise error(f"{path} is not valid JSON: {exc.detail}") from None

@@ -89,12 +89,7 @@ def build(entry, index: int, python: str = sys.executable) -> ServiceSpec:
 
 def load(path: str) -> list[ServiceSpec]:
     """Every service of the config file; unusable entries carry an error."""
-    try:
-        data = bounded.load_file(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except bounded.BoundedError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc.detail}") from None
+    data = bounded.load_config(path, ConfigError)
     if not isinstance(data, dict) or not isinstance(data.get("services", []), list):
         raise ConfigError(f'{path}: expected {{"services": [...]}}')
     specs: list[ServiceSpec] = []
