@@ -7,9 +7,10 @@ capture flushed). Nothing here prints.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from .backend.protocol import Stream
@@ -21,6 +22,39 @@ class CaptureResult:
     packets: int            # frames written / printed
     stderr: str             # tcpdump's own messages ("N packets captured" ...)
     interrupted: bool
+    #: text captures: how many lines of each kind were seen ("ARP request", "ARP reply", ...)
+    seen: dict[str, int] = field(default_factory=dict)
+
+
+#: an IPv4 address as tcpdump -n prints it, possibly with ".PORT" after it
+_IPV4 = re.compile(r"(?<![\d.:])(\d{1,3}(?:\.\d{1,3}){3})((?:\.\d{1,5})?)(?![\d])")
+_MAC = re.compile(r"(?<![0-9a-f:])((?:[0-9a-f]{2}:){5}[0-9a-f]{2})(?![0-9a-f:])")
+#: what a text capture counts, by the words tcpdump prints
+KINDS = (("ARP request", re.compile(r"\bARP\b.*\bRequest who-has\b")),
+         ("ARP reply", re.compile(r"\bARP\b.*\bReply\b.*\bis-at\b")),
+         ("ICMP echo request", re.compile(r"\bICMP echo request\b")),
+         ("ICMP echo reply", re.compile(r"\bICMP echo reply\b")),
+         ("DHCP message", re.compile(r"\bBOOTP/DHCP\b")))
+
+
+class Namer:
+    """The lab's names in a line of tcpdump: `10.0.1.1 (r1)`, `02:..:f7 (r1:eth0)`."""
+
+    def __init__(self, addresses: Mapping[str, str], macs: Mapping[str, str]):
+        self.addresses, self.macs = addresses, macs
+
+    def __call__(self, line: str) -> str:
+        line = _MAC.sub(lambda m: f"{m.group(1)} ({self.macs[m.group(1)]})" if m.group(1) in self.macs
+                        else m.group(0), line)
+        return _IPV4.sub(lambda m: f"{m.group(0)} ({self.addresses[m.group(1)]})" if m.group(1) in self.addresses
+                         else m.group(0), line)
+
+
+def count_kinds(seen: dict[str, int], line: str) -> None:
+    for kind, pattern in KINDS:
+        if pattern.search(line):
+            seen[kind] = seen.get(kind, 0) + 1
+            return
 
 
 def tcpdump_argv(iface: str, *, pcap: bool, count: int | None, bpf: list[str],
@@ -36,13 +70,22 @@ def tcpdump_argv(iface: str, *, pcap: bool, count: int | None, bpf: list[str],
 
 def run_capture(proc: Stream, where: str, *, pcap_out: BinaryIO | None = None,
                 on_line: Callable[[str], None] | None = None, seconds: float | None = None,
-                on_ready: Callable[[str], None] | None = None) -> CaptureResult:
+                on_ready: Callable[[str], None] | None = None,
+                namer: Callable[[str], str] | None = None) -> CaptureResult:
     """Read a running tcpdump: pcap bytes to pcap_out, or each decoded line to
-    on_line. Ends when tcpdump does (its -c count), after `seconds`, or on Ctrl-C."""
+    on_line (with the lab's names added by `namer`, when given). Ends when
+    tcpdump does (its -c count), after `seconds`, or on Ctrl-C."""
     if (pcap_out is None) == (on_line is None):
         raise UsageError("give exactly one of pcap_out and on_line")
     deadline = time.monotonic() + seconds if seconds else None
-    stderr, text = b"", b""
+    seen: dict[str, int] = {}
+    if on_line is not None:
+        given = on_line
+
+        def on_line(line: str) -> None:
+            count_kinds(seen, line)
+            given(namer(line) if namer else line)
+    stderr, text, ready = b"", b"", b""
     interrupted = stopping = False
     while True:
         try:
@@ -54,9 +97,12 @@ def run_capture(proc: Stream, where: str, *, pcap_out: BinaryIO | None = None,
                     continue
                 out, err = item
                 if err:
-                    if b"listening on" in err and b"listening on" not in stderr and on_ready:
-                        on_ready(err.decode(errors="replace").strip())
                     stderr += err
+                    if on_ready and not ready:
+                        # the whole line, though the pipe may hand it over in pieces
+                        ready = next((ln for ln in stderr.split(b"\n")[:-1] if b"listening on" in ln), b"")
+                        if ready:
+                            on_ready(ready.decode(errors="replace").strip())
                 if out and pcap_out is not None:
                     pcap_out.write(out)
                     pcap_out.flush()
@@ -78,7 +124,7 @@ def run_capture(proc: Stream, where: str, *, pcap_out: BinaryIO | None = None,
     message = stderr.decode(errors="replace").strip()
     if code not in (0, None) and not stopping:
         raise BackendError(f"tcpdump on {where} failed (exit {code}): {message}")
-    return CaptureResult(packets=captured_count(message), stderr=message, interrupted=interrupted)
+    return CaptureResult(packets=captured_count(message), stderr=message, interrupted=interrupted, seen=seen)
 
 
 def captured_count(message: str) -> int:

@@ -33,6 +33,9 @@ SUPERVISOR_PIDFILE = "/run/labnet-supervisor.pid"
 STATUS_FILE = f"{LOG_DIR}/status.json"           # the supervisor's view of its services
 STACK_CONFIG = f"{CONFIG_DIR}/stack.json"        # a user-space stack's (labnode/stack/config.py)
 DNS_CONFIG = f"{CONFIG_DIR}/dns.json"            # a dns service's zones and resolver (labnode/dns/server.py)
+DHCP_CONFIG = f"{CONFIG_DIR}/dhcp.json"          # a dhcp service's pools (labnode/dhcp/server.py)
+DHCP_RELAY_CONFIG = f"{CONFIG_DIR}/dhcp-relay.json"  # a router's relay (labnode/dhcp/relay.py)
+DHCP_LEASES = "/run/labnet/dhcp-leases.json"     # the dhcp server's lease table (its default)
 STACK_SOCKET = "/run/labnet-stack.sock"          # its control socket (the stack's default)
 TUN_DEVICE = "/dev/net/tun"                      # what a user-space stack opens its TAP with
 
@@ -55,6 +58,14 @@ ROUTING_SERVICE = "routed"
 STACK_SERVICE = "stack"
 STACK_CLI_ARGV = [PYTHON, "-m", "labnode.stack.cli"]
 STACK_GET_ARGV = [PYTHON, "-m", "labnode.stack.get"]
+DHCP_LEASES_ARGV = [PYTHON, "-m", "labnode.dhcp.cli", "leases", "--json"]
+#: a host's DHCP client for one interface, run by its supervisor as the service dhcp-IFACE
+DHCP_CLIENT = "lab-dhclient"
+DHCP_RELAY_SERVICE = "dhcp-relay"
+
+
+def dhcp_client_service(iface: str) -> str:
+    return f"dhcp-{iface}"
 
 #: the routing daemon's timers when the lab file gives none (seconds)
 HELLO_INTERVAL = 0.2

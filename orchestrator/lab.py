@@ -161,6 +161,8 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dr
             from .reconcile import reconcile
             diff = reconcile(Running.of(plan.lab, backend), plan, files, dry_run=dry_run, progress=progress,
                              timings=timings)
+            if not dry_run:
+                warnings = warnings + wait_leases(backend, plan, progress)
             timings["total"] = time.perf_counter() - t0
             return DeployResult(plan, warnings, timings, diff)
         if dry_run:
@@ -172,6 +174,10 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dr
         elif backend.load_record(plan.lab) is not None:  # an earlier deploy stopped before its nodes
             backend.destroy(plan.lab, progress)
         _fresh(backend, plan, files, progress, timings)
+    if any(i.dhcp for n in plan.nodes.values() for i in n.interfaces):
+        t = time.perf_counter()
+        warnings = warnings + wait_leases(backend, plan, progress)
+        timings["leases"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return DeployResult(plan, warnings, timings)
 
@@ -213,6 +219,36 @@ def _fresh(backend: Backend, plan: Plan, files: dict[str, NodeFiles], progress: 
 
 def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+#: how long a deploy waits for the hosts that ask by DHCP to hold a lease
+LEASE_WAIT_S = 15.0
+
+
+def wait_leases(backend: Backend, plan: Plan, progress: Progress = silent) -> list[Problem]:
+    """Until every interface that asks by DHCP holds a lease (in parallel, up
+    to LEASE_WAIT_S); one warning for each that did not get one: the lab runs,
+    and what a student broke on purpose (a relay, a pool) shows here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .verify.probes import Prober
+    refs = [f"{n.name}.{i.name}" for n in plan.nodes.values() for i in n.interfaces if i.dhcp]
+    if not refs:
+        return []
+    prober = Prober(backend, plan)
+    servers = [n.name for n in plan.nodes.values() if n.dhcp is not None]
+    problems: list[Problem] = []
+    with ThreadPoolExecutor(max_workers=min(8, len(refs))) as pool:
+        for n, (ref, (address, why)) in enumerate(zip(refs, pool.map(lambda r: prober.leased(r, LEASE_WAIT_S),
+                                                                      refs)), 1):
+            node, _, iface = ref.partition(".")
+            progress(Event("dhcp", f"{node}:{iface} holds {address}" if address else f"{node}:{iface}: no lease",
+                           n, len(refs)))
+            if address is None:
+                hint = f"what its client sent: lab logs {plan.lab} {node} dhcp-{iface}"
+                hint += "".join(f"; what {server} said: lab logs {plan.lab} {server} dhcp" for server in servers)
+                problems.append(Problem(f"nodes.{node}.interfaces.{iface}", why, hint))
+    return problems
 
 
 def apply_impairments(backend: Backend, plan: Plan, progress: Progress = silent) -> None:

@@ -9,6 +9,7 @@ lab's name.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import contract
-from .capture import CaptureResult, follow_text, run_capture, tcpdump_argv
+from .capture import CaptureResult, Namer, follow_text, run_capture, tcpdump_argv
 from .errors import BackendError, LabError, LabStateError, UsageError, unknown_hint
 from .lab import attach, compile_path, locate, not_deployed
 from .labels import LAB_FILE
@@ -272,6 +273,118 @@ def stack(name: str, node: str, what: str = "all", as_json: bool = False,
     return answer
 
 
+@dataclass
+class Neighbour:
+    """One entry of a node's neighbour (ARP, NDP) table, with the lab's names."""
+
+    address: str
+    dev: str
+    mac: str | None            # None while it is being resolved (INCOMPLETE) or failed
+    state: str                 # REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, PERMANENT, NOARP
+    node: str | None           # the lab's node with that address (or, leased, with that MAC)
+    mac_of: str | None         # node:iface whose MAC it is
+    note: str = ""             # the MAC is not the one the plan gives that address
+
+
+MAX_NEIGHBOURS = 65536
+
+
+def neigh(name: str, node: str, backend: Backend | None = None) -> list[Neighbour]:
+    """NODE's neighbour table (`ip neigh`): each address it has resolved on its
+    links, with the MAC it learnt, named from the plan; an entry whose MAC is
+    not the plan's for that address says so."""
+    running = attach(name, backend)
+    plan, backend = running.plan, running.backend
+    if node not in plan.nodes:
+        raise UsageError(f"lab '{plan.lab}' has no node '{node}'; {unknown_hint(node, plan.nodes, 'its nodes')}")
+    if plan.nodes[node].kind == "switch":
+        raise UsageError(f"{node} is a switch: it learns MACs per port, not neighbours "
+                         f"(lab exec {plan.lab} {node} -- bridge fdb show br0)")
+    res = backend.exec(plan.lab, node, ["ip", "-j", "neigh", "show"])
+    if not res.ok:
+        raise LabStateError(f"{node}'s neighbour table cannot be read: {(res.stderr or res.stdout).strip()[:200]}")
+    try:
+        table = json.loads(res.stdout or "[]")
+        if not isinstance(table, list):
+            raise ValueError("not a list")
+    except ValueError as exc:
+        raise BackendError(f"ip -j neigh in {node} gave no JSON ({exc}): {res.stdout.strip()[:200]}") from None
+    owners = plan.owners()
+    macs = {i.mac: (n.name, i.name) for n in plan.nodes.values() for i in n.interfaces}
+    mac_of_address = {i.address.split("/")[0]: i.mac for n in plan.nodes.values() for i in n.interfaces
+                      if i.address}
+    rows = []
+    for entry in table[:MAX_NEIGHBOURS]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("dst"), str):
+            continue
+        address, mac = entry["dst"], entry.get("lladdr")
+        mac = mac.lower() if isinstance(mac, str) else None
+        given = entry.get("state")
+        states: list[Any] = given if isinstance(given, list) else []
+        owner = macs.get(mac) if mac else None
+        named = owners.get(address, (None, None))[0] or (owner[0] if owner else None)
+        note = ""
+        if mac and address in mac_of_address and mac != mac_of_address[address]:
+            want = owners[address]
+            note = f"the plan gives {address} to {want[0]}:{want[1]}, whose MAC is {mac_of_address[address]}"
+        rows.append(Neighbour(address, str(entry.get("dev", "")), mac, ",".join(map(str, states)) or "-", named,
+                              f"{owner[0]}:{owner[1]}" if owner else None, note))
+    return sorted(rows, key=lambda r: (r.dev, _sort_key(r.address)))
+
+
+def _sort_key(address: str) -> tuple[int, ...]:
+    try:
+        return (0, int(ipaddress.ip_address(address)))
+    except ValueError:
+        return (1, 0)
+
+
+@dataclass
+class Lease:
+    """One row of a dhcp server's lease table, with the lab's name for the MAC."""
+
+    server: str
+    address: str
+    mac: str
+    node: str | None           # the lab's node with that MAC (None: not one of the plan's)
+    hostname: str | None       # what the client called itself
+    state: str                 # offered, bound, released, declined, expired
+    expires_in: int            # seconds (negative once past)
+
+
+def leases(name: str, node: str | None = None, backend: Backend | None = None) -> list[Lease]:
+    """The lease tables of the lab's dhcp servers (or of `node`'s), as they saved them."""
+    running = attach(name, backend)
+    plan, backend = running.plan, running.backend
+    servers = [n.name for n in plan.nodes.values() if n.dhcp is not None]
+    if node is not None:
+        if node not in plan.nodes:
+            raise UsageError(f"lab '{plan.lab}' has no node '{node}'; {unknown_hint(node, plan.nodes, 'its nodes')}")
+        if node not in servers:
+            which = f" (its servers: {', '.join(servers)})" if servers else ""
+            raise UsageError(f"{node} runs no dhcp service{which}")
+        servers = [node]
+    if not servers:
+        raise UsageError(f"lab '{plan.lab}' runs no dhcp service (a node gets one with "
+                         "'services: [{type: dhcp, pools: [...]}]')")
+    macs = {i.mac: n.name for n in plan.nodes.values() for i in n.interfaces}
+    rows: list[Lease] = []
+    for server in servers:
+        res = backend.exec(plan.lab, server, [*contract.DHCP_LEASES_ARGV, "--file", contract.DHCP_LEASES])
+        if not res.ok:
+            why = (res.stderr or res.stdout).strip().splitlines()
+            raise LabStateError(f"the lease table of {server} cannot be read ({why[-1] if why else res.exit_code}); "
+                                f"its server's log: lab logs {plan.lab} {server} dhcp")
+        try:
+            table = json.loads(res.stdout)
+            rows += [Lease(server, str(r["address"]), str(r["mac"]), macs.get(str(r["mac"])), r.get("hostname"),
+                           str(r["state"]), int(r["expires_in"])) for r in table]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BackendError(f"the lease table of {server} is not what it should be ({exc}): "
+                               f"{res.stdout.strip()[:200]}") from None
+    return rows
+
+
 def chat_argv(name: str, node: str, nick: str | None = None, server: str | None = None,
               backend: Backend | None = None) -> list[str]:
     """The command line that opens the chat client in `node`'s terminal,
@@ -435,9 +548,10 @@ def impairments(name: str, backend: Backend | None = None) -> dict[tuple[str, st
 def capture(name: str, node: str, iface: str, *, pcap_out: BinaryIO | None = None,
             on_line: Callable[[str], None] | None = None, count: int | None = None,
             seconds: float | None = None, bpf: list[str] | None = None, link_level: bool = False,
-            on_ready: Callable[[str], None] | None = None,
+            on_ready: Callable[[str], None] | None = None, names: bool = True,
             backend: Backend | None = None) -> CaptureResult:
-    """tcpdump on NODE:IFACE (any interface of the node, br0 of a switch too)."""
+    """tcpdump on NODE:IFACE (any interface of the node, br0 of a switch too);
+    text lines get the lab's names after its addresses and MACs (names)."""
     lab, backend = locate(name, backend)
     st = node_state(backend, lab, node)
     if not st.running:
@@ -453,8 +567,13 @@ def capture(name: str, node: str, iface: str, *, pcap_out: BinaryIO | None = Non
     if (pcap_out is None) == (on_line is None):
         raise UsageError("give exactly one of pcap_out and on_line")
     argv = tcpdump_argv(iface, pcap=pcap_out is not None, count=count, bpf=bpf or [], link_level=link_level)
+    namer = None
+    if names and on_line is not None:
+        plan = attach(lab, backend).plan
+        namer = Namer({a: n for a, (n, _) in plan.owners().items()},
+                      {i.mac: f"{n.name}:{i.name}" for n in plan.nodes.values() for i in n.interfaces})
     return run_capture(backend.stream(lab, node, argv), f"{node}:{iface}", pcap_out=pcap_out, on_line=on_line,
-                       seconds=seconds, on_ready=on_ready)
+                       seconds=seconds, on_ready=on_ready, namer=namer)
 
 
 # --- logs ----------------------------------------------------------------------------------

@@ -24,10 +24,11 @@ RoutingMode = Literal["static", "computed", "dynamic"]
 class PlanInterface(BaseModel):
     name: str
     mac: str
-    address: str | None = None      # "192.168.1.10/24"
+    address: str | None = None      # "192.168.1.10/24"; with dhcp: the reserved address, if any
     link: int                       # index into Plan.links
     peer: str                       # "s1:eth0"
     cost: int = DEFAULT_COST        # routing cost of its segment
+    dhcp: bool = False              # its address (and the node's gateway) come from a dhcp service
 
 
 class PlanRoute(BaseModel):
@@ -159,6 +160,8 @@ class PlanNode(BaseModel):
     firewall: PlanFirewall | None = None
     stack: PlanStack | None = None   # hosts with `stack: user`
     dns: dict[str, Any] | None = None    # a dns service's config (labnode/dns/server.py's format)
+    dhcp: dict[str, Any] | None = None   # a dhcp service's config (labnode/dhcp/server.py's format)
+    dhcp_relay: dict[str, Any] | None = None  # a router's relay config (labnode/dhcp/relay.py's format)
 
     def addresses(self) -> list[str]:
         return [i.address for i in self.interfaces if i.address]
@@ -204,7 +207,7 @@ class PlanLink(BaseModel):
     impair: Impairment | None = None   # on the packets leaving both ends
 
 
-CheckKind = Literal["reach", "deny", "path", "service", "chat", "nat_source", "dns"]
+CheckKind = Literal["reach", "deny", "path", "service", "chat", "nat_source", "dns", "dhcp", "neigh"]
 
 
 class Check(BaseModel):
@@ -228,10 +231,18 @@ class Check(BaseModel):
     qtype: str | None = None     # dns: the record type asked for (dst: the name; address: the server)
     answer: str | None = None    # dns: an address that must be in the answer
     rcode: str | None = None     # dns: the answer's code
+    lease: str | None = None     # the target takes its address by DHCP: "node.iface", read when probed
+    pool: list[str] = Field(default_factory=list)     # dhcp: the first and last address of the pool
+    gateway: str | None = None   # dhcp: the default route the lease must give
+    mac: str | None = None       # neigh: the MAC the node must have learnt for address
     seen_as: list[str] = Field(default_factory=list)  # nat_source: acceptable sources
     log: str | None = None       # nat_source: the access log (file or folder)
     wait: float = 0.0
     timeout: float = 1.0
+
+
+_NO_ADDRESS_YET = ("takes its address by DHCP, which no one knows before it asks "
+                   "(a reservation in the pool gives it a fixed one)")
 
 
 class Plan(BaseModel):
@@ -272,9 +283,11 @@ class Plan(BaseModel):
                 names = ", ".join(i.name for i in node.interfaces) or "none"
                 return [], f"'{name}' has no interface '{iface}' (its interfaces: {names})"
             if not found.address:
-                return [], f"{name}.{iface} has no address"
+                return [], f"{name}.{iface} {_NO_ADDRESS_YET if found.dhcp else 'has no address'}"
             return [found.address.split("/")[0]], ""
         addrs = [a.split("/")[0] for a in node.addresses()]
+        if not addrs and any(i.dhcp for i in node.interfaces):
+            return [], f"'{name}' {_NO_ADDRESS_YET}"
         return addrs, "" if addrs else f"'{name}' has no address"
 
     def owners(self) -> dict[str, tuple[str, str]]:

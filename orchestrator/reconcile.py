@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from .plan import Plan, PlanLink, PlanNode
 
 #: files whose change needs the supervisor (and so every service of the node) restarted
-_SERVICE_FILES = (contract.SERVICES_CONFIG, contract.ROUTING_CONFIG)
+_SERVICE_FILES = (contract.SERVICES_CONFIG, contract.ROUTING_CONFIG, contract.DNS_CONFIG, contract.DHCP_CONFIG,
+                  contract.DHCP_RELAY_CONFIG, contract.STACK_CONFIG)
 
 
 def reconcile(running: Running, plan: Plan, files: dict[str, NodeFiles], *, dry_run: bool = False,
@@ -184,9 +185,9 @@ def _reapply(running: Running, plan: Plan, files: dict[str, NodeFiles], node: st
 
 def _stale(old: PlanNode, new: PlanNode) -> list[str]:
     """Commands that delete what the old plan gave a node and the new one does not."""
-    now = {(i.name, i.address) for i in new.interfaces if i.address}
-    out = [f"ip addr del {addr} dev {name}" for name, addr in ((i.name, i.address) for i in old.interfaces)
-           if addr and (name, addr) not in now and name in {i.name for i in new.interfaces}]
+    now = {(i.name, i.address) for i in new.interfaces if i.address and not i.dhcp}
+    out = [f"ip addr del {i.address} dev {i.name}" for i in old.interfaces   # one leased is the DHCP client's
+           if i.address and not i.dhcp and (i.name, i.address) not in now and new.interface(i.name) is not None]
     routes_now = {(r.to, r.via) for r in new.routes} | {(to, g.via) for g in new.computed_routes for to in g.to}
     old_routes = [(r.to, r.via) for r in old.routes] + [(to, g.via) for g in old.computed_routes for to in g.to]
     out += [f"ip route del {'0.0.0.0/0' if to == 'default' else to} via {via}"

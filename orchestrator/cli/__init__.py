@@ -4,7 +4,7 @@ parses arguments, calls the library and shows what comes back.
     ui         output modes, consoles, progress lines, errors -> exit codes
     labfile    validate, plan, render, schema (no engine needed)
     lifecycle  images build, deploy, destroy, status
-    nodes      ping, exec, shell, routes, stack, chat
+    nodes      ping, exec, shell, routes, stack, neigh, leases, chat
     ops        graph, capture, link, impair, logs, repair
     test       test
 

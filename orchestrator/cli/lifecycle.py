@@ -144,7 +144,8 @@ def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: boo
     if result.reconciled is None:
         console().print(f"[green]lab {result.plan.lab} is up[/green]: {count(len(result.plan.nodes), 'node')}, "
                         f"{count(len(result.plan.links), 'link')} in {t['total']:.1f} s "
-                        f"(create {t['create']:.1f} s, wire {t['wire']:.2f} s, configure {t['configure']:.1f} s)")
+                        f"(create {t['create']:.1f} s, wire {t['wire']:.2f} s, configure {t['configure']:.1f} s"
+                        + (f", leases {t['leases']:.1f} s" if "leases" in t else "") + ")")
     print_status(result.plan.lab)
     if do_ping:
         print_ping(result.plan.lab, verbose, exit_on_failure=not do_test)

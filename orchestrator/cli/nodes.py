@@ -1,4 +1,5 @@
-"""`lab ping`, `lab exec`, `lab shell`, `lab routes`, `lab stack`, `lab chat`: inside the nodes."""
+"""`lab ping`, `lab exec`, `lab shell`, `lab routes`, `lab stack`, `lab neigh`, `lab leases`, `lab chat`:
+inside the nodes."""
 
 from __future__ import annotations
 
@@ -201,6 +202,60 @@ def stack_cmd(name: str, node: str, what: str, as_json: bool) -> None:
         click.echo(answer.text, nl=False)
 
 
+@click.command("neigh")
+@click.argument("name", shell_complete=lab_names)
+@click.argument("node", shell_complete=node_names)
+def neigh_cmd(name: str, node: str) -> None:
+    """NODE's neighbour table (ARP for IPv4): every address it has resolved on
+    its links with the MAC it learnt and its state, named from the lab: whose
+    address, whose MAC; an entry whose MAC is not the plan's says so."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..operate import neigh
+    rows = run(neigh, name, node)
+    if OUT.json:
+        emit_json([r.__dict__ for r in rows])
+        return
+    table = Table("address", "node", "dev", "mac", "mac of", "state", title=f"neighbours of {node}")
+    for r in rows:
+        state = f"[red]{r.state}[/red]" if r.state in ("FAILED", "INCOMPLETE") else r.state
+        table.add_row(r.address, escape(r.node or "?"), r.dev, r.mac or "-", escape(r.mac_of or "?"), state)
+    console().print(table)
+    for r in rows:
+        if r.note:
+            console().print(f"  [yellow]{r.address}[/yellow]: {escape(r.note)}")
+    if not rows:
+        console().print(f"{node} has resolved no neighbour yet (the table fills as it sends: "
+                        f"lab exec {name} {node} -- ping -c1 ADDRESS)")
+
+
+@click.command("leases")
+@click.argument("name", shell_complete=lab_names)
+@click.argument("node", required=False, shell_complete=node_names)
+def leases_cmd(name: str, node: str | None) -> None:
+    """The lease tables of the lab's DHCP servers (or of NODE's): each address
+    with the MAC it is leased to, the lab's node with that MAC, its state and
+    when it expires."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..operate import leases
+    rows = run(leases, name, node)
+    if OUT.json:
+        emit_json([r.__dict__ for r in rows])
+        return
+    table = Table("server", "address", "mac", "node", "state", "expires", title=f"DHCP leases of {name}")
+    for r in rows:
+        expires = "-" if r.state not in ("bound", "declined", "offered") else (
+            f"in {r.expires_in} s" if r.expires_in >= 0 else f"{-r.expires_in} s ago")
+        who = r.node or (f"({r.hostname})" if r.hostname else "?")
+        table.add_row(r.server, r.address, r.mac, escape(who), r.state, expires)
+    console().print(table)
+    if not rows:
+        console().print(f"no leases yet: no host has asked (what a server received: lab logs {name} SERVER dhcp)")
+
+
 @click.command()
 @click.argument("name", shell_complete=lab_names)
 @click.argument("node", shell_complete=node_names)
@@ -214,4 +269,4 @@ def chat(name: str, node: str, nick: str | None, server: str | None) -> None:
     os.execvp(argv[0], argv)
 
 
-COMMANDS = [ping_cmd, exec_cmd, shell, routes, stack_cmd, chat]
+COMMANDS = [ping_cmd, exec_cmd, shell, routes, stack_cmd, neigh_cmd, leases_cmd, chat]

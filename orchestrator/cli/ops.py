@@ -54,11 +54,16 @@ def graph(target: str, output: str | None, fmt: str | None) -> None:
 @click.option("-c", "--count", type=click.IntRange(min=1), help="Stop after N packets.")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), help="Stop after S seconds.")
 @click.option("-e", "--link-level", is_flag=True, help="Show MAC addresses (text output).")
+@click.option("--raw", is_flag=True, help="tcpdump's lines as they are, without the lab's names.")
 def capture(name: str, node: str, iface: str, bpf: tuple[str, ...], pcap: str | None,
-            count: int | None, seconds: float | None, link_level: bool) -> None:
+            count: int | None, seconds: float | None, link_level: bool, raw: bool) -> None:
     """Capture packets on NODE's IFACE with tcpdump (Ctrl-C stops cleanly).
 
     FILTER is a tcpdump/pcap filter, e.g.: lab capture five-subnets r1 eth0 icmp or arp
+
+    Text lines name the lab's nodes after their addresses and (with -e) MACs:
+    10.0.1.1 (r1), 02:e8:17:55:60:f7 (r1:eth0); the end says how many ARP
+    requests and replies, pings and DHCP messages went by.
     """
     from rich.markup import escape
 
@@ -70,7 +75,7 @@ def capture(name: str, node: str, iface: str, bpf: tuple[str, ...], pcap: str | 
 
     def go(**out: Any) -> CaptureResult:
         return run(run_capture, name, node, iface, count=count, seconds=seconds, bpf=list(bpf),
-                   link_level=link_level, on_ready=ready, **out)
+                   link_level=link_level, on_ready=ready, names=not raw, **out)
 
     if pcap == "-":
         result = go(pcap_out=sys.stdout.buffer)
@@ -80,8 +85,10 @@ def capture(name: str, node: str, iface: str, bpf: tuple[str, ...], pcap: str | 
     else:
         result = go(on_line=click.echo)
     where = f" to {pcap}" if pcap and pcap != "-" else ""
+    kinds = ", ".join(f"{n} {kind if n == 1 else kind[:-1] + 'ies' if kind.endswith('y') else kind + 's'}"
+                      for kind, n in result.seen.items())
     err_console().print(f"{result.packets} packet{'s' if result.packets != 1 else ''} captured{where}"
-                      + (" (stopped by Ctrl-C)" if result.interrupted else ""))
+                        + (f": {kinds}" if kinds else "") + (" (stopped by Ctrl-C)" if result.interrupted else ""))
 
 
 @click.command()

@@ -153,7 +153,7 @@ class ProgressView:
 def _stage_done(event: Event) -> str:
     words = {"create": "nodes started", "wire": "links wired", "configure": "nodes configured",
              "destroy": "nodes removed", "verify": "probes run", "test": "checks run",
-             "impair": "impairments applied", "repair": "nodes re-wired"}
+             "impair": "impairments applied", "repair": "nodes re-wired", "dhcp": "DHCP clients asked"}
     return f"{event.stage}: {event.total} {words.get(event.stage, 'done')}"
 
 

@@ -13,6 +13,7 @@ no later stage re-checks or re-derives anything from the lab file.
     checks      the expect: section's names checked                     (checks.py)
     routing     computed routes: Dijkstra over the router graph         (routing.py)
     build       the Plan assembled                                      (build.py)
+    dhcp        pools, relays and the hosts that ask                    (dhcp.py)
     dns         the dns services' zones and the lab's resolver          (dns.py)
     checks      the expectations resolved into the plan's checks        (checks.py)
 
@@ -33,7 +34,8 @@ from ..plan import Plan, RoutingMode
 from . import checks as expectations
 from .addressing import Addressing, assign
 from .build import build_plan
-from .dns import plan_dns
+from .dhcp import plan_dhcp
+from .dns import choose_resolver, plan_dns
 from .nexthops import resolve_routes
 from .nodes import check_images, check_nodes, check_service_folders
 from .policy import resolve_policies
@@ -128,6 +130,8 @@ def _compile(lab: ParsedLab, name: str | None, source: str | None, image_present
     plan = build_plan(header, name or lab.name or "", source, wiring, addressing, routes, computed, modes,
                       policies)
     check_macs(plan, out)
+    plan.resolver = choose_resolver(plan, wiring.nodes)   # what DHCP pools name as DNS server
+    plan_dhcp(plan, wiring.nodes, out)    # before DNS: a reserved host's address is in the lab's zone
     plan_dns(plan, wiring.nodes, out)
     plan.checks, problems = expectations.resolve(found, plan)
     out.add(problems)

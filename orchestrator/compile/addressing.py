@@ -9,6 +9,7 @@ least 64 addresses; else right after the routers). The pool never hands out
 an address or subnet written anywhere in the file.
 
 Hosts with no gateway get one when exactly one router is on their LAN.
+A host's interface written `dhcp` gets no address here (compile/dhcp.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class Addressing:
     prefix: dict[int, IPv4Net] = field(default_factory=dict)        # segment -> subnet
     address: dict[Port, IPv4If] = field(default_factory=dict)       # every L3 port
     gateway: dict[str, ipaddress.IPv4Address] = field(default_factory=dict)  # inferred only
+
+
+def asks_dhcp(wiring: Wiring, port: Port) -> bool:
+    """Whether this port is a host's that takes its address by DHCP (it gets none here)."""
+    spec = wiring.nodes[port[0]].interfaces.get(port[1])
+    return spec is not None and spec.dhcp
 
 
 def _check_written(wiring: Wiring, out: Problems) -> None:
@@ -261,7 +268,8 @@ def assign(wiring: Wiring, pools: PoolsSpec, out: Problems) -> Addressing:
             continue
         in_use = {int(wiring.explicit[p][0].ip) for p in seg.ports if p in wiring.explicit}
         routers = [p for p in seg.ports if p not in wiring.explicit and nodes[p[0]].kind == "router"]
-        hosts = [p for p in seg.ports if p not in wiring.explicit and nodes[p[0]].kind != "router"]
+        hosts = [p for p in seg.ports if p not in wiring.explicit and nodes[p[0]].kind != "router"
+                 and not asks_dhcp(wiring, p)]
         for p in seg.ports:
             if p in wiring.explicit:
                 result.address[p] = wiring.explicit[p][0]

@@ -142,6 +142,8 @@ def _service(svc: ServiceSpec, source: str | None) -> PlanService:
     files_from = files_to = None
     if svc.type == "dns":   # its port and zones are in its config (compile/dns.py)
         args = {"config": contract.DNS_CONFIG}
+    elif svc.type == "dhcp":  # its pools are in its config (compile/dhcp.py)
+        args = {"config": contract.DHCP_CONFIG}
     elif svc.type != "command":
         args = {"port": port, "bind": svc.bind}
     if svc.root is not None:

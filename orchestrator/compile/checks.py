@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ from ..model.expect import (
     DEFAULT_TIMEOUT,
     AllPairs,
     Chat,
+    Dhcp,
     Dns,
     Expectation,
     NatSource,
+    Neigh,
     PathSpec,
     Reach,
     Service,
@@ -111,6 +114,20 @@ class _Checker:
                 self.target(f"{w}.address", s.address, "address expected")
             if s.server is not None:
                 self.target(f"{w}.server", s.server, "server")
+        elif isinstance(s, Dhcp):
+            if self.node(f"{w}.host", s.host, "host", ("host",)) and s.iface is not None:
+                self.target(f"{w}.iface", f"{s.host}.{s.iface}", "interface")
+            if s.address is not None:
+                try:
+                    ipaddress.IPv4Address(s.address)
+                except ValueError:
+                    self.err(f"{w}.address", f"'{s.address}' is not an IPv4 address", "write the address leased, "
+                             "like 10.0.1.50, or leave it out (any address of the pool)")
+        elif isinstance(s, Neigh):
+            self.node(f"{w}.node", s.node, "node")
+            self.target(f"{w}.address", s.address, "neighbour")
+            if s.mac is not None and not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", s.mac):
+                self.target(f"{w}.mac", s.mac, "owner of the MAC")
         elif isinstance(s, AllPairs) and isinstance(s.nodes, list):
             for i, name in enumerate(s.nodes):
                 self.node(f"{w}.nodes[{i}]", name)
@@ -149,7 +166,30 @@ def _members(plan: Plan, nodes: list[str] | str) -> list[str]:
     if isinstance(nodes, list):
         return list(dict.fromkeys(nodes))
     kinds = {"hosts": ("host",), "routers": ("router",), "all": ("host", "router")}[nodes]
-    return [n.name for n in plan.nodes.values() if n.kind in kinds and n.addresses()]
+    return [n.name for n in plan.nodes.values() if n.kind in kinds and (n.addresses() or _asking(plan, n.name))]
+
+
+def _asking(plan: Plan, ref: str) -> str | None:
+    """'node.iface' of the interface by which `ref` (a node or node.iface) takes
+    an address from DHCP that the plan does not know (no reservation), or None."""
+    name, _, iface = ref.partition(".")
+    node = plan.nodes.get(name)
+    if node is None or (not iface and node.addresses()):
+        return None
+    found = [i for i in node.interfaces if i.dhcp and not i.address and (not iface or i.name == iface)]
+    return f"{name}.{found[0].name}" if found else None
+
+
+def _dhcp_pool(plan: Plan, node: str, iface: str) -> tuple[list[str], str | None] | None:
+    """The range and router of the pool serving node:iface's segment, or None."""
+    seg = next((s for s in plan.segments if f"{node}:{iface}" in s.ports), None)
+    if seg is None or seg.prefix is None:
+        return None
+    for server in plan.nodes.values():
+        for pool in (server.dhcp or {}).get("pools", []):
+            if pool["subnet"] == seg.prefix:
+                return list(pool["range"]), pool.get("router")
+    return None
 
 
 def _expected(kind: str, proto: str) -> str:
@@ -198,14 +238,22 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
     from_stack = "runs the user-space stack (stack: user); from it, only service checks (an HTTP GET through " \
                  "its stack) run"
 
-    def addr(where: str, ref: str) -> list[str]:
+    def addr(where: str, ref: str, leased: bool = True) -> list[str]:
+        """The addresses of ref; ["@node.iface"] for a host whose address comes
+        from DHCP, read when the check runs (where `leased` allows it)."""
         found, problem = plan.addresses_of(ref)
+        asking = _asking(plan, ref) if problem else None
+        if asking and leased:
+            return [f"@{asking}"]
         if problem:
-            problems.append(Problem(where, problem, "name a node (or node.interface) that has an address"))
+            problems.append(Problem(where, problem, "give it a reservation in its pool" if asking
+                                    else "name a node (or node.interface) that has an address"))
         return found
 
     def add(exp: Expectation, where: str, many: bool, **fields: Any) -> None:
         s = exp.spec
+        if str(fields.get("address", "")).startswith("@"):
+            fields["lease"], fields["address"] = fields["address"][1:], ""
         if _user_stack(plan, fields["src"]):
             if fields["kind"] != "service":
                 key = "clients" if fields["kind"] == "chat" else "from"
@@ -277,15 +325,41 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
             if s.server is None and not server:
                 problems.append(Problem(f"{w}", "this lab runs no DNS resolver for the lookup to go through",
                                         "give 'server: NODE', or a dns service with 'recursion: true'"))
-            answer = addr(f"{w}.address", s.address) if s.address is not None else [None]
+            answer = addr(f"{w}.address", s.address, leased=False) if s.address is not None else [None]
             if server and answer:
                 want = s.rcode if s.rcode != "NOERROR" else (
                     f"{s.type} {answer[0]}" if answer[0] else f"an answer ({s.type})")
                 via = f" via {s.server}" if s.server else ""
                 add(exp, w, False, kind="dns", src=s.src, dst=s.lookup, address=server[0], proto=s.type,
                     qtype=s.type, answer=answer[0], rcode=s.rcode, expected=want + via, probe="dns")
+        elif isinstance(s, Dhcp):
+            node = plan.nodes[s.host]
+            asks = [i for i in node.interfaces if i.dhcp and (s.iface is None or i.name == s.iface)]
+            if not asks:
+                which = f"its interface {s.iface}" if s.iface else "none of its interfaces"
+                problems.append(Problem(f"{w}.{'iface' if s.iface else 'host'}", f"{s.host} does not ask for its "
+                                        f"address by DHCP ({which} is written 'dhcp')",
+                                        "write the interface as 'eth0: dhcp', or check another host"))
+                continue
+            if len(asks) > 1:
+                names = ", ".join(i.name for i in asks)
+                problems.append(Problem(f"{w}.host", f"{s.host} asks by DHCP on {len(asks)} interfaces ({names})",
+                                        f"say which with 'iface: {asks[0].name}'"))
+                continue
+            iface = asks[0]
+            pool = _dhcp_pool(plan, s.host, iface.name)
+            if pool is None:
+                continue    # no pool serves it: said by compile/dhcp.py
+            want_address = s.address or (iface.address.split("/")[0] if iface.address else None)
+            want = f"an address {want_address}" if want_address else f"an address in {pool[0][0]} - {pool[0][1]}"
+            if pool[1]:
+                want += f", gateway {pool[1]}"
+            add(exp, w, False, kind="dhcp", src=s.host, dst=f"{s.host}.{iface.name}", address=want_address or "",
+                pool=pool[0], gateway=pool[1], expected=want, probe="dhcp")
+        elif isinstance(s, Neigh):
+            _neigh(plan, exp, w, s, problems, add)
         elif isinstance(s, NatSource):
-            found, seen = addr(f"{w}.to", s.to), addr(f"{w}.seen_as", s.seen_as)
+            found, seen = addr(f"{w}.to", s.to), addr(f"{w}.seen_as", s.seen_as, leased=False)
             if found and seen:
                 shown = s.seen_as if s.seen_as in seen else f"{s.seen_as} ({', '.join(seen)})"
                 add(exp, w, False, kind="nat_source", src=s.src, dst=s.to, address=found[0], port=s.port,
@@ -296,6 +370,41 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
         if count > 1:
             checks[n] = check.model_copy(update={"title": f"{check.title} #{count}"})
     return checks, problems
+
+
+def _neigh(plan: Plan, exp: Expectation, w: str, s: Neigh, problems: list[Problem],
+           add: Callable[..., None]) -> None:
+    """A neigh check: the neighbour's address on one of the node's own subnets, and the MAC expected."""
+    found, problem = plan.addresses_of(s.address)
+    if problem:
+        problems.append(Problem(f"{w}.address", problem, "name a neighbour with an address (a reservation, for a "
+                                "host that takes its address by DHCP)"))
+        return
+    node = plan.nodes[s.node]
+    mine = [ipaddress.IPv4Interface(a).network for a in node.addresses()]
+    on_link = [a for a in found if any(ipaddress.IPv4Address(a) in net for net in mine)]
+    if not on_link:
+        routers = [r.via for r in node.routes if r.to == "default"]
+        instead = f"; it resolves its gateway {routers[0]} instead" if routers else ""
+        problems.append(Problem(f"{w}.address", f"{s.address} ({found[0]}) is not on a subnet of {s.node}: "
+                                f"{s.node} never resolves it by ARP{instead}",
+                                f"name a neighbour on one of {s.node}'s own links"))
+        return
+    address = on_link[0]
+    if s.mac is None or not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", s.mac):
+        ref = s.mac or address
+        owner = plan.owners().get(ref) if s.mac is None else None
+        name, _, iface_name = (f"{owner[0]}.{owner[1]}" if owner else ref).partition(".")
+        iface = plan.nodes[name].interface(iface_name) if name in plan.nodes and iface_name else None
+        if iface is None:
+            problems.append(Problem(f"{w}.mac", f"'{ref}' names no interface whose MAC the plan knows",
+                                    "write a MAC, or node.iface"))
+            return
+        mac, whose = iface.mac, f" ({name}:{iface.name})"
+    else:
+        mac, whose = s.mac, ""
+    add(exp, w, False, kind="neigh", src=s.node, dst=s.address, address=address, mac=mac,
+        expected=f"{address} is-at {mac}{whose}", probe="neigh")
 
 
 def plan_checks(raw: Any, plan: Plan) -> list[Check]:

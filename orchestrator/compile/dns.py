@@ -115,5 +115,14 @@ def plan_dns(plan: Plan, nodes: dict[str, NodeSpec], out: Problems) -> None:
                 hints.append({"name": (_root_ns(server) if server else None) or ref, "address": found[0]})
             doc["recursion"] = {"root_hints": hints, "allow": [*subnets, "127.0.0.0/8"]}
         plan.nodes[name].dns = doc
-        if svc.recursion and plan.resolver is None and plan.nodes[name].addresses():
-            plan.resolver = plan.nodes[name].addresses()[0].split("/")[0]
+    plan.resolver = choose_resolver(plan, nodes)
+
+
+def choose_resolver(plan: Plan, nodes: dict[str, NodeSpec]) -> str | None:
+    """The lab's resolver: the first address of the first node (in file order)
+    whose dns service recurses; None when none does."""
+    for name, spec in nodes.items():
+        node = plan.nodes.get(name)
+        if node is not None and node.addresses() and any(s.type == "dns" and s.recursion for s in spec.services):
+            return node.addresses()[0].split("/")[0]
+    return None

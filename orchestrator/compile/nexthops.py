@@ -32,7 +32,9 @@ def resolve_routes(wiring: Wiring, addressing: Addressing, out: Problems) -> dic
         hops = _Hops(node, mine, held, wiring.segment_of, Problems() if node in wiring.doubt else out)
         found: list[PlanRoute] = []
         written = _check_written(node, spec.routes, spec.gateway is not None, out)
-        if spec.gateway is not None:
+        if spec.gateway is not None and any(i.dhcp for i in spec.interfaces.values()):
+            pass    # its gateway comes from DHCP: said in compile/nodes.py
+        elif spec.gateway is not None:
             port = hops.on_link(f"nodes.{node}.gateway", spec.gateway)
             if port is not None:
                 found.append(PlanRoute(to="default", via=str(spec.gateway), dev=port[1], origin="gateway"))

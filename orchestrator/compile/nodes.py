@@ -93,6 +93,15 @@ def check_nodes(lab: ParsedLab, out: Problems) -> None:
             if spec.kind == "switch" and ispec.address is not None:
                 out.error(f"{where}.interfaces.{iface}.address", "a switch port has no IP address",
                           "switches work at layer 2; put the address on a host or router interface")
+            if ispec.dhcp and spec.kind != "host":
+                out.error(f"{where}.interfaces.{iface}", f"only a host's interface takes its address by DHCP, "
+                          f"not a {spec.kind}'s", "write an address: routers and switches are what clients find")
+            if ispec.dhcp and spec.stack is not None:
+                out.error(f"{where}.interfaces.{iface}", "a host on the user-space stack cannot ask for its "
+                          "address by DHCP (the stack has no DHCP client)", "write its address")
+        if any(i.dhcp for i in spec.interfaces.values()) and spec.gateway is not None:
+            out.error(f"{where}.gateway", "a host that takes its address by DHCP takes its gateway from it too",
+                      "remove 'gateway' (set the pool's 'router' to choose it)")
         if spec.kind == "switch":
             if spec.gateway is not None:
                 out.error(f"{where}.gateway", "a switch has no default gateway", "remove it; switches do not route")
@@ -100,7 +109,7 @@ def check_nodes(lab: ParsedLab, out: Problems) -> None:
                 out.error(f"{where}.routes", "a switch has no routes", "remove them; switches do not route")
         _check_services(where, spec, out)
         if spec.kind != "router":
-            for key in ("routing", "router_id"):
+            for key in ("routing", "router_id", "dhcp_relay"):
                 if getattr(spec, key) is not None:
                     out.error(f"{where}.{key}", f"only routers have '{key}'", f"remove it from this {spec.kind}")
 

@@ -10,6 +10,8 @@
       - chat: {server: srv, clients: [pc1, pc4]}
       - nat_source: {from: pc1, to: web, seen_as: r1.eth1}
       - dns: {from: pc1, lookup: www.example.lab, address: web}   # through the lab's resolver
+      - dhcp: {host: pc1}                              # a lease from its LAN's pool, gateway and all
+      - neigh: {node: pc1, address: r1}                # pc1's ARP table gives r1's address r1's MAC
       - reach: {from: pc1, to: pc6, wait: 10s, timeout: 1, name: routes converged}
 
 This module says what an expectation may look like (`parse_item`: one item
@@ -33,11 +35,11 @@ from ..errors import Problem, unknown_hint
 from .base import plain_message
 from .units import parse_duration
 
-KINDS = ("reach", "deny", "path", "service", "chat", "nat_source", "all_pairs", "dns")
+KINDS = ("reach", "deny", "path", "service", "chat", "nat_source", "all_pairs", "dns", "dhcp", "neigh")
 COMMON = ("name", "wait", "timeout")
 GROUPS = ("hosts", "routers", "all")
 DEFAULT_TIMEOUT = {"icmp": 1.0, "tcp": 1.0, "udp": 1.0, "path": 1.0, "service": 3.0,
-                   "chat": 3.0, "nat_source": 3.0, "dns": 2.0}
+                   "chat": 3.0, "nat_source": 3.0, "dns": 2.0, "dhcp": 10.0, "neigh": 2.0}
 _PROTO = re.compile(r"^(icmp|tcp:(\d+)|udp:(\d+))$")
 
 
@@ -190,6 +192,32 @@ class Dns(_Spec):
         return value
 
 
+class Dhcp(_Spec):
+    """A host's interface holds a lease from the pool of its LAN (and, with
+    `address`, that address), with the pool's router as default gateway."""
+
+    host: str
+    iface: str | None = None
+    address: str | None = None
+
+
+class Neigh(_Spec):
+    """A node's neighbour table, once it has resolved `address` (a node on one
+    of its links, node.iface or an address), holds `mac` for it (default:
+    the MAC of the interface the plan gives that address; a MAC or node.iface)."""
+
+    node: str
+    address: str
+    mac: str | None = None
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str | None) -> str | None:
+        if value is not None and re.fullmatch(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}", value):
+            return value.lower()
+        return value
+
+
 class AllPairs(_Spec):
     nodes: list[str] | Literal["hosts", "routers", "all"] = "hosts"
     proto: str = "icmp"
@@ -198,14 +226,15 @@ class AllPairs(_Spec):
 
 
 MODELS: dict[str, type[_Spec]] = {"reach": Reach, "deny": Deny, "path": PathSpec, "service": Service,
-                                  "chat": Chat, "nat_source": NatSource, "all_pairs": AllPairs, "dns": Dns}
+                                  "chat": Chat, "nat_source": NatSource, "all_pairs": AllPairs, "dns": Dns,
+                                  "dhcp": Dhcp, "neigh": Neigh}
 
 
 class Expectation(BaseModel):
     """One validated item of the expect list."""
 
     index: int
-    kind: Literal["reach", "deny", "path", "service", "chat", "nat_source", "all_pairs", "dns"]
+    kind: Literal["reach", "deny", "path", "service", "chat", "nat_source", "all_pairs", "dns", "dhcp", "neigh"]
     spec: _Spec           # the model of its kind: MODELS[kind]
 
     @property
@@ -327,4 +356,5 @@ def _example(model: type[_Spec]) -> str:
             "path": "path: {from: pc1, to: pc6, via: [r1, r2]}", "service": "service: {node: srv, http: /}",
             "chat": "chat: {server: srv, clients: [pc1]}",
             "nat_source": "nat_source: {from: pc1, to: web, seen_as: r1.eth1}",
-            "all_pairs": "all_pairs: hosts"}[kind]
+            "all_pairs": "all_pairs: hosts", "dns": "dns: {from: pc1, lookup: www.example.lab, address: web}",
+            "dhcp": "dhcp: {host: pc1}", "neigh": "neigh: {node: pc1, address: r1}"}[kind]

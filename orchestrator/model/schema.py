@@ -65,11 +65,16 @@ _KIND_DOCS = {
     "nat_source": "an HTTP request from `from` shows up in `to`'s access log as coming from `seen_as`",
     "all_pairs": "reach from every one of the nodes to every other: hosts, routers, all or a list",
     "dns": "a lookup of `lookup` from `from` (through the lab's resolver, or `server`) answers `address`",
+    "dhcp": "`host` holds a lease from the pool of its LAN (with `address`: that one) and the pool's router "
+            "as its gateway",
+    "neigh": "`node`'s neighbour (ARP) table, once it has resolved `address`, holds `mac` for it (default: the "
+             "plan's MAC for that address)",
 }
 _FIELD_DOCS = {
     "name": "what the check is called in reports",
     "wait": "keep retrying until it holds or this much time passed, e.g. 10s (default 0: one attempt)",
-    "timeout": "how long one probe may take, e.g. 500ms (default 1 s; 3 s for service, chat, nat_source)",
+    "timeout": "how long one probe may take, e.g. 500ms (default 1 s; 2 s for dns; 3 s for service, chat, "
+               "nat_source; dhcp: how long to wait for a lease, 10 s)",
     "from": "the node the probe runs in",
     "to": "node, node.iface or an IPv4 address",
     "via": "the routers on the way, in order ([]: directly connected)",
@@ -77,11 +82,15 @@ _FIELD_DOCS = {
     "http": "the URL path, from the root (default /)",
     "clients": "the nodes that join",
     "server": "node, node.iface or an IPv4 address",
-    "node": "node, node.iface or an IPv4 address",
+    "node": "service: node, node.iface or an IPv4 address; neigh: the node whose neighbour table is read",
     "log": "the file or folder holding the server's http access log",
     "same_as": "a file of the lab folder the body must equal (sha256 compared), e.g. www/big.txt",
     "lookup": "the DNS name looked up, e.g. www.example.lab",
-    "address": "node, node.iface or an IPv4 address that must be in the answer",
+    "address": "dns: node, node.iface or an IPv4 address that must be in the answer; dhcp: the address leased; "
+               "neigh: the neighbour's (node, node.iface or an IPv4 address)",
+    "host": "the host whose interface asks by DHCP",
+    "mac": "a MAC (02:00:00:00:00:01) or node.iface (its MAC)",
+    "iface": "its interface (default: the one written dhcp)",
     "rcode": "the answer's code: NOERROR (default), NXDOMAIN, SERVFAIL or REFUSED",
 }
 

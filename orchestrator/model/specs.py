@@ -14,10 +14,12 @@ from .. import contract
 from . import units
 from .base import StrictModel, parse_address
 
-ServiceType = Literal["http", "select", "chat", "udp-echo", "dns", "command"]
-SERVICE_TYPES: tuple[str, ...] = ("http", "select", "chat", "udp-echo", "dns", "command")
+ServiceType = Literal["http", "select", "chat", "udp-echo", "dns", "dhcp", "command"]
+SERVICE_TYPES: tuple[str, ...] = ("http", "select", "chat", "udp-echo", "dns", "dhcp", "command")
 #: the port a service listens on when none is written
-DEFAULT_PORTS = {"http": 80, "select": 6000, "chat": 5000, "udp-echo": 7, "dns": 53}
+DEFAULT_PORTS = {"http": 80, "select": 6000, "chat": 5000, "udp-echo": 7, "dns": 53, "dhcp": 67}
+#: the most addresses one DHCP pool's range may hold (the server's own bound: labnode/dhcp/leases.py)
+MAX_DHCP_POOL = 65536
 
 #: a DNS name as zones and records write it: labels of letters, digits, '-' and '_',
 #: "@" for the zone's own name, a final "." for an absolute name
@@ -83,6 +85,59 @@ class DnsZoneSpec(StrictModel):
         return _dns_name(value, "zone name")
 
 
+class DhcpPoolSpec(StrictModel):
+    """What a dhcp service hands out on one subnet: `{range: [10.0.1.100, 10.0.1.199]}`.
+
+    The subnet is the lab's segment the range is on; `router` (an address or a
+    node; default: the router of that segment) and `dns` (default: the lab's
+    resolver) are the options sent; `reservations` give a node a fixed address
+    (`{pc3: 10.0.1.50}`, or `{pc3.eth1: ...}` for a host with several).
+    """
+
+    range: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]
+    lease: StrictInt = Field(default=3600, ge=10, le=604800)
+    router: str | None = None
+    dns: list[ipaddress.IPv4Address] | None = Field(default=None, max_length=8)
+    domain: str | None = None
+    reservations: dict[str, ipaddress.IPv4Address] = Field(default_factory=dict, max_length=4096)
+
+    @field_validator("range", mode="before")
+    @classmethod
+    def _range(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ValueError("a pool's range is its first and last address: [10.0.1.100, 10.0.1.199]")
+        return tuple(parse_address(v) for v in value)
+
+    @field_validator("dns", mode="before")
+    @classmethod
+    def _dns(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        return [parse_address(v) for v in (value if isinstance(value, list) else [value])]
+
+    @field_validator("reservations", mode="before")
+    @classmethod
+    def _reservations(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("reservations map a node to its address: {pc3: 10.0.1.50}")
+        return {k: parse_address(v) for k, v in value.items()}
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        return None if value is None else _dns_name(value, "domain")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DhcpPoolSpec:
+        first, last = self.range
+        if int(last) < int(first):
+            raise ValueError(f"the range {first} - {last} is backwards; write [{last}, {first}]")
+        if int(last) - int(first) + 1 > MAX_DHCP_POOL:
+            raise ValueError(f"the range {first} - {last} holds {int(last) - int(first) + 1} addresses; "
+                             f"a pool holds at most {MAX_DHCP_POOL}")
+        return self
+
+
 class ServiceSpec(StrictModel):
     """A program the node's supervisor runs: `{type: http, port: 80, root: www}`.
 
@@ -102,6 +157,8 @@ class ServiceSpec(StrictModel):
     lab_zone: str | None = None
     recursion: bool = False
     root_hints: list[str] = Field(default_factory=list, max_length=16)
+    #: dhcp: what it hands out, one pool per subnet
+    pools: list[DhcpPoolSpec] = Field(default_factory=list, max_length=64)
 
     @field_validator("lab_zone")
     @classmethod
@@ -130,6 +187,12 @@ class ServiceSpec(StrictModel):
             raise ValueError("a dns service serves zones, a lab_zone, or resolves (recursion: true); give one")
         if self.root_hints and not self.recursion:
             raise ValueError("root_hints are where a resolver starts; add 'recursion: true'")
+        if self.type != "dhcp" and self.pools:
+            raise ValueError(f"'pools' is for dhcp services, not {self.type}")
+        if self.type == "dhcp" and not self.pools:
+            raise ValueError("a dhcp service needs 'pools': [{range: [FIRST, LAST]}], one per subnet it serves")
+        if self.type == "dhcp" and self.port not in (None, 67):
+            raise ValueError("a dhcp service listens on port 67, where clients send; leave 'port' out")
         return self
 
     @property

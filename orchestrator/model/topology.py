@@ -31,10 +31,12 @@ KINDS: tuple[str, ...] = ("host", "switch", "router")
 
 
 class InterfaceSpec(StrictModel):
-    """An interface of a node. `eth0: 10.0.1.10/24` is short for `eth0: {address: ...}`."""
+    """An interface of a node. `eth0: 10.0.1.10/24` is short for `eth0: {address: ...}`;
+    `eth0: dhcp` (a host's) asks a dhcp service of the lab for its address."""
 
     address: ipaddress.IPv4Interface | None = None
     mac: str | None = None
+    dhcp: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -42,8 +44,18 @@ class InterfaceSpec(StrictModel):
         if data is None:
             return {}
         if isinstance(data, str):
-            return {"address": data}
+            data = {"address": data}
+        if isinstance(data, dict) and data.get("address") == "dhcp":
+            if data.get("dhcp") is False:
+                raise ValueError("'address: dhcp' and 'dhcp: false' say opposite things; keep one")
+            data = {**{k: v for k, v in data.items() if k != "address"}, "dhcp": True}
         return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InterfaceSpec:
+        if self.dhcp and self.address is not None:
+            raise ValueError(f"the interface has the address {self.address} and asks for one by DHCP; keep one")
+        return self
 
     @field_validator("address", mode="before")
     @classmethod
@@ -107,6 +119,9 @@ class NodeSpec(StrictModel):
     limits: LimitsSpec | None = None
     #: hosts only: `user` runs the project's own TCP/IP stack on its interface
     stack: StackSpec | None = None
+    #: routers only: relay the DHCP requests heard on its interfaces to this
+    #: server (a node running a dhcp service, or an address)
+    dhcp_relay: str | None = None
 
     @field_validator("gateway", "router_id", mode="before")
     @classmethod

@@ -76,6 +76,10 @@ class Renderer:
             files[contract.ROUTER_NAMES] = self.router_names()
         if node.dns is not None:
             files[contract.DNS_CONFIG] = contract.dump(node.dns)
+        if node.dhcp is not None:
+            files[contract.DHCP_CONFIG] = contract.dump(node.dhcp)
+        if node.dhcp_relay is not None:
+            files[contract.DHCP_RELAY_CONFIG] = contract.dump(node.dhcp_relay)
         if node.stack is not None:
             files[contract.STACK_CONFIG] = contract.dump(contract.stack_document(node.stack))
         if node.nat or node.firewall:

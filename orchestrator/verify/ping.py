@@ -1,6 +1,7 @@
 """All-pairs ping: every host pings every other host's first address, in
 parallel (`lab ping`, `lab deploy --ping`), with the system's ping. A host
-on the user-space stack is pinged but pings no one (its kernel has no address)."""
+on the user-space stack is pinged but pings no one (its kernel has no address).
+A host that takes its address by DHCP is pinged at the address it holds now."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..backend.protocol import Backend
 from ..errors import LabError
 from ..plan import Plan
 from ..progress import Event, Progress, silent
+from .probes import Prober
 
 _RTT = re.compile(r"= [\d.]+/([\d.]+)/")
 
@@ -27,12 +29,26 @@ class PingResult:
 
 
 def host_targets(plan: Plan) -> dict[str, str]:
-    """host name -> its first address, for hosts that have one."""
+    """host name -> its first address, for hosts that have one in the plan."""
     out = {}
     for node in plan.nodes.values():
         if node.kind == "host" and node.addresses():
             out[node.name] = node.addresses()[0].split("/")[0]
     return out
+
+
+def leased_targets(backend: Backend, plan: Plan) -> tuple[dict[str, str], dict[str, str]]:
+    """The hosts whose address comes from DHCP with no reservation: host -> the
+    address it holds now, and host -> why it holds none."""
+    asking = {n.name: f"{n.name}.{i.name}" for n in plan.nodes.values() if n.kind == "host" and not n.addresses()
+              for i in n.interfaces if i.dhcp}
+    if not asking:
+        return {}, {}
+    prober = Prober(backend, plan)
+    with ThreadPoolExecutor(max_workers=min(8, len(asking))) as pool:
+        found = dict(zip(asking, pool.map(prober.leased, asking.values())))
+    return ({n: a for n, (a, _) in found.items() if a is not None},
+            {n: why for n, (a, why) in found.items() if a is None})
 
 
 def ping(backend: Backend, lab: str, src: str, dst: str, address: str,
@@ -52,9 +68,11 @@ def ping(backend: Backend, lab: str, src: str, dst: str, address: str,
 
 def all_pairs_ping(backend: Backend, plan: Plan, progress: Progress = silent,
                    workers: int = 8) -> list[PingResult]:
-    targets = host_targets(plan)
+    leased, without = leased_targets(backend, plan)
+    targets = {**host_targets(plan), **leased}
     pairs = [(s, d) for s in targets for d in targets if s != d and plan.nodes[s].stack is None]
-    results: list[PingResult] = []
+    results: list[PingResult] = [PingResult(s, d, "no lease", False, None, why) for d, why in without.items()
+                                 for s in targets if plan.nodes[s].stack is None]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(ping, backend, plan.lab, s, d, targets[d]) for s, d in pairs]
         for n, fut in enumerate(futures, 1):

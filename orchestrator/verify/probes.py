@@ -9,6 +9,7 @@ traceroute hops, the HTTP status), so a failure can be debugged from it.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import time
@@ -21,6 +22,8 @@ from ..backend.protocol import Backend, ExecResult
 from ..errors import UsageError
 from ..plan import Check, Plan
 
+#: how long a check aimed at a host that takes its address by DHCP waits for it to hold one
+LEASE_WAIT = 10.0
 _CLIENT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):\d+ \"[A-Z]+ ")
 
 
@@ -67,8 +70,9 @@ def _fmt(value: float | None, unit: str = "ms") -> str:
 # runner falls back to one CLI call per probe.
 _BATCH = """
 import json, sys, threading, time
-from labnode.probe.__main__ import UsageError, build_parser, run
+from labnode.probe.__main__ import UsageError, build_parser, preload, run
 jobs = json.loads(sys.argv[1]); out = [None] * len(jobs); gate = threading.Semaphore(32)
+preload({a[0] for a in jobs if a})
 def one(i, argv):
     with gate:
         t = time.monotonic()
@@ -95,6 +99,7 @@ class Prober:
         self.batch_ok = True
         #: address -> (node, iface), to name what the probes see
         self.owner = plan.owners()
+        self._macs: dict[str, str] | None = None
 
     def name(self, address: str | None) -> str:
         return "*" if address is None else self.owner.get(address, (address, ""))[0]
@@ -176,6 +181,10 @@ class Prober:
         if check.kind == "dns":
             return ["dns", check.dst, "--type", check.qtype or "A", "--server", check.address, *t,
                     *(["--expect", check.answer] if check.answer else [])]
+        if check.kind == "dhcp":
+            return ["dhcp", check.dst.partition(".")[2], "--wait", f"{timeout:g}"]
+        if check.kind == "neigh":
+            return ["neigh", check.address, *t]
         if check.kind == "chat":
             return ["chat", check.address, "--port", str(check.port), "--nick",
                     f"{check.src}-{uuid.uuid4().hex[:6]}", *t]
@@ -236,11 +245,40 @@ class Prober:
             if d.get("error") and d.get("ok") is False and rcode == "NOERROR" and check.answer:
                 got += f" ({check.answer} not among them)"
             return Seen(bool(d.get("ok")), got, "; ".join(d.get("answers") or []))
+        if check.kind == "dhcp":
+            return _judge_dhcp(check, d)
+        if check.kind == "neigh":
+            if not d.get("ok"):
+                return Seen(False, str(d.get("error") or "no entry"))
+            mac = str(d.get("mac") or "").lower()
+            whose = self.mac_owner(mac)
+            got = f"{mac}{f' ({whose})' if whose else ''}, {d.get('state')} on {d.get('dev')}"
+            return Seen(mac == check.mac, got)
         if d.get("echoed"):  # chat
             return Seen(True, f"echoed in {_fmt(d.get('rtt_ms'))}")
         if d.get("joined"):
             return Seen(False, f"joined, but the message did not come back ({d.get('error', '')})")
         return Seen(False, f"could not join ({d.get('error', 'no answer')})")
+
+    def mac_owner(self, mac: str) -> str:
+        """node:iface whose MAC this is in the plan, or ""."""
+        if self._macs is None:
+            self._macs = {i.mac: f"{n.name}:{i.name}" for n in self.plan.nodes.values() for i in n.interfaces}
+        return self._macs.get(mac, "")
+
+    def leased(self, ref: str, wait: float = LEASE_WAIT) -> tuple[str | None, str]:
+        """The address node.iface holds from DHCP (waiting up to `wait` s for
+        one), or None and why not."""
+        node, _, iface = ref.partition(".")
+        try:
+            d = self.probe(node, ["dhcp", iface, "--wait", f"{wait:g}"])
+        except ProbeError as exc:
+            return None, str(exc)
+        if not d.get("ok") or not isinstance(d.get("address"), str):
+            return None, f"{node}:{d.get('error') or f'{iface} holds no address from DHCP'}"
+        address = d["address"].split("/")[0]
+        self.owner.setdefault(address, (node, iface))
+        return address, ""
 
     @staticmethod
     def _intact(check: Check, sha256: Any) -> str | None:
@@ -309,3 +347,25 @@ class Prober:
             time.sleep(0.1)
         return Seen(False, f"answered {d['status']}, but the request is not in the access log "
                             f"under {log} in {check.dst}", error=True)
+
+
+def _judge_dhcp(check: Check, d: dict[str, Any]) -> Seen:
+    """A lease held: in the pool (or the address expected), with the pool's router as gateway."""
+    if not d.get("ok"):
+        return Seen(False, d.get("error") or "no lease")
+    address = str(d.get("address", "")).split("/")[0]
+    got = f"{d.get('address')} (lease: {d.get('seconds_left')} s left)"
+    gateway = d.get("gateway")
+    got += f", gateway {gateway}" if gateway else ", no gateway"
+    try:
+        first, last = (int(ipaddress.IPv4Address(a)) for a in check.pool)
+        in_pool = first <= int(ipaddress.IPv4Address(address)) <= last
+    except (ValueError, TypeError):
+        in_pool = False
+    ok = address == check.address if check.address else in_pool
+    if not ok:
+        got += f": not {check.address}" if check.address else f": outside the pool {check.pool[0]} - {check.pool[1]}"
+    if check.gateway and gateway != check.gateway:
+        ok = False
+    detail = f"nameservers: {', '.join(d.get('nameservers') or []) or 'none'}"
+    return Seen(ok, got, detail)

@@ -9,6 +9,7 @@ was seen. Nothing is printed: progress goes through Events (stage "test").
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
@@ -105,6 +106,29 @@ def _batch(runner: Prober, checks: list[tuple[int, Check]]) -> list[tuple[int, S
     return seen
 
 
+def _leased(runner: Prober, checks: list[Check], down: dict[str, str],
+            finish: Callable[[int, Result], None]) -> list[Check]:
+    """Checks whose target takes its address by DHCP, with the address it
+    holds now (read from the node once per interface); those whose target
+    holds none are finished, failed, with the reason."""
+    refs = sorted({c.lease for c in checks if c.lease and c.lease.partition(".")[0] not in down})
+    if not refs:
+        return checks
+    with ThreadPoolExecutor(max_workers=min(len(refs), DEFAULT_WORKERS)) as pool:
+        found = dict(zip(refs, pool.map(runner.leased, refs)))
+    out = list(checks)
+    for n, check in enumerate(checks):
+        if not check.lease or check.lease not in found:
+            continue
+        address, why = found[check.lease]
+        if address is None:
+            finish(n, Result(id=check.id, kind=check.kind, what=check.title, src=check.src, dst=check.dst,
+                             expected=check.expected, ok=False, seconds=0.0, error=True, got=why))
+        else:
+            out[n] = check.model_copy(update={"address": address})
+    return out
+
+
 def run_checks(backend: Backend, plan: Plan, checks: list[Check] | None = None, *,
                workers: int = DEFAULT_WORKERS, progress: Progress = silent) -> list[Result]:
     """Run checks (default: the plan's) concurrently; results in check order.
@@ -131,7 +155,10 @@ def run_checks(backend: Backend, plan: Plan, checks: list[Check] | None = None, 
         done += 1
         progress(Event("test", f"{result.what}: {'ok' if result.ok else 'FAIL'}", done, total))
 
+    checks = _leased(runner, checks, down, finish)
     for n, check in enumerate(checks):
+        if results[n] is not None:
+            continue    # its target's address could not be read
         stopped = [node for node in dict.fromkeys((check.src, check.dst.partition(".")[0].partition(":")[0]))
                    if node in down]
         if stopped:  # no probe: a node it needs is not running

@@ -146,3 +146,26 @@ def test_lab_probe_wrapper_runs_from_the_repo():
     done = subprocess.run([os.path.join(NODE_DIR, "bin", "lab-probe"), "ping", "127.0.0.1",
                            "-c", "1"], capture_output=True, text=True, timeout=20)
     assert done.returncode == 0 and json.loads(done.stdout)["received"] == 1
+
+
+def test_a_batch_of_probes_of_every_kind_at_once_runs_each_one():
+    """The runner's batch script (one process, a thread per probe) with probes of
+    several kinds started together: each gives its own result, none an
+    'internal error' from two threads importing one probe module at once."""
+    import sys
+
+    from orchestrator.verify.probes import _BATCH
+    closed = str(free_port())
+    jobs = [["tcp", "127.0.0.1", closed, "--timeout", "0.2"], ["udp", "127.0.0.1", closed, "--timeout", "0.2"],
+            ["http", f"http://127.0.0.1:{closed}/", "--timeout", "0.2"],
+            ["dns", "x.lab", "--server", "127.0.0.1", "--timeout", "0.2"],
+            ["chat", "127.0.0.1", "--port", closed, "--timeout", "0.2"],
+            ["traceroute", "127.0.0.1", "--max-hops", "1", "--timeout", "0.2"]] * 4
+    env = {**os.environ, "PYTHONPATH": str(NODE_DIR), "PYTHONDONTWRITEBYTECODE": "1"}
+    for _ in range(5):   # fresh interpreters: the imports happen in each one again
+        done = subprocess.run([sys.executable, "-c", _BATCH, json.dumps(jobs)], capture_output=True, text=True,
+                              timeout=60, env=env)
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        assert len(out) == len(jobs)
+        errors = [r for _, r, _ in out if "internal error" in str(r.get("error", ""))]
+        assert errors == [], errors

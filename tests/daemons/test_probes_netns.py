@@ -112,6 +112,20 @@ def test_traceroute_finds_the_router(lab):
         assert len(result["rtt_ms"]) == 2
 
 
+def test_neigh_learns_the_routers_mac_and_says_when_no_one_answers(lab):
+    r_mac = json.loads(subprocess.run(lab["r"].exec_argv("ip", "-j", "link", "show", "eth-ra"), capture_output=True,
+                                      text=True, check=True).stdout)[0]["address"]
+    lab["a"].ip("neigh", "flush", "dev", "eth-a")
+    code, result = lab["a"].probe("neigh", ROUTER)
+    assert code == 0, result
+    assert result["mac"] == r_mac and result["dev"] == "eth-a" and result["state"] in ("REACHABLE", "DELAY", "STALE")
+    code, result = lab["a"].probe("neigh", "10.231.1.77", "--timeout", "1.5")   # on the link, nobody there
+    assert code == 1 and result["mac"] is None
+    assert result["error"].startswith("10.231.1.77 did not answer ARP (state ")
+    code, result = lab["a"].probe("neigh", TARGET)   # behind the router: a's kernel asks for the router, not it
+    assert code == 1 and result["error"].startswith(f"no neighbour entry for {TARGET}")
+
+
 def test_ping_across_the_router(lab):
     code, result = lab["a"].probe("ping", TARGET, "--count", "2", "--interval", "0.05")
     assert code == 0 and result["received"] == 2

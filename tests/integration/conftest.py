@@ -57,3 +57,17 @@ def five_subnets(backend):
     result = api.deploy(LABS / "five-subnets", name=name, backend=backend)
     yield result.plan, before
     api.destroy(name, backend=backend)
+
+
+def deployed_lab(backend, folder: str, name: str):
+    """For a module-scoped fixture: labs/FOLDER deployed as NAME (after removing
+    what a killed run left), its plan yielded, destroyed afterwards.
+
+        @pytest.fixture(scope="module")
+        def deployed(backend):
+            yield from deployed_lab(backend, "arp", "t-arp")
+    """
+    from tests.conftest import LABS
+    api.destroy(name, backend=backend)
+    yield api.deploy(LABS / folder, name=name, backend=backend).plan
+    api.destroy(name, backend=backend)

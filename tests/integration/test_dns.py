@@ -6,19 +6,15 @@ test_lab_test.py like every lab's."""
 
 import pytest
 
-from orchestrator import lab as api
 from orchestrator import operate
-from tests.conftest import LABS
+from tests.integration.conftest import deployed_lab
 
 NAME = "t-dns"
 
 
 @pytest.fixture(scope="module")
 def deployed(backend):
-    api.destroy(NAME, backend=backend)
-    plan = api.deploy(LABS / "dns-hierarchy", name=NAME, backend=backend).plan
-    yield plan
-    api.destroy(NAME, backend=backend)
+    yield from deployed_lab(backend, "dns-hierarchy", NAME)
 
 
 def dig(backend, node, *args):

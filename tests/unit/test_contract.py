@@ -63,9 +63,10 @@ def test_routing_timer_defaults_are_the_contract():
 
 def test_every_service_type_of_the_model_runs_in_the_node():
     from orchestrator.model.specs import DEFAULT_PORTS, SERVICE_TYPES
-    # "stack" is what the supervisor of a user-space stack host runs, not a lab file's service type
-    assert set(SERVICE_TYPES) == set(MODULES) - {"stack"} | {"command"}
-    assert set(DEFAULT_PORTS) == set(MODULES) - {"stack"}
+    # "stack" is what the supervisor of a user-space stack host runs, "dhcp-relay" what a router with
+    # dhcp_relay runs: not service types of a lab file
+    assert set(SERVICE_TYPES) == set(MODULES) - {"stack", "dhcp-relay"} | {"command"}
+    assert set(DEFAULT_PORTS) == set(MODULES) - {"stack", "dhcp-relay"}
 
 
 def test_rendered_services_json_is_what_the_supervisor_reads(rendered, tmp_path):
@@ -87,6 +88,10 @@ def test_rendered_services_json_is_what_the_supervisor_reads(rendered, tmp_path)
                     assert spec.argv[1:] == ["-m", "labnode.stack", "--config", contract.STACK_CONFIG]
                 elif svc.type == "dns":   # its port is in its config
                     assert spec.argv[1:] == ["-m", "labnode.dns.server", "--config", contract.DNS_CONFIG]
+                elif svc.type == "dhcp":
+                    assert spec.argv[1:] == ["-m", "labnode.dhcp.server", "--config", contract.DHCP_CONFIG]
+                elif svc.type == "dhcp-relay":
+                    assert spec.argv[1:] == ["-m", "labnode.dhcp.relay", "--config", contract.DHCP_RELAY_CONFIG]
                 else:
                     assert spec.argv[1:3] == ["-m", MODULES[svc.type]]
                     assert "--port" in spec.argv and str(svc.port) in spec.argv
@@ -132,6 +137,26 @@ def test_rendered_dns_json_is_what_the_dns_server_reads(rendered):
     resolver = plan.nodes["resolver"].addresses()[0].split("/")[0]
     assert all(f[contract.RESOLV_FILE].splitlines()[1] == f"nameserver {resolver}" for f in files.values())
     assert "nameserver" not in rendered["five-subnets"][1]["pc1"][contract.RESOLV_FILE]   # no resolver: none named
+
+
+def test_rendered_dhcp_json_is_what_the_dhcp_server_and_relay_read(rendered):
+    from labnode.dhcp import relay as dhcp_relay
+    from labnode.dhcp import server as dhcp_server
+    assert contract.DHCP_LEASES == dhcp_server.DEFAULT_LEASE_FILE
+    plan, files = rendered["dhcp-lan"]
+    server = dhcp_server.parse_config(json.loads(files["dhcp1"][contract.DHCP_CONFIG]))
+    assert server.interfaces == ["eth0"]
+    pools = {str(p.subnet): p for p in server.pools}
+    assert sorted(pools) == ["10.0.1.0/24", "10.0.2.0/24"]
+    assert str(pools["10.0.2.0/24"].router) == "10.0.2.1" and pools["10.0.2.0/24"].lease == 600
+    pc3 = plan.nodes["pc3"].interface("eth0")
+    assert pc3 is not None and pc3.dhcp and pc3.address == "10.0.2.50/24"
+    assert str(pools["10.0.2.0/24"].reservations[pc3.mac].address) == "10.0.2.50"
+    relay = dhcp_relay.parse_config(json.loads(files["r1"][contract.DHCP_RELAY_CONFIG]))
+    assert relay.listen == ["eth1"] and [str(a) for a in relay.servers] == ["10.0.1.2"]
+    for host in ("pc1", "pc2", "pc3", "pc4"):
+        assert [(s.name, s.command) for s in plan.nodes[host].services] == [("dhcp-eth0", ["lab-dhclient", "eth0"])]
+        assert "addr replace" not in files[host][contract.SETUP_SCRIPT]   # the client installs it
 
 
 def test_rendered_routing_json_is_what_the_daemon_reads(rendered):

@@ -50,13 +50,13 @@ def test_every_kind_parses():
 def test_unknown_kind_says_did_you_mean_and_lists_the_kinds():
     assert problems("- reachh: {from: pc1, to: pc2}") == [
         "expect[0].reachh: unknown expectation 'reachh' (hint: did you mean 'reach'? "
-        "(kinds: all_pairs, chat, deny, dns, nat_source, path, reach, service))"]
+        "(kinds: all_pairs, chat, deny, dhcp, dns, nat_source, neigh, path, reach, service))"]
 
 
 def test_unknown_kind_far_from_any_lists_kinds_not_common_keys():
     assert problems("- ping: {from: pc1, to: pc2}") == [
         "expect[0].ping: unknown expectation 'ping' "
-        "(hint: kinds: all_pairs, chat, deny, dns, nat_source, path, reach, service)"]
+        "(hint: kinds: all_pairs, chat, deny, dhcp, dns, nat_source, neigh, path, reach, service)"]
 
 
 def test_unknown_key_next_to_a_kind():
@@ -104,9 +104,9 @@ def test_every_error_is_reported_at_once_with_its_place():
         "expect[7].reach.timeout: a timeout must be more than 0 seconds",
         "expect[7].reach.to[0]: 'pc1' is also the source (hint: probe another node)",
         "expect[8]: expected a mapping like 'reach: {from: pc1, to: pc2}', got 42 "
-        "(hint: kinds: reach, deny, path, service, chat, nat_source, all_pairs, dns)",
+        "(hint: kinds: reach, deny, path, service, chat, nat_source, all_pairs, dns, dhcp, neigh)",
         "expect[9]: has 2 expectations (reach, deny); write one per item "
-        "(hint: kinds: reach, deny, path, service, chat, nat_source, all_pairs, dns)",
+        "(hint: kinds: reach, deny, path, service, chat, nat_source, all_pairs, dns, dhcp, neigh)",
         "expect[10].name: 'name' is given twice (here and in reach) (hint: keep one)",
         "expect[11].all_pairs.nodes: all_pairs needs at least two nodes (hint: list two or more, or write hosts)",
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
@@ -75,6 +76,14 @@ def build_parser() -> Parser:
     p.add_argument("--expect", help="an address that must be among the answers")
     p.add_argument("--timeout", type=positive(float), default=2.0)
 
+    p = sub.add_parser("dhcp", help="the address an interface holds from DHCP")
+    p.add_argument("iface")
+    p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for a lease (default 10)")
+
+    p = sub.add_parser("neigh", help="the MAC learnt for a neighbour's address (ARP)")
+    p.add_argument("address")
+    p.add_argument("--timeout", type=positive(float), default=2.0)
+
     p = sub.add_parser("udp", help="UDP echo round trip")
     p.add_argument("host")
     p.add_argument("port", type=int)
@@ -82,6 +91,19 @@ def build_parser() -> Parser:
     p.add_argument("--timeout", type=positive(float), default=2.0)
     p.add_argument("--payload")
     return parser
+
+
+#: the module of each kind (labnode.probe.<module>)
+MODULES = {"ping": "ping", "traceroute": "traceroute", "tcp": "tcp", "http": "httpget", "chat": "chat",
+           "dns": "dns", "dhcp": "dhcp", "neigh": "neigh", "udp": "udp"}
+
+
+def preload(kinds) -> None:
+    """Import the modules of these kinds now, before threads run probes at once
+    (two threads importing one module together can see it half made)."""
+    for kind in kinds:
+        if kind in MODULES:
+            importlib.import_module(f"labnode.probe.{MODULES[kind]}")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -112,6 +134,12 @@ def run(args: argparse.Namespace) -> dict:
     if args.kind == "dns":
         from labnode.probe.dns import lookup
         return lookup(args.lookup, args.server, args.type, args.expect, args.timeout)
+    if args.kind == "neigh":
+        from labnode.probe.neigh import probe as neigh_probe
+        return neigh_probe(args.address, min(args.timeout, 60.0))
+    if args.kind == "dhcp":
+        from labnode.probe.dhcp import probe as dhcp_probe
+        return dhcp_probe(args.iface, max(0.0, min(args.wait, 120.0)))
     from labnode.probe.udp import probe
     return probe(args.host, args.port, args.count, args.timeout, args.payload)
 

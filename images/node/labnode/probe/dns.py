@@ -24,18 +24,21 @@ RESOLV_CONF = "/etc/resolv.conf"
 MAX_RESOLV_CONF = 64 * 1024
 
 
-def nameserver(path: str = RESOLV_CONF) -> str | None:
-    """The first nameserver of resolv.conf, if there is one."""
+def nameservers(path: str = RESOLV_CONF) -> list[str]:
+    """The nameservers of resolv.conf, in order."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             text = handle.read(MAX_RESOLV_CONF)
     except OSError:
-        return None
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) >= 2 and words[0] == "nameserver":
-            return words[1]
-    return None
+        return []
+    return [words[1] for words in (line.split() for line in text.splitlines())
+            if len(words) >= 2 and words[0] == "nameserver"]
+
+
+def nameserver(path: str = RESOLV_CONF) -> str | None:
+    """The first nameserver of resolv.conf, if there is one."""
+    found = nameservers(path)
+    return found[0] if found else None
 
 
 def _udp(server: str, data: bytes, timeout: float) -> bytes:

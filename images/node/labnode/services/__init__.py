@@ -9,6 +9,9 @@
                                (--config FILE; see labnode.stack)
     dns        labnode.dns     authoritative DNS and a resolver
                                (--config FILE; see labnode.dns.server)
+    dhcp       labnode.dhcp    a DHCP server (--config FILE; see labnode.dhcp.server)
+    dhcp-relay labnode.dhcp    a DHCP relay agent, on a router (--config FILE;
+                               see labnode.dhcp.relay)
 
 Every service takes --port and --bind, prints "<type> listening on ADDR:PORT"
 when ready, logs one line per event to stdout and exits 0 on SIGTERM (the
@@ -22,4 +25,6 @@ MODULES = {
     "udp-echo": "labnode.services.udp_echo",
     "stack": "labnode.stack",
     "dns": "labnode.dns.server",
+    "dhcp": "labnode.dhcp.server",
+    "dhcp-relay": "labnode.dhcp.relay",
 }
