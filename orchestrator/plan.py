@@ -232,13 +232,17 @@ class Check(BaseModel):
     answer: str | None = None    # dns: an address that must be in the answer
     rcode: str | None = None     # dns: the answer's code
     lease: str | None = None     # the target takes its address by DHCP: "node.iface", read when probed
-    pool: list[str] = Field(default_factory=list)     # dhcp: the first and last address of the pool
+    pool: list[str] = Field(default_factory=list)     # dhcp: first, last (a pair per server of a shared LAN)
     gateway: str | None = None   # dhcp: the default route the lease must give
     mac: str | None = None       # neigh: the MAC the node must have learnt for address
     seen_as: list[str] = Field(default_factory=list)  # nat_source: acceptable sources
     log: str | None = None       # nat_source: the access log (file or folder)
     wait: float = 0.0
     timeout: float = 1.0
+
+    def pool_text(self) -> str:
+        """dhcp: '10.0.1.100 - 10.0.1.149' (or 'A - B or C - D' for a shared LAN)."""
+        return " or ".join(f"{a} - {b}" for a, b in zip(self.pool[::2], self.pool[1::2], strict=False))
 
 
 _NO_ADDRESS_YET = ("takes its address by DHCP, which no one knows before it asks "

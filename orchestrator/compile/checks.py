@@ -181,15 +181,20 @@ def _asking(plan: Plan, ref: str) -> str | None:
 
 
 def _dhcp_pool(plan: Plan, node: str, iface: str) -> tuple[list[str], str | None] | None:
-    """The range and router of the pool serving node:iface's segment, or None."""
+    """The ranges (first, last, first, last, ...: one pair per server of a
+    shared LAN) and the router of the pools serving node:iface's segment, or None."""
     seg = next((s for s in plan.segments if f"{node}:{iface}" in s.ports), None)
     if seg is None or seg.prefix is None:
         return None
+    ranges: list[str] = []
+    router = None
     for server in plan.nodes.values():
         for pool in (server.dhcp or {}).get("pools", []):
             if pool["subnet"] == seg.prefix:
-                return list(pool["range"]), pool.get("router")
-    return None
+                ranges += pool["range"]
+                router = pool.get("router")
+    return (ranges, router) if ranges else None
+
 
 
 def _expected(kind: str, proto: str) -> str:
@@ -351,7 +356,8 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
             if pool is None:
                 continue    # no pool serves it: said by compile/dhcp.py
             want_address = s.address or (iface.address.split("/")[0] if iface.address else None)
-            want = f"an address {want_address}" if want_address else f"an address in {pool[0][0]} - {pool[0][1]}"
+            want = f"an address {want_address}" if want_address else "an address in " + " or ".join(
+                f"{a} - {b}" for a, b in zip(pool[0][::2], pool[0][1::2], strict=True))
             if pool[1]:
                 want += f", gateway {pool[1]}"
             add(exp, w, False, kind="dhcp", src=s.host, dst=f"{s.host}.{iface.name}", address=want_address or "",

@@ -47,6 +47,9 @@ class _Served:
     net: Net
     first: Addr
     last: Addr
+    shared: bool
+    router: str | None
+    doc: dict[str, Any]
 
     def size(self) -> int:
         return int(self.last) - int(self.first) + 1
@@ -79,7 +82,7 @@ def plan_dhcp(plan: Plan, nodes: dict[str, NodeSpec], out: Problems) -> None:
             asking.setdefault(seg.name, []).append((name, found))
     taken = plan.owners()
     relay_to = _relay_targets(plan, relays, servers, out)
-    served: dict[str, _Served] = {}   # segment -> the pool serving it
+    served: dict[str, list[_Served]] = {}   # segment -> the pools serving it (several: shared)
     tried: set[str] = set()            # segments a pool was written for (its problem said already)
     for name, k, svc in servers:
         where = f"nodes.{name}.services[{k}]"
@@ -100,11 +103,12 @@ def plan_dhcp(plan: Plan, nodes: dict[str, NodeSpec], out: Problems) -> None:
         if seg_name in served:
             serving = served[seg_name]
             unreserved = [m for m in members if not m[1].address]
-            if len(unreserved) > serving.size():
-                size = serving.size()
-                out.warn(serving.where, f"the range {serving.first} - {serving.last} holds {size} "
-                         f"address{'es' if size > 1 else ''} for {len(unreserved)} hosts that ask with no "
-                         "reservation", "widen the range")
+            size = sum(s.size() for s in serving)
+            if len(unreserved) > size:
+                ranges = " and ".join(f"{s.first} - {s.last}" for s in serving)
+                out.warn(serving[-1].where, f"the range{'s' if len(serving) > 1 else ''} {ranges} hold"
+                         f"{'s' if len(serving) == 1 else ''} {size} address{'es' if size > 1 else ''} for "
+                         f"{len(unreserved)} hosts that ask with no reservation", "widen the range")
             continue
         seg = next(s for s in plan.segments if s.name == seg_name)
         for name, member in members:
@@ -113,6 +117,12 @@ def plan_dhcp(plan: Plan, nodes: dict[str, NodeSpec], out: Problems) -> None:
                       f"DHCP, but no dhcp service of this lab has a pool for its segment{on}",
                       "add a pool whose range is on that subnet to a dhcp service"
                       + (f", e.g. range: [{_example(seg.prefix)}]" if seg.prefix else ""))
+    for serving in served.values():
+        if len(serving) == 1 and serving[0].shared:
+            out.warn(f"{serving[0].where}.shared", f"no other server has a pool on {serving[0].net}: this server "
+                     "stays silent to a client that asks for an address outside its range",
+                     "leave 'shared' out, or give the other server its pool")
+    _share_reservations(served, out)
     _relays(plan, relays, relay_to, asking, served, out)
     for name, iface_name in clients:
         if plan.nodes[name].interface(iface_name) is not None:
@@ -149,7 +159,7 @@ def _relay_targets(plan: Plan, relays: dict[str, str], servers: list, out: Probl
 
 
 def _pool(plan: Plan, server: str, where: str, pool: DhcpPoolSpec, taken: dict[str, tuple[str, str]],
-          served: dict[str, _Served], relay_to: dict[str, tuple[str, str]],
+          served: dict[str, list[_Served]], relay_to: dict[str, tuple[str, str]],
           asking: dict[str, list[tuple[str, PlanInterface]]], tried: set[str],
           out: Problems) -> dict[str, Any] | None:
     first, last = pool.range
@@ -178,11 +188,21 @@ def _pool(plan: Plan, server: str, where: str, pool: DhcpPoolSpec, taken: dict[s
                   f"{first} - {last}{more}: the server would hand it out again",
                   "start the range after the written addresses, or move those out of it")
         return None
-    if seg.name in served:
-        other = served[seg.name]
-        out.error(f"{where}.range", f"{net} has a pool already ({other.where})",
-                  "one pool per subnet: merge them, or serve another LAN")
-        return None
+    for other in served.get(seg.name, []):
+        if other.server == server:
+            out.error(f"{where}.range", f"{net} has a pool of {server}'s already ({other.where})",
+                      "one pool per subnet and server: merge them")
+            return None
+        if not (pool.shared and other.shared):
+            out.error(f"{where}.range", f"{net} has a pool already ({other.where}): two servers on one LAN "
+                      "would both answer every client",
+                      "serve another LAN, or split this one: 'shared: true' on each pool, their ranges apart")
+            return None
+        if first <= other.last and other.first <= last:
+            out.error(f"{where}.range", f"the range {first} - {last} overlaps {other.first} - {other.last} "
+                      f"({other.where}): the two servers would hand out the same addresses",
+                      "split the subnet between them: ranges apart")
+            return None
     ports = _ports(seg)
     direct = any(n == server for n, _ in ports)
     relaying = [n for n, _ in ports if relay_to.get(n, ("", ""))[0] == server]
@@ -193,11 +213,19 @@ def _pool(plan: Plan, server: str, where: str, pool: DhcpPoolSpec, taken: dict[s
         out.error(where, f"no DHCP request from {net} reaches {server}: it has no interface there and no "
                   "router there relays to it", hint)
         return None
-    served[seg.name] = _Served(server, where, net, first, last)
     doc: dict[str, Any] = {"subnet": str(net), "range": [str(first), str(last)], "lease": pool.lease}
     router = _router(plan, seg, net, pool, f"{where}.router", out)
+    for other in served.get(seg.name, []):
+        if router != other.router:
+            out.error(f"{where}.router", f"this pool gives the gateway {router or 'none'}, {other.where} gives "
+                      f"{other.router or 'none'}: a host's gateway would depend on which server answered first",
+                      "give the pools of one LAN the same router")
+            return None
+    served.setdefault(seg.name, []).append(_Served(server, where, net, first, last, pool.shared, router, doc))
     if router:
         doc["router"] = router
+    if pool.shared:
+        doc["shared"] = True
     dns = [str(a) for a in pool.dns] if pool.dns is not None else ([plan.resolver] if plan.resolver else [])
     if dns:
         doc["dns"] = dns
@@ -263,8 +291,32 @@ def _reservations(plan: Plan, where: str, pool: DhcpPoolSpec, net: Net, taken: d
     return docs
 
 
+def _share_reservations(served: dict[str, list[_Served]], out: Problems) -> None:
+    """Every server of a shared LAN knows all its reservations: each offers a
+    reserved host its address, and none hands that address to another."""
+    for pools in served.values():
+        if len(pools) < 2:
+            continue
+        by_mac: dict[str, dict[str, str]] = {}
+        by_address: dict[str, dict[str, str]] = {}
+        for pool in pools:
+            for r in pool.doc["reservations"]:
+                here = f"{pool.where}.reservations.{r['hostname']}"
+                known = by_mac.setdefault(r["mac"], r)
+                holder = by_address.setdefault(r["address"], r)
+                if known["address"] != r["address"]:
+                    out.error(here, f"{r['hostname']} is reserved {r['address']} here and {known['address']} "
+                              "by another server of its LAN", "reserve one address for it, in one pool")
+                elif holder["mac"] != r["mac"]:
+                    out.error(here, f"{r['address']} is reserved for {holder['hostname']} by another server "
+                              "of its LAN", "reserve one address per host")
+        for pool in pools:
+            pool.doc["reservations"] = list(by_mac.values())
+
+
 def _relays(plan: Plan, relays: dict[str, str], relay_to: dict[str, tuple[str, str]],
-            asking: dict[str, list[tuple[str, PlanInterface]]], served: dict[str, _Served], out: Problems) -> None:
+            asking: dict[str, list[tuple[str, PlanInterface]]], served: dict[str, list[_Served]],
+            out: Problems) -> None:
     """Each relaying router's document: it listens on its interfaces whose
     segment a pool of its server serves and the server is not on."""
     for router, (server, address) in relay_to.items():
@@ -272,8 +324,8 @@ def _relays(plan: Plan, relays: dict[str, str], relay_to: dict[str, tuple[str, s
         for seg in plan.segments:
             ports = _ports(seg)
             mine = [i for n, i in ports if n == router]
-            pool = served.get(seg.name)
-            if mine and pool is not None and pool.server == server and all(n != server for n, _ in ports):
+            pools = served.get(seg.name, [])
+            if mine and any(p.server == server for p in pools) and all(n != server for n, _ in ports):
                 listen += mine
         if not listen:
             out.warn(f"nodes.{router}.dhcp_relay", f"{router} relays to {server}, but no pool of {server} "

@@ -92,6 +92,9 @@ class DhcpPoolSpec(StrictModel):
     node; default: the router of that segment) and `dns` (default: the lab's
     resolver) are the options sent; `reservations` give a node a fixed address
     (`{pc3: 10.0.1.50}`, or `{pc3.eth1: ...}` for a host with several).
+    `shared: true` says that another server has a pool on the same LAN too (a
+    split scope: each server hands out its own part of the subnet); every pool
+    of that LAN says it, their ranges apart and their router the same.
     """
 
     range: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]
@@ -100,6 +103,7 @@ class DhcpPoolSpec(StrictModel):
     dns: list[ipaddress.IPv4Address] | None = Field(default=None, max_length=8)
     domain: str | None = None
     reservations: dict[str, ipaddress.IPv4Address] = Field(default_factory=dict, max_length=4096)
+    shared: bool = False
 
     @field_validator("range", mode="before")
     @classmethod

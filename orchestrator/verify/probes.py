@@ -358,13 +358,14 @@ def _judge_dhcp(check: Check, d: dict[str, Any]) -> Seen:
     gateway = d.get("gateway")
     got += f", gateway {gateway}" if gateway else ", no gateway"
     try:
-        first, last = (int(ipaddress.IPv4Address(a)) for a in check.pool)
-        in_pool = first <= int(ipaddress.IPv4Address(address)) <= last
+        held = int(ipaddress.IPv4Address(address))
+        ends = [int(ipaddress.IPv4Address(a)) for a in check.pool]
+        in_pool = any(first <= held <= last for first, last in zip(ends[::2], ends[1::2], strict=False))
     except (ValueError, TypeError):
         in_pool = False
     ok = address == check.address if check.address else in_pool
     if not ok:
-        got += f": not {check.address}" if check.address else f": outside the pool {check.pool[0]} - {check.pool[1]}"
+        got += f": not {check.address}" if check.address else f": outside the pool {check.pool_text()}"
     if check.gateway and gateway != check.gateway:
         ok = False
     detail = f"nameservers: {', '.join(d.get('nameservers') or []) or 'none'}"

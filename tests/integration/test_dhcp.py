@@ -96,3 +96,40 @@ def test_the_netns_backend_runs_it_too():
         assert len([r for r in operate.leases(name, backend=netns) if r.state == "bound"]) == 4
     finally:
         api.destroy(name, backend=netns)
+
+
+def test_two_servers_said_to_share_a_lan_each_lease_from_their_own_range(tmp_path):
+    """A split scope on real clients: both servers offer (once listening), each
+    client takes one offer, and every lease comes from its server's range."""
+    if os.geteuid() != 0:
+        pytest.fail("the netns backend needs root")
+    netns = NetnsBackend()
+    name = "t-dhcp-split"
+    hosts = [f"pc{i}" for i in range(1, 5)]
+    nodes = "".join(f"  {h}: {{kind: host, interfaces: {{eth0: dhcp}}}}\n" for h in hosts)
+    checks = "".join(f"  - dhcp: {{host: {h}}}\n" for h in hosts)
+    (tmp_path / "lab.yml").write_text(f"""
+name: {name}
+nodes:
+  r1: {{kind: router, interfaces: {{eth0: 10.0.1.1/24}}}}
+  a: {{kind: host, interfaces: {{eth0: 10.0.1.2/24}},
+      services: [{{type: dhcp, pools: [{{range: [10.0.1.100, 10.0.1.149], shared: true}}]}}]}}
+  b: {{kind: host, interfaces: {{eth0: 10.0.1.3/24}},
+      services: [{{type: dhcp, pools: [{{range: [10.0.1.150, 10.0.1.199], shared: true}}]}}]}}
+{nodes}lans:
+  lan1: {{members: [r1:eth0, a, b, {", ".join(hosts)}]}}
+expect:
+  - all_pairs: hosts
+{checks}""")
+    api.destroy(name, backend=netns)
+    try:
+        api.deploy(tmp_path, backend=netns)
+        results = run_lab_tests(name, backend=netns)
+        assert [f"{r.what}: {r.got}" for r in results if not r.ok] == []
+        rows = [r for r in operate.leases(name, backend=netns) if r.state == "bound"]
+        assert sorted(r.node for r in rows) == hosts
+        for r in rows:
+            last = int(r.address.rsplit(".", 1)[1])
+            assert 100 <= last <= 199 and (r.server == "a") == (last <= 149), r
+    finally:
+        api.destroy(name, backend=netns)

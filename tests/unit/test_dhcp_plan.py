@@ -155,3 +155,65 @@ def test_a_redeploy_leaves_what_the_dhcp_client_installed(plan):
     # written, then asked for: what the setup script gave goes; the client installs the lease's
     assert _stale(static.nodes["pc2"], plan.nodes["pc2"]) == ["ip addr del 10.0.2.50/24 dev eth0",
                                                               "ip route del 0.0.0.0/0 via 10.0.2.1"]
+
+
+# two servers split lan1 (a shared LAN): each its own range, the same router, both reservations
+SHARED = """
+name: split
+nodes:
+  r1: {kind: router, interfaces: {eth0: 10.0.1.1/24}}
+  a: {kind: host, interfaces: {eth0: 10.0.1.2/24},
+      services: [{type: dhcp, pools: [{range: [10.0.1.100, 10.0.1.149], shared: true,
+                                       reservations: {pc1: 10.0.1.50}}]}]}
+  b: {kind: host, interfaces: {eth0: 10.0.1.3/24},
+      services: [{type: dhcp, pools: [{range: [10.0.1.150, 10.0.1.199], shared: true}]}]}
+  pc1: {kind: host, interfaces: {eth0: dhcp}}
+  pc2: {kind: host, interfaces: {eth0: dhcp}}
+lans:
+  lan1: {members: [r1:eth0, a, b, pc1, pc2]}
+"""
+
+
+def test_two_servers_said_to_share_a_lan_split_it_and_both_know_its_reservations():
+    plan = compile_text(SHARED).result()
+    (pa,), (pb,) = plan.nodes["a"].dhcp["pools"], plan.nodes["b"].dhcp["pools"]
+    assert (pa["range"], pb["range"]) == (["10.0.1.100", "10.0.1.149"], ["10.0.1.150", "10.0.1.199"])
+    assert pa["shared"] is pb["shared"] is True and pa["router"] == pb["router"] == "10.0.1.1"
+    mac = plan.nodes["pc1"].interface("eth0").mac
+    assert pa["reservations"] == pb["reservations"] == [{"mac": mac, "address": "10.0.1.50", "hostname": "pc1"}]
+    check, = plan_checks(yaml.safe_load("- dhcp: {host: pc2}"), plan)
+    assert check.pool == ["10.0.1.100", "10.0.1.149", "10.0.1.150", "10.0.1.199"]
+    assert check.expected == "an address in 10.0.1.100 - 10.0.1.149 or 10.0.1.150 - 10.0.1.199, gateway 10.0.1.1"
+    fake = FakeBackend()
+    fake.load(plan)
+    for held, ok in (("10.0.1.170/24", True), ("10.0.1.120/24", True), ("10.0.1.90/24", False)):
+        fake.probe = lambda node, argv, held=held: lease(held, "10.0.1.1")
+        result, = run_checks(fake, plan, [check])
+        assert result.ok is ok, result.got
+    assert "outside the pool 10.0.1.100 - 10.0.1.149 or 10.0.1.150 - 10.0.1.199" in result.got
+
+
+@pytest.mark.parametrize("edit, said", [
+    (("shared: true}]}]}\n  pc1", "}]}]}\n  pc1"),
+     "10.0.1.0/24 has a pool already (nodes.a.services[0].pools[0]): two servers on one LAN would both answer"),
+    (("10.0.1.150, 10.0.1.199", "10.0.1.140, 10.0.1.199"),
+     "the range 10.0.1.140 - 10.0.1.199 overlaps 10.0.1.100 - 10.0.1.149"),
+    (("10.0.1.199], shared: true", "10.0.1.199], shared: true, router: 10.0.1.3"),
+     "this pool gives the gateway 10.0.1.3, nodes.a.services[0].pools[0] gives 10.0.1.1"),
+    (("10.0.1.199], shared: true", "10.0.1.199], shared: true, reservations: {pc1: 10.0.1.160}"),
+     "pc1 is reserved 10.0.1.160 here and 10.0.1.50 by another server of its LAN"),
+])
+def test_a_shared_lan_is_refused_unless_every_pool_says_so_apart_and_alike(edit, said):
+    text = SHARED.replace(*edit)
+    assert text != SHARED
+    errors = [p.message for p in compile_text(text).errors]
+    assert any(said in e for e in errors), errors
+
+
+def test_a_pool_said_shared_that_shares_with_no_one_is_warned():
+    text = SHARED.replace("  b: {kind: host, interfaces: {eth0: 10.0.1.3/24},\n"
+                          "      services: [{type: dhcp, pools: [{range: [10.0.1.150, 10.0.1.199], shared: true}]}]}\n",
+                          "").replace("a, b, pc1", "a, pc1")
+    result = compile_text(text)
+    assert not result.errors
+    assert any("no other server has a pool on 10.0.1.0/24" in w.message for w in result.warnings)

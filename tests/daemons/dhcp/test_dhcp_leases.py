@@ -298,6 +298,26 @@ def test_request_for_another_server_drops_our_offer(server):
     assert server.leases.table == {}
 
 
+def test_a_shared_pool_is_silent_to_a_request_for_the_other_servers_range(clock):
+    config = {**CONFIG, "pools": [{**CONFIG["pools"][0], "shared": True}]}
+    server = Server(parse_config(config), Leases(clock))
+    # init-reboot of the other server's client (an address of the subnet outside our range): no record here
+    answer, _, text = reply(server, request(m.REQUEST, options={m.REQUESTED_IP: m.ip_bytes("10.0.1.160")}))
+    assert answer is None and "10.0.1.160 is not in our range of a shared subnet: silent" in text
+    # one addressed to us (its server id) is still refused, and a wrong subnet is still a NAK
+    nak, _, _ = reply(server, request(m.REQUEST, options={
+        m.SERVER_ID: m.ip_bytes("10.0.1.1"), m.REQUESTED_IP: m.ip_bytes("10.0.1.160")}))
+    assert nak.type == m.NAK
+    nak, _, _ = reply(server, request(m.REQUEST, options={m.REQUESTED_IP: m.ip_bytes("192.168.5.5")}))
+    assert nak.type == m.NAK
+    # the one pool not shared answers the same request with a NAK
+    nak, _, _ = reply(Server(parse_config(CONFIG), Leases(clock)),
+                      request(m.REQUEST, options={m.REQUESTED_IP: m.ip_bytes("10.0.1.160")}))
+    assert nak.type == m.NAK and b"not in our range" in nak.options[m.MESSAGE]
+    with pytest.raises(ConfigError, match=r"pools\[0\]\.shared: expected true or false"):
+        parse_config({**CONFIG, "pools": [{**CONFIG["pools"][0], "shared": "yes"}]})
+
+
 def test_init_reboot_nak_for_wrong_subnet(server):
     nak, to, _ = reply(server, request(m.REQUEST, options={m.REQUESTED_IP: m.ip_bytes("192.168.5.5")}))
     assert nak.type == m.NAK and nak.yiaddr == m.ZERO and to == ("255.255.255.255", 68)

@@ -57,6 +57,10 @@ class Nak(Exception):
     """A REQUEST the server must answer with NAK; the text says why."""
 
 
+class NotOurs(Nak):
+    """A REQUEST for an address of the subnet outside this server's range."""
+
+
 class LeaseFileError(ValueError):
     """The lease file cannot be used; the text names the file and the problem."""
 
@@ -78,6 +82,7 @@ class Pool:
     domain: str | None = None
     lease: int = 3600
     reservations: dict[str, Reservation] = field(default_factory=dict)  # by MAC
+    shared: bool = False    # another server hands out another range of this subnet
     reserved: dict[Address, str] = field(init=False, repr=False)         # address -> MAC
 
     def __post_init__(self) -> None:
@@ -217,7 +222,7 @@ class Leases:
         if address not in pool.subnet:
             raise Nak(f"{address} is not in {pool.subnet}")
         if not pool.owns(address):
-            raise Nak(f"{address} is not in our range")
+            raise NotOurs(f"{address} is not in our range")
         reservation = pool.reservations.get(mac)
         if reservation is not None and reservation.address != address:
             raise Nak(f"{mac} has the reserved address {reservation.address}")

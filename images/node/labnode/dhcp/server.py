@@ -15,7 +15,8 @@ exit status 1):
                 "domain": "lab",                   # optional (option 15)
                 "lease": 3600,                     # seconds, 10 .. 2**31 - 1 (default 3600)
                 "reservations": [{"mac": "02:00:00:00:00:09", "address": "10.0.1.50",
-                                  "hostname": "pc9"}]}]}     # address inside the subnet
+                                  "hostname": "pc9"}],      # address inside the subnet
+                "shared": false}]}          # another server has a range of this subnet
 
 How a request finds its pool: a relayed one (giaddr set) by the relay's
 address, giaddr; a direct one by the address of the interface it came in on.
@@ -27,6 +28,9 @@ The exchanges (RFC 2131 section 3):
     REQUEST (server id = us)  ->                  "selecting": take the offer
                               <-     ACK / NAK    ACK: lease time, T1, T2, options
     REQUEST (no server id, requested address)     "init-reboot": NAK if not ours
+                                                  (a shared pool: silent for an address
+                                                  of the other server's range, RFC 2131
+                                                  section 4.3.2: no record of it here)
     REQUEST (ciaddr set)                          "renewing" (unicast) / "rebinding"
     RELEASE (ciaddr)          ->                  the address is free again
     DECLINE (requested addr)  ->                  the address is in use: kept back a while
@@ -61,7 +65,7 @@ from dataclasses import dataclass
 
 from labnode import bounded, contract
 from labnode.dhcp import message as m
-from labnode.dhcp.leases import MAX_POOL, Lease, LeaseFileError, Leases, Nak, Pool, Reservation
+from labnode.dhcp.leases import MAX_POOL, Lease, LeaseFileError, Leases, Nak, NotOurs, Pool, Reservation
 from labnode.netutil import describe_error, flush_log, log, peer, run
 
 DEFAULT_LEASE_FILE = "/run/labnet/dhcp-leases.json"  # not /var/lib: the netns backend shares it
@@ -155,7 +159,7 @@ def parse_reservations(obj: dict, subnet: ipaddress.IPv4Network, where: str) -> 
 
 
 def parse_pool(obj, where: str) -> Pool:
-    _keys(obj, where, {"subnet", "range"}, {"router", "dns", "domain", "lease", "reservations"})
+    _keys(obj, where, {"subnet", "range"}, {"router", "dns", "domain", "lease", "reservations", "shared"})
     try:
         subnet = ipaddress.IPv4Network(obj["subnet"]) if isinstance(obj["subnet"], str) else None
     except ValueError:
@@ -172,6 +176,10 @@ def parse_pool(obj, where: str) -> Pool:
     if int(end) - int(start) + 1 > MAX_POOL:
         raise ConfigError(f"{where}.range: more than {MAX_POOL} addresses")
     pool = Pool(subnet, start, end, reservations=parse_reservations(obj, subnet, where))
+    shared = obj.get("shared", False)
+    if not isinstance(shared, bool):
+        raise ConfigError(f"{where}.shared: expected true or false")
+    pool.shared = shared
     if obj.get("router") is not None:
         pool.router = _inside(_address(obj["router"], f"{where}.router"), subnet, f"{where}.router")
     pool.dns = [_address(a, f"{where}.dns[{i}]")
@@ -307,6 +315,12 @@ class Server:
             return None, f"{who}: no address requested"
         try:
             lease = self.leases.request(pool, msg.mac, address, msg.text_option(m.HOSTNAME))
+        except NotOurs as nak:
+            if pool.shared and chosen is None:
+                return None, f"{who}: {address} is not in our range of a shared subnet: silent"
+            reply = self.reply(msg, pool, link, m.NAK, m.ZERO)
+            reply.options[m.MESSAGE] = str(nak).encode()[:200]
+            return self.send(msg, reply, f"NAK {address}: {nak}"), who
         except Nak as nak:
             reply = self.reply(msg, pool, link, m.NAK, m.ZERO)
             reply.options[m.MESSAGE] = str(nak).encode()[:200]
