@@ -24,7 +24,7 @@ from .lab import attach, compile_path, locate, not_deployed
 from .labels import LAB_FILE
 from .locks import lab_lock
 from .model import units
-from .model.specs import Impairment, ImpairmentFault
+from .model.common import Impairment, ImpairmentFault
 from .plan import Plan, PlanLink
 from .progress import Progress, silent
 from .verify import DEFAULT_WORKERS

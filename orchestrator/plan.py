@@ -14,8 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .model import units
-from .model.specs import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, Impairment
-from .model.topology import DEFAULT_COST
+from .model.common import DEFAULT_COST, DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_PIDS, Impairment
 
 NodeKind = Literal["host", "switch", "router"]
 RoutingMode = Literal["static", "computed", "dynamic"]

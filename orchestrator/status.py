@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .backend.protocol import Backend, InterfaceState, NodeState
     from .diff import PlanDiff
     from .lab import Running
-    from .model.specs import Impairment
+    from .model.common import Impairment
     from .repair import Trouble
 
 
@@ -87,15 +87,15 @@ def report(name: str, backend: Backend | None = None) -> StatusReport:
 def drift(running: Running) -> str | None:
     """How the lab file differs from what was deployed, in a line; None when it
     does not (or when there is no stored plan to compare with)."""
-    from .diff import plan_diff
     from .record import sources_of
-    from .render.files import render_plan
     record = running.record
     if record is None or not record.source:
         return None
     now = sources_of(record.plan)
     if now == record.sources:
         return None
+    from .diff import plan_diff  # only now: rendering costs jinja2's import
+    from .render.files import render_plan
     name = Path(record.source).name
     if now.get(record.source) is None:
         return f"{record.source} is gone (moved or deleted); the lab runs as it was deployed"

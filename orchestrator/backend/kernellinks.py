@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..model.specs import Impairment
+    from ..model.common import Impairment
     from ..plan import PlanRoute
     from . import netlink
     from .protocol import NodeState

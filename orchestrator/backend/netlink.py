@@ -26,7 +26,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.tcmsg import common as tc_common
 
 from ..errors import BackendError, LabStateError
-from ..model.specs import Impairment
+from ..model.common import Impairment
 from ..plan import PlanRoute
 from .protocol import InterfaceState
 

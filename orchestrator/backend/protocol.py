@@ -21,7 +21,7 @@ from ..errors import LabStateError, unknown_hint
 
 if TYPE_CHECKING:
     from ..contract import NodeFiles
-    from ..model.specs import Impairment
+    from ..model.common import Impairment
     from ..plan import Plan, PlanEnd, PlanLink, PlanRoute
     from ..progress import Progress
 

@@ -2,6 +2,7 @@
 
     base      the strict base model; IPv4 address parsers with messages a student can act on
     units     durations, percentages, rates (one parser each)
+    common    what the plan shares with the lab file: default limits and cost, the impairment type
     specs     services, firewalls, NAT, impairments, routing-daemon options
     topology  nodes, interfaces, links, LANs, pools: the lab file as a whole
     expect    the expectation language of the `expect:` section

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
+from pydantic import ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 
 from .. import contract
 from . import units
 from .base import StrictModel, parse_address
+from .common import Impairment
 
 ServiceType = Literal["http", "select", "chat", "udp-echo", "dns", "dhcp", "command"]
 SERVICE_TYPES: tuple[str, ...] = ("http", "select", "chat", "udp-echo", "dns", "dhcp", "command")
@@ -316,44 +316,6 @@ class DynamicSpec(StrictModel):
         return self
 
 
-class ImpairmentFault(Enum):
-    """What can be wrong with an impairment; the value is how the lab file says it."""
-
-    NOTHING = "an impairment needs at least one of delay, jitter, loss, rate"
-    JITTER_ALONE = "jitter varies a delay: give a delay too (e.g. delay: 50ms, jitter: 5ms)"
-
-
-class Impairment(BaseModel):
-    """What happens to the packets leaving an interface (tc netem, or tbf for a
-    rate alone): the one impairment type of the project. The lab file writes it
-    with units (ImpairSpec), `lab impair` with options; both end here."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    delay_ms: float = 0.0
-    jitter_ms: float = 0.0
-    loss_pct: float = 0.0
-    rate_kbit: int = 0       # 0: no rate limit
-
-    def fault(self) -> ImpairmentFault | None:
-        """Why this impairment cannot be applied, or None. The rules, once."""
-        if not (self.delay_ms or self.jitter_ms or self.loss_pct or self.rate_kbit):
-            return ImpairmentFault.NOTHING
-        if self.jitter_ms and not self.delay_ms:
-            return ImpairmentFault.JITTER_ALONE
-        return None
-
-    def describe(self) -> str:
-        parts = []
-        if self.delay_ms:
-            parts.append(f"delay {self.delay_ms:g}ms" + (f" ±{self.jitter_ms:g}ms" if self.jitter_ms else ""))
-        if self.loss_pct:
-            parts.append(f"loss {self.loss_pct:g}%")
-        if self.rate_kbit:
-            parts.append(f"rate {units.format_rate(self.rate_kbit)}")
-        return ", ".join(parts) or "none"
-
-
 class ImpairSpec(StrictModel):
     """What a link does to the packets leaving each of its ends (tc netem/tbf):
     `{delay: 50ms, jitter: 5ms, loss: 2%, rate: 10mbit}`. Stored in ms, %, kbit/s."""
@@ -390,13 +352,6 @@ class ImpairSpec(StrictModel):
                           loss_pct=self.loss or 0.0, rate_kbit=self.rate or 0)
 
 
-#: Defaults and bounds of what one node may use. The defaults let a 100-node
-#: lab fit a 24 GiB machine even if every node used its whole memory
-#: (100 x 192 MiB = 18.75 GiB), stop a fork bomb at 512 processes, and leave
-#: a second core to the rest of the machine on a 2-core one.
-DEFAULT_PIDS = 512
-DEFAULT_MEMORY = 192 * 1024**2
-DEFAULT_CPUS = 1.0
 PIDS_RANGE = (32, 16384)
 MEMORY_RANGE = (32 * 1024**2, 16 * 1024**3)
 CPUS_RANGE = (0.1, 64.0)

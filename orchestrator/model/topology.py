@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, StrictInt, field_validator, model_validator
 
 from .base import StrictModel, parse_address, parse_interface_address, parse_link_subnet, parse_network
+from .common import DEFAULT_COST
 from .specs import DynamicSpec, FirewallSpec, ImpairSpec, LimitsSpec, NatSpec, ServiceSpec, StackSpec
 
 #: Linux refuses interface names longer than this.
@@ -99,7 +100,6 @@ RoutingMode = Literal["static", "computed", "dynamic"]
 #: machine (docs/netns-backend.md); `lab deploy --backend` overrides it
 BackendName = Literal["docker", "netns"]
 ROUTING_MODES: tuple[str, ...] = ("static", "computed", "dynamic")
-DEFAULT_COST = 10
 
 
 class NodeSpec(StrictModel):

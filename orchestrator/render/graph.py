@@ -21,7 +21,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from ..errors import GraphError
-from ..model.topology import DEFAULT_COST
+from ..model.common import DEFAULT_COST
 from ..plan import Plan, PlanEnd, PlanInterface, PlanLink, PlanNode
 
 #: the formats of draw(): name -> what it is
