@@ -1,21 +1,18 @@
 """All-pairs ping: every host pings every other host's first address, in
-parallel (`lab ping`, `lab deploy --ping`), with the system's ping. A host
+parallel (`lab ping`, `lab deploy --ping`), with the node's own ICMP echo
+probe (`lab-probe ping`: each source's pings in one exec). A host
 on the user-space stack is pinged but pings no one (its kernel has no address).
 A host that takes its address by DHCP is pinged at the address it holds now."""
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..backend.protocol import Backend
-from ..errors import LabError
 from ..plan import Plan
 from ..progress import Event, Progress, silent
-from .probes import Prober
-
-_RTT = re.compile(r"= [\d.]+/([\d.]+)/")
+from .probes import ProbeError, Prober
 
 
 @dataclass(frozen=True)
@@ -51,32 +48,43 @@ def leased_targets(backend: Backend, plan: Plan) -> tuple[dict[str, str], dict[s
             {n: why for n, (a, why) in found.items() if a is None})
 
 
-def ping(backend: Backend, lab: str, src: str, dst: str, address: str,
-         count: int = 1, timeout_s: int = 2, tries: int = 2) -> PingResult:
-    argv = ["ping", "-n", "-q", "-c", str(count), "-W", str(timeout_s), address]
-    for _ in range(max(1, tries)):
-        try:
-            res = backend.exec(lab, src, argv)
-        except LabError as exc:  # the source node is not running: no verdict, the reason
-            return PingResult(src, dst, address, False, None, str(exc))
-        if res.ok:
-            m = _RTT.search(res.stdout)
-            return PingResult(src, dst, address, True, float(m.group(1)) if m else None)
-    lines = (res.stdout + res.stderr).strip().splitlines()
-    return PingResult(src, dst, address, False, None, lines[-1] if lines else f"exit {res.exit_code}")
+#: one ping of `lab ping`: two echo requests 20 ms apart, 2 s for a reply
+PING_ARGV = ["--count", "2", "--interval", "0.02", "--timeout", "2"]
+
+
+def _pings(prober: Prober, src: str, dsts: list[tuple[str, str]]) -> list[PingResult]:
+    """src pings each (dst, address) at once, in one exec (the node's batch of probes)."""
+    try:
+        answers = prober.probe_many(src, [["ping", address, *PING_ARGV] for _, address in dsts])
+    except ProbeError as exc:  # the source node is not running: no verdict, the reason
+        return [PingResult(src, dst, address, False, None, str(exc)) for dst, address in dsts]
+    out = []
+    for (dst, address), (data, _) in zip(dsts, answers, strict=True):
+        if isinstance(data, ProbeError):
+            out.append(PingResult(src, dst, address, False, None, str(data)))
+        elif data.get("ok"):
+            avg = data.get("avg")
+            out.append(PingResult(src, dst, address, True, float(avg) if isinstance(avg, (int, float)) else None))
+        else:
+            out.append(PingResult(src, dst, address, False, None, prober.named(str(data.get("error") or "no reply"))))
+    return out
 
 
 def all_pairs_ping(backend: Backend, plan: Plan, progress: Progress = silent,
                    workers: int = 8) -> list[PingResult]:
+    """Every host pings every other one: one exec per source host, all at once."""
     leased, without = leased_targets(backend, plan)
     targets = {**host_targets(plan), **leased}
-    pairs = [(s, d) for s in targets for d in targets if s != d and plan.nodes[s].stack is None]
+    sources = [s for s in targets if plan.nodes[s].stack is None]
     results: list[PingResult] = [PingResult(s, d, "no lease", False, None, why) for d, why in without.items()
-                                 for s in targets if plan.nodes[s].stack is None]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(ping, backend, plan.lab, s, d, targets[d]) for s, d in pairs]
-        for n, fut in enumerate(futures, 1):
-            r = fut.result()
-            results.append(r)
-            progress(Event("verify", f"{r.src} -> {r.dst}: {'ok' if r.ok else 'FAIL'}", n, len(pairs)))
+                                 for s in sources]
+    prober = Prober(backend, plan)
+    total = sum(len(targets) - 1 for _ in sources)
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(sources)))) as pool:
+        futures = [pool.submit(_pings, prober, s, [(d, a) for d, a in targets.items() if d != s]) for s in sources]
+        for fut in futures:
+            for r in fut.result():
+                results.append(r)
+                progress(Event("verify", f"{r.src} -> {r.dst}: {'ok' if r.ok else 'FAIL'}",
+                               len(results) - len(without) * len(sources), total))
     return results
