@@ -67,7 +67,7 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator import PROJECT  # noqa: E402
 from orchestrator import lab as api  # noqa: E402
-from orchestrator.backend import netlink  # noqa: E402
+from orchestrator.backend import netlink, rtnl  # noqa: E402
 from orchestrator.backend.dockerengine import DockerBackend  # noqa: E402
 from orchestrator.backend.images import NODE_DIR, build_base, recipe_tag  # noqa: E402
 from orchestrator.digest import tree_digest  # noqa: E402
@@ -315,7 +315,7 @@ class RouteEvents:
         home = os.open("/proc/self/ns/net", os.O_RDONLY)
         try:
             for router, pid in pids.items():
-                fd = os.open(netlink.netns_path(pid), os.O_RDONLY)
+                fd = os.open(rtnl.netns_path(pid), os.O_RDONLY)
                 try:
                     if libc.setns(fd, CLONE_NEWNET) != 0:
                         raise OSError(ctypes.get_errno(), f"setns into {router}")

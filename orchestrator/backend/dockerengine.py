@@ -20,7 +20,7 @@ from .. import PROJECT, contract
 from ..errors import BackendError, ImageError, LabStateError
 from ..labels import LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_PROJECT, LABEL_SOURCE
 from ..progress import Event, Progress
-from . import archive, dockerboot, dockerrecord
+from . import archive, dockerboot, dockerrecord, rtnl
 from . import dockersupervisor as supervisor
 from .dockerclient import connect, docker_cli, engine_lost
 from .dockerexec import RemoteProcess
@@ -222,7 +222,7 @@ class DockerBackend(KernelLinks):
 
     def interfaces(self, lab: str, node: str) -> list[InterfaceState]:
         st = self._node(lab, node)
-        return netlink.read_interfaces(st.pid) if st.running else []
+        return rtnl.read(st.pid).interfaces if st.running else []
 
     # --- deploy steps --------------------------------------------------------
     def _images_of(self, plan: Plan, names: list[str]) -> dict[str, str]:
@@ -293,6 +293,12 @@ class DockerBackend(KernelLinks):
             self._booting.pop((lab, node), None)
 
     def _remove(self, c: dict[str, Any]) -> None:
+        if self._lookups is not None:
+            try:
+                self._lookups.remove(c["Id"])   # already gone, or already being removed: fine
+            except BackendError as exc:
+                raise BackendError(f"removing {c['Names'][0].lstrip('/')}: {exc}") from exc
+            return
         try:
             self.client.api.remove_container(c["Id"], force=True)
         except docker.errors.NotFound:
@@ -460,7 +466,7 @@ class DockerBackend(KernelLinks):
         waiting = {(n, i.name) for n in nodes for i in plan.nodes[n].interfaces}
         while waiting:
             for node in sorted({n for n, _ in waiting}):
-                up = {i.name for i in netlink.read_interfaces(pids[node]) if i.oper == "UP"}
+                up = {i.name for i in rtnl.read(pids[node]).interfaces if i.oper == "UP"}
                 waiting -= {(node, i) for i in up}
             if not waiting or time.monotonic() > deadline:
                 break
@@ -484,6 +490,12 @@ class DockerBackend(KernelLinks):
     # --- running labs --------------------------------------------------------
     def exec(self, lab: str, node: str, argv: list[str]) -> ExecResult:
         st = self._running(lab, node)
+        if self._lookups is not None:   # straight to the engine: no SDK to load, one request fewer
+            done = self._lookups.exec(st.container, argv)
+            if done is None:
+                raise LabStateError(f"node {node} of lab {lab} is gone")
+            code, out, err = done
+            return ExecResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
         try:
             code, (out, err) = self.client.containers.get(st.container).exec_run(argv, demux=True)
         except docker.errors.NotFound:

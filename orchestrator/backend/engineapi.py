@@ -25,6 +25,34 @@ MAX_API = (1, 45)
 TIMEOUT_S = 60.0
 
 
+#: the most output of one exec that is read (the rest is an error, not memory)
+MAX_EXEC_OUTPUT = 256 * 2**20
+
+
+def demux(stream: bytes) -> tuple[bytes, bytes]:
+    """stdout and stderr of an exec's output without a TTY: frames of an
+    8-byte header (stream 1 or 2, three zero bytes, the size, big-endian)
+    and that many bytes. A truncated last frame keeps what arrived; an
+    unknown stream number counts as stdout."""
+    out, err = bytearray(), bytearray()
+    at, end = 0, len(stream)
+    while at + 8 <= end:
+        kind, size = stream[at], int.from_bytes(stream[at + 4:at + 8], "big")
+        chunk = stream[at + 8:at + 8 + size]
+        (err if kind == 2 else out).extend(chunk)
+        at += 8 + size
+    return bytes(out), bytes(err)
+
+
+def _message(body: bytes) -> str:
+    """The engine's error message out of its JSON answer (or the raw text)."""
+    try:
+        found = json.loads(body)
+    except ValueError:
+        return body.decode(errors="replace").strip()[:300]
+    return str(found.get("message", "")) if isinstance(found, dict) else ""
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float):
         super().__init__("localhost", timeout=timeout)
@@ -60,12 +88,24 @@ class EngineAPI:
         self.timeout = timeout
         self._prefix: str | None = None
 
-    def _request(self, url: str) -> tuple[int, bytes]:
+    def _request(self, url: str, method: str = "GET", body: Any = None,
+                 limit: int | None = None) -> tuple[int, bytes]:
         conn = _UnixConnection(self.path, self.timeout)
+        headers = {"Host": "docker"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
         try:
-            conn.request("GET", url, headers={"Host": "docker"})
+            conn.request(method, url, body=data, headers=headers)
             response = conn.getresponse()
-            return response.status, response.read()
+            if limit is None:
+                return response.status, response.read()
+            got = response.read(limit + 1)
+            if len(got) > limit:
+                raise BackendError(f"the Docker engine's answer to {method} {url.split('?')[0]} is larger "
+                                   f"than {limit // 2**20} MiB; not read")
+            return response.status, got
         except (OSError, http.client.HTTPException) as exc:
             raise EngineUnavailable(f"no Docker engine answers on {self.path} ({exc.__class__.__name__}: {exc}); "
                                     "start one with scripts/bootstrap.sh") from None
@@ -107,6 +147,40 @@ class EngineAPI:
         if status != 200:
             raise BackendError(f"the Docker engine answered an archive of {path} with {status}")
         return body
+
+    def exec(self, container: str, argv: list[str]) -> tuple[int, bytes, bytes] | None:
+        """Run argv in a running container, as `docker exec` does: (exit code,
+        stdout, stderr); None if the container is gone. Three requests: the
+        exec made, started (its output read to the end), its exit code read."""
+        prefix = self._versioned()
+        status, body = self._request(f"{prefix}/containers/{quote(container, safe='')}/exec", "POST",
+                                     {"AttachStdout": True, "AttachStderr": True, "Cmd": argv})
+        if status == 404:
+            return None
+        if status != 201:
+            raise BackendError(f"running {argv[0]}: {_message(body) or status}")
+        exec_id = quote(str(json.loads(body)["Id"]), safe="")
+        status, stream = self._request(f"{prefix}/exec/{exec_id}/start", "POST", {"Detach": False, "Tty": False},
+                                       limit=MAX_EXEC_OUTPUT)
+        if status == 404:
+            return None
+        if status != 200:
+            raise BackendError(f"running {argv[0]}: {_message(stream) or status}")
+        out, err = demux(stream)
+        status, body = self._request(f"{prefix}/exec/{exec_id}/json")
+        code = json.loads(body).get("ExitCode") if status == 200 else None
+        return (code if isinstance(code, int) else -1), out, err
+
+    def remove(self, container: str) -> bool:
+        """Remove a container, running or not (`docker rm -f`): True if it was
+        removed or was not there, False if its removal is already under way."""
+        status, body = self._request(f"{self._versioned()}/containers/{quote(container, safe='')}?force=1",
+                                     "DELETE")
+        if status in (204, 404):
+            return True
+        if status == 409:
+            return False
+        raise BackendError(f"removing {container}: {_message(body) or status}")
 
     def inspect(self, container: str) -> dict[str, Any] | None:
         """A container's details; None if it is gone."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import rtnl
+
 if TYPE_CHECKING:
     from ..model.common import Impairment
     from ..plan import PlanRoute
@@ -38,4 +40,8 @@ class KernelLinks:
 
     def impairments(self, lab: str, node: str) -> dict[str, Impairment]:
         st = self._node(lab, node)
-        return netlink.read_impairments(st.pid) if st.running else {}
+        if not st.running:
+            return {}
+        # the kernel's root qdiscs first (no pyroute2): only netem or tbf is worth decoding
+        roots = rtnl.read(st.pid, qdiscs=True).root_qdiscs
+        return netlink.read_impairments(st.pid) if {"netem", "tbf"} & set(roots.values()) else {}

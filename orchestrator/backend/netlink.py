@@ -13,12 +13,8 @@ exists in the host's namespace, even for a moment.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
-import re
-import socket
-import threading
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -28,7 +24,7 @@ from pyroute2.netlink.rtnl.tcmsg import common as tc_common
 from ..errors import BackendError, LabStateError
 from ..model.common import Impairment
 from ..plan import PlanRoute
-from .protocol import InterfaceState
+from . import rtnl
 
 ROOT_HANDLE = 0xFFFFFFFF  # TC_H_ROOT
 ROOT_QDISC = 0x10000      # "1:"
@@ -39,51 +35,10 @@ NETEM_MISSING = ("this machine's kernel has no netem queueing discipline (sch_ne
                  "alone, which works with tbf")
 
 
-def netns_path(pid: int) -> str:
-    return f"/proc/{pid}/ns/net"
-
-
-CLONE_NEWNET = 0x40000000
-NETLINK_ROUTE = 0
-_libc: ctypes.CDLL | None = None
-
-
-def _netlink_socket_in(path: str) -> int:
-    """The file descriptor of a NETLINK_ROUTE socket created inside the network
-    namespace at `path` (an existing one: nothing is ever created). The work
-    is done in a thread of its own, which alone enters the namespace and then
-    ends: the rest of the process never changes namespace."""
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    libc = _libc
-    result: dict[str, Any] = {}
-
-    def enter_and_open() -> None:
-        try:
-            ns = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if libc.setns(ns, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, os.strerror(err))
-            finally:
-                os.close(ns)
-            result["fd"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE).detach()
-        except OSError as exc:
-            result["error"] = exc
-
-    worker = threading.Thread(target=enter_and_open, name="labnet-netns")
-    worker.start()
-    worker.join()
-    if "error" in result:
-        raise result["error"]
-    return int(result["fd"])
-
-
 def open_netns(pid: int) -> IPRoute:
     """An IPRoute bound to the network namespace of process `pid` (which must
     exist: a vanished one is an error, never a new namespace)."""
-    return open_namespace(netns_path(pid), f"pid {pid}")
+    return open_namespace(rtnl.netns_path(pid), f"pid {pid}")
 
 
 def open_namespace(path: str, what: str = "") -> IPRoute:
@@ -91,7 +46,7 @@ def open_namespace(path: str, what: str = "") -> IPRoute:
     /run/netns/NAME)."""
     what = what or path
     try:
-        fd = _netlink_socket_in(path)
+        fd = rtnl.socket_in(path)
     except OSError as exc:
         raise BackendError(f"cannot enter the network namespace of {what}: {exc.strerror or exc}") from exc
     try:
@@ -140,34 +95,6 @@ def delete_link(pid: int, ifname: str) -> None:
     with open_netns(pid) as ipr:
         for idx in ipr.link_lookup(ifname=ifname):
             ipr.link("del", index=idx)
-
-
-def read_interfaces(pid: int) -> list[InterfaceState]:
-    """Interfaces of a namespace (loopback left out), with state and addresses."""
-    with open_netns(pid) as ipr:
-        links = ipr.get_links()
-        addrs = ipr.get_addr(family=2)
-    names = {ln["index"]: ln.get_attr("IFLA_IFNAME") for ln in links}
-    by_index: dict[int, list[str]] = {}
-    for a in addrs:
-        by_index.setdefault(a["index"], []).append(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
-    out = []
-    for ln in links:
-        name = ln.get_attr("IFLA_IFNAME")
-        if name == "lo":
-            continue
-        master = ln.get_attr("IFLA_MASTER")
-        out.append(InterfaceState(
-            name=name,
-            state="up" if ln["flags"] & 1 else "down",
-            mac=ln.get_attr("IFLA_ADDRESS") or "",
-            addresses=by_index.get(ln["index"], []),
-            master=names.get(master) if master else None,
-            oper=ln.get_attr("IFLA_OPERSTATE") or "UNKNOWN",
-        ))
-    # by name (eth2 before eth10), not by the kernel's numbers: a near end of a veth is numbered
-    # apart from the far one (add_veth), so the kernel's order is not the order they were made in
-    return sorted(out, key=lambda i: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", i.name)])
 
 
 def interface_names(pid: int) -> set[str]:

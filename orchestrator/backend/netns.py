@@ -41,7 +41,7 @@ from .. import PROJECT_ROOT, contract
 from ..errors import BackendError, EngineUnavailable, LabStateError
 from ..labels import LABEL_SOURCE, NETNS_STATE_ROOT, container_name
 from ..progress import Event, Progress
-from . import netns_holder
+from . import netns_holder, rtnl
 from .kernellinks import KernelLinks
 from .parallel import parallel
 from .protocol import ExecResult, ImageInfo, InterfaceState, LabSummary, NodeState, not_deployed
@@ -364,7 +364,7 @@ class NetnsBackend(KernelLinks):
 
     def interfaces(self, lab: str, node: str) -> list[InterfaceState]:
         st = self._node(lab, node)
-        return netlink.read_interfaces(st.pid) if st.running else []
+        return rtnl.read(st.pid).interfaces if st.running else []
 
     # --- deploy steps -------------------------------------------------------------
     def _refuse(self, plan: Plan, names: list[str]) -> None:
