@@ -417,9 +417,10 @@ def ping_all(name: str, backend: Backend | None = None, progress: Progress = sil
 def run_lab_tests(name: str, backend: Backend | None = None, progress: Progress = silent,
                   workers: int = DEFAULT_WORKERS) -> list[Result]:
     """`lab test NAME|PATH`: the running lab's checks (its expect: section), run."""
+    from .exercise import checks_of
     from .verify.runner import run_checks
     running = attach(name, backend)
-    return run_checks(running.backend, running.plan, workers=workers, progress=progress)
+    return run_checks(running.backend, running.plan, checks_of(running), workers=workers, progress=progress)
 
 
 # --- graph ---------------------------------------------------------------------------

@@ -248,6 +248,25 @@ _NO_ADDRESS_YET = ("takes its address by DHCP, which no one knows before it asks
                    "(a reservation in the pool gives it a fixed one)")
 
 
+class PlanFault(BaseModel):
+    """One fault of an exercise: the shell scripts that deal it in its node and take it back."""
+
+    where: str                   # its place in the lab file: "exercise.faults[0].route_removed"
+    kind: str
+    node: str
+    title: str                   # "r2: route to 192.168.1.0/24 removed"
+    deal: str
+    undo: str
+
+
+class PlanExercise(BaseModel):
+    """The lab file's exercise: faults dealt after deploy, and the checks the student must make pass."""
+
+    title: str = ""
+    faults: list[PlanFault] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
+
+
 class Plan(BaseModel):
     lab: str
     description: str = ""
@@ -258,6 +277,7 @@ class Plan(BaseModel):
     segments: list[PlanSegment] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)   # the resolved expect: section
     resolver: str | None = None      # the address of the lab's DNS resolver, named in every resolv.conf
+    exercise: PlanExercise | None = None
 
     def hosts_entries(self) -> list[tuple[str, str]]:
         """(address, name) for /etc/hosts: a node's first address by its name."""

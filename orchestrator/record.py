@@ -47,6 +47,8 @@ class Record:
     files: dict[str, dict[str, str]] = field(default_factory=dict)
     deployed_at: str = ""
     labnet: str = __version__
+    #: the exercise's faults dealt in the nodes (`lab deploy --exercise`): their places in the file
+    dealt: list[str] = field(default_factory=list)
 
     @property
     def source(self) -> str | None:
@@ -72,7 +74,8 @@ class Record:
             if head.get("format") != FORMAT:
                 raise ValueError(f"format {head.get('format')!r}, this labnet reads {FORMAT}")
             return cls(plan=Plan.model_validate_json(plan_text), state=head["state"], sources=head["sources"],
-                       files=head["files"], deployed_at=head["deployed_at"], labnet=head["labnet"])
+                       files=head["files"], deployed_at=head["deployed_at"], labnet=head["labnet"],
+                       dealt=list(head.get("dealt") or []))
         except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
             raise LabStateError(f"the stored plan of lab '{lab}' cannot be read ({exc}); redeploy it with "
                                 f"'lab deploy --force', or remove it with 'lab destroy {lab}'") from None

@@ -7,6 +7,7 @@ parses arguments, calls the library and shows what comes back.
     nodes      ping, exec, shell, routes, stack, neigh, leases, chat
     ops        graph, capture, link, impair, logs, repair
     test       test
+    classroom  class check (exercises: the negative control)
 
 The command modules import the library only inside their commands, so
 `lab --help` and `lab --version` load click and nothing heavy.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import click
 
-from . import labfile, lifecycle, nodes, ops, test
+from . import classroom, labfile, lifecycle, nodes, ops, test
 from .ui import OUT
 
 #: the options every command takes, before or after its name: (names, attribute of OUT, help)
@@ -73,6 +74,6 @@ def main(quiet: bool, as_json: bool, debug: bool) -> None:
     OUT.debug = debug
 
 
-for _module in (labfile, lifecycle, nodes, ops, test):
+for _module in (labfile, lifecycle, nodes, ops, test, classroom):
     for _command in _module.COMMANDS:
         main.add_command(_command)

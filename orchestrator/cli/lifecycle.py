@@ -97,21 +97,33 @@ def images_prune() -> None:
 @click.option("--dry-run", is_flag=True, help="On a running lab: only say what a deploy would change.")
 @click.option("--ping", "do_ping", is_flag=True, help="Then ping every host from every host.")
 @click.option("--test", "do_test", is_flag=True, help="Then check the lab's expectations (like lab test).")
+@click.option("--exercise", "do_exercise", is_flag=True,
+              help="Then break it as its exercise: section says (its faults are not shown); lab test then "
+                   "runs the exercise's checks (docs/classroom.md).")
 @click.option("--backend", "backend_name", type=click.Choice(["docker", "netns"]),
               help="Run the nodes as Docker containers (default) or as network namespaces of this "
                    "machine (netns: light, for big labs; docs/netns-backend.md). Overrides the file's backend:.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every step.")
 def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: bool, do_test: bool,
-           backend_name: str | None, verbose: bool) -> None:
+           do_exercise: bool, backend_name: str | None, verbose: bool) -> None:
     """Deploy the lab in PATH (a folder with lab.yml, or the file). On a lab that
     is running, change it in place to match the file (see: lab diff)."""
     from .. import lab as api
     from .. import operate
     if force and dry_run:
         fail("--dry-run shows what an in-place deploy would change; --force replaces the lab (not both)", code=2)
+    if do_exercise:
+        if dry_run:
+            fail("--exercise deals the faults on the deployed lab; --dry-run deploys nothing (not both)", code=2)
+        planned = run(api.compile_path, path, name).result()
+        if planned.exercise is None:
+            fail(f"{path} has no exercise: section to deal (see docs/classroom.md)", code=2)
     with ProgressView(verbose) as view:
         result = run(api.deploy, path, name=name, force=force, dry_run=dry_run, backend_name=backend_name,
                      progress=view)
+        if do_exercise:
+            from .. import exercise
+            dealt = run(exercise.deal, result.plan.lab, progress=view)
     if dry_run and result.reconciled is not None:
         if OUT.json:
             emit_json({"lab": result.plan.lab, "changed": result.reconciled.as_dict(),
@@ -125,6 +137,9 @@ def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: boo
                 "timings": result.timings,
                 "warnings": [problem_json(w, result.plan.source) for w in result.warnings],
                 "changed": result.reconciled.as_dict() if result.reconciled is not None else None}
+        if do_exercise:
+            data["exercise"] = {"title": result.plan.exercise.title if result.plan.exercise else "",
+                                "faults_dealt": len(dealt)}
         failed = False
         if do_ping:
             pings = run(operate.ping_all, result.plan.lab)
@@ -147,6 +162,11 @@ def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: boo
                         f"(create {t['create']:.1f} s, wire {t['wire']:.2f} s, configure {t['configure']:.1f} s"
                         + (f", leases {t['leases']:.1f} s" if "leases" in t else "") + ")")
     print_status(result.plan.lab)
+    if do_exercise:
+        title = result.plan.exercise.title if result.plan.exercise else ""
+        console().print(f"[yellow]exercise{f' {title!r}' if title else ''} dealt[/yellow]: "
+                        f"{count(len(dealt), 'fault')} in the nodes (not shown); "
+                        f"what to make pass: lab test {result.plan.lab}")
     if do_ping:
         print_ping(result.plan.lab, verbose, exit_on_failure=not do_test)
     if do_test:

@@ -36,6 +36,7 @@ from .addressing import Addressing, assign
 from .build import build_plan
 from .dhcp import plan_dhcp
 from .dns import choose_resolver, plan_dns
+from .exercise import check_faults, plan_exercise
 from .nexthops import resolve_routes
 from .nodes import check_images, check_nodes, check_service_folders
 from .policy import resolve_policies
@@ -119,6 +120,12 @@ def _compile(lab: ParsedLab, name: str | None, source: str | None, image_present
     found, problems = expectations.check_expectations(header.expect, kinds, interfaces,
                                                       lab.name_only | wiring.doubt)
     out.add(problems)
+    faults, problems = check_faults(header.exercise, kinds)
+    out.add(problems)
+    raw_checks = (header.exercise or {}).get("checks", []) if isinstance(header.exercise, dict) else []
+    exercise_checks, problems = expectations.check_expectations(raw_checks, kinds, interfaces,
+                                                                lab.name_only | wiring.doubt, "exercise.checks")
+    out.add(problems)
     check_service_folders(lab, out)
     if image_present is not None:
         check_images(lab, out, image_present)
@@ -135,6 +142,11 @@ def _compile(lab: ParsedLab, name: str | None, source: str | None, image_present
     plan_dns(plan, wiring.nodes, out)
     plan.checks, problems = expectations.resolve(found, plan)
     out.add(problems)
+    if header.exercise is not None:
+        checks, problems = expectations.resolve(exercise_checks, plan)
+        out.add(problems)
+        plan.exercise, problems = plan_exercise(header.exercise, faults, checks, plan)
+        out.add(problems)
     return _finish(lab, None if out else plan, out)
 
 

@@ -139,7 +139,7 @@ class _Checker:
 
 def check_expectations(raw: Any, kinds: Mapping[str, str],
                        interfaces: Mapping[str, Iterable[str]] | None = None,
-                       broken: Iterable[str] = ()) -> tuple[list[Expectation], list[Problem]]:
+                       broken: Iterable[str] = (), section: str = "expect") -> tuple[list[Expectation], list[Problem]]:
     """Validate the raw expect list against the lab's nodes (name -> kind).
     Returns the expectations and every problem.
 
@@ -147,12 +147,12 @@ def check_expectations(raw: Any, kinds: Mapping[str, str],
     references be checked too.
     """
     if not isinstance(raw, list):
-        return [], [Problem("expect", f"expected a list of expectations, got {type(raw).__name__}",
+        return [], [Problem(section, f"expected a list of expectations, got {type(raw).__name__}",
                             "start each item with '- ', like '- all_pairs: hosts'")]
     checker = _Checker(kinds, interfaces, broken)
     out: list[Expectation] = []
     for i, item in enumerate(raw):
-        exp, problems = parse_item(i, item)
+        exp, problems = parse_item(i, item, section)
         checker.problems.extend(problems)
         if exp is not None:
             before = len(checker.problems)

@@ -234,12 +234,13 @@ class Expectation(BaseModel):
     """One validated item of the expect list."""
 
     index: int
+    section: str = "expect"   # or "exercise.checks"
     kind: Literal["reach", "deny", "path", "service", "chat", "nat_source", "all_pairs", "dns", "dhcp", "neigh"]
     spec: _Spec           # the model of its kind: MODELS[kind]
 
     @property
     def where(self) -> str:
-        return f"expect[{self.index}].{self.kind}"
+        return f"{self.section}[{self.index}].{self.kind}"
 
 
 # --- validation -------------------------------------------------------------
@@ -279,8 +280,8 @@ def _pydantic_problems(exc: ValidationError, where: str, model: type[_Spec]) -> 
     return out
 
 
-def parse_item(index: int, raw: Any) -> tuple[Expectation | None, list[Problem]]:
-    where = f"expect[{index}]"
+def parse_item(index: int, raw: Any, section: str = "expect") -> tuple[Expectation | None, list[Problem]]:
+    where = f"{section}[{index}]"
     if not isinstance(raw, dict):
         return None, [Problem(where, f"expected a mapping like 'reach: {{from: pc1, to: pc2}}', got {raw!r}",
                               "kinds: " + ", ".join(KINDS))]
@@ -313,8 +314,9 @@ def parse_item(index: int, raw: Any) -> tuple[Expectation | None, list[Problem]]
         spec = MODELS[kind].model_validate(body)
     except ValidationError as exc:
         problems += _pydantic_problems(exc, f"{where}.{kind}", MODELS[kind])
-        return _partial(index, kind, body, exc), problems
-    return Expectation(index=index, kind=kind, spec=spec), problems
+        partial = _partial(index, kind, body, exc)
+        return (partial.model_copy(update={"section": section}) if partial else None), problems
+    return Expectation(index=index, section=section, kind=kind, spec=spec), problems
 
 
 def _unknown_key(where: str, key: str, kinds: list[str]) -> Problem:

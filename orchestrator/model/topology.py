@@ -270,6 +270,7 @@ class LabHeader(StrictModel):
     lans: dict[str, Any] = Field(default_factory=dict)
     links: list[Any] = Field(default_factory=list)
     expect: list[Any] = Field(default_factory=list)
+    exercise: dict[str, Any] | None = None
 
 
 class Topology(StrictModel):
@@ -291,3 +292,5 @@ class Topology(StrictModel):
     links: list[LinkSpec] = Field(default_factory=list)
     #: what `lab test` checks (see orchestrator.expect); kept raw here
     expect: list[dict[str, Any]] = Field(default_factory=list)
+    #: the lab broken on purpose and the checks a student must make pass (model/exercise.py); raw here
+    exercise: dict[str, Any] | None = None

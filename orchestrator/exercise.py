@@ -1,0 +1,138 @@
+"""Exercises: a running lab broken on purpose (its `exercise:` faults dealt
+in the nodes), the checks a student must make pass, and the negative control
+that proves an exercise before it is handed out.
+
+    deal(name)        every fault of the lab's exercise, in its nodes; the record says so
+    checks_of(run)    what `lab test` runs: the exercise's checks once dealt, else expect:
+    control(path)     a throw-away copy of the lab: the checks pass unbroken, each fault
+                      on its own makes at least one fail, all pass again once it is taken back
+
+Nothing here prints; progress goes to the Progress callback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import BackendError, UsageError
+from .progress import Event, Progress, silent
+
+if TYPE_CHECKING:
+    from .backend.protocol import Backend
+    from .lab import Running
+    from .plan import Check, Plan, PlanFault
+    from .verify.runner import Result
+
+
+def _exercise_of(plan: Plan) -> list[PlanFault]:
+    if plan.exercise is None:
+        where = plan.source or plan.lab
+        raise UsageError(f"lab '{plan.lab}' has no exercise: section ({where}); see docs/classroom.md")
+    return plan.exercise.faults
+
+
+def _run(backend: Backend, plan: Plan, fault: PlanFault, script: str, what: str) -> None:
+    res = backend.exec(plan.lab, fault.node, ["sh", "-c", script])
+    if not res.ok:
+        said = (res.stderr or res.stdout).strip().splitlines()
+        raise BackendError(f"{what} '{fault.title}' ({fault.where}) failed in {fault.node}: "
+                           f"{said[-1] if said else f'exit {res.exit_code}'}")
+
+
+def deal_faults(backend: Backend, plan: Plan, progress: Progress = silent) -> list[PlanFault]:
+    faults = _exercise_of(plan)
+    for n, fault in enumerate(faults, 1):
+        _run(backend, plan, fault, fault.deal, "dealing")
+        progress(Event("exercise", fault.title, n, len(faults)))
+    return faults
+
+
+def deal(name: str, backend: Backend | None = None, progress: Progress = silent) -> list[PlanFault]:
+    """Break the running lab NAME as its exercise says; the record remembers it,
+    so that `lab test` runs the exercise's checks from then on."""
+    from .lab import attach
+    from .record import Record
+    running = attach(name, backend)
+    faults = deal_faults(running.backend, running.plan, progress)
+    record = running.record or Record(plan=running.plan)
+    record.dealt = [f.where for f in faults]
+    running.backend.save_record(running.lab, record.encode())
+    return faults
+
+
+def checks_of(running: Running) -> list[Check]:
+    """The checks `lab test` runs on a lab: its exercise's once the faults were dealt."""
+    plan = running.plan
+    if running.record is not None and running.record.dealt and plan.exercise is not None:
+        return plan.exercise.checks
+    return plan.checks
+
+
+@dataclass
+class FaultVerdict:
+    fault: PlanFault
+    noticed_by: list[str]          # titles of the checks that failed with the fault dealt
+    back: bool = True              # every check passed again once it was taken back
+
+
+@dataclass
+class Control:
+    """The negative control of one exercise."""
+
+    lab: str
+    unbroken: list[Result] = field(default_factory=list)
+    faults: list[FaultVerdict] = field(default_factory=list)
+    dealt: list[Result] = field(default_factory=list)    # all faults at once
+
+    @property
+    def ok(self) -> bool:
+        return (all(r.ok for r in self.unbroken) and all(v.noticed_by and v.back for v in self.faults)
+                and any(not r.ok for r in self.dealt))
+
+    def problems(self) -> list[str]:
+        out = [f"passes only once fixed? '{r.what}' fails on the unbroken lab: {r.got}"
+               for r in self.unbroken if not r.ok]
+        out += [f"no check notices '{v.fault.title}' ({v.fault.where})" for v in self.faults if not v.noticed_by]
+        out += [f"the lab does not come back after taking '{v.fault.title}' back" for v in self.faults
+                if not v.back]
+        if self.dealt and all(r.ok for r in self.dealt):
+            out.append("every check passes with all the faults dealt")
+        return out
+
+
+def control(path: str | Path, backend: Backend | None = None, progress: Progress = silent,
+            name: str | None = None) -> Control:
+    """Deploy the lab at `path` under a throw-away name, and prove its exercise:
+    every check passes unbroken; each fault alone makes at least one check fail
+    and taking it back makes them all pass again; with every fault dealt, some
+    check fails. The copy is destroyed at the end, whatever happens."""
+    from .lab import compile_path, default_backend, deploy, destroy
+    from .verify.runner import run_checks
+    backend = backend or default_backend()
+    plan = compile_path(path).result()
+    faults = _exercise_of(plan)
+    lab = name or f"{plan.lab}-check"
+    out = Control(lab)
+    destroy(lab, backend=backend)
+    try:
+        plan = deploy(path, name=lab, backend=backend, progress=progress).plan
+        assert plan.exercise is not None
+        checks = plan.exercise.checks
+        progress(Event("control", "the checks on the unbroken lab"))
+        out.unbroken = run_checks(backend, plan, checks)
+        for n, fault in enumerate(plan.exercise.faults, 1):
+            _run(backend, plan, fault, fault.deal, "dealing")
+            failed = [r.what for r in run_checks(backend, plan, checks) if not r.ok]
+            _run(backend, plan, fault, fault.undo, "taking back")
+            back = all(r.ok for r in run_checks(backend, plan, checks))
+            out.faults.append(FaultVerdict(fault, failed, back))
+            progress(Event("control", f"{fault.title}: " + (f"noticed by {len(failed)} check"
+                                                            f"{'s' if len(failed) != 1 else ''}" if failed
+                                                            else "NOT noticed"), n, len(faults)))
+        deal_faults(backend, plan)
+        out.dealt = run_checks(backend, plan, checks)
+    finally:
+        destroy(lab, backend=backend)
+    return out

@@ -1,0 +1,167 @@
+"""The `exercise:` section of a lab file: the lab broken on purpose, and the
+checks a student must make pass.
+
+    exercise:
+      title: Fix the routing
+      faults:
+        - route_removed: {node: r2, to: 192.168.1.0/24}       # a route of the plan deleted
+        - route_wrong:   {node: r1, to: 192.168.3.0/24, via: 10.0.12.2}   # ... sent elsewhere
+        - gateway_wrong: {node: pc1, via: 192.168.1.99}        # a host's default route
+        - mask_wrong:    {node: pc3, prefix: 16}                # its address with another mask
+        - address_clash: {node: pc2, address: pc1}              # another node's address
+        - link_down:     {node: r2, iface: eth1}                # an interface set down
+        - firewall_block: {node: r2, from: pc1, to: pc6, proto: tcp:80}   # a rule that drops
+        - nat_missing:   {node: gw}                             # the NAT table deleted
+      checks:                                                   # the expectation language
+        - all_pairs: hosts
+
+This module says what a fault may look like (`parse_fault`: one item -> a
+Fault, or its problems, each with its place, e.g. ``exercise.faults[1].node``);
+`orchestrator.compile.exercise` checks them against the plan and makes the
+commands that deal them and take them back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import Problem, unknown_hint
+from .base import plain_message
+from .expect import parse_proto
+
+#: at most this many faults in one exercise (each one is dealt and taken back
+#: on its own by the negative control)
+MAX_FAULTS = 64
+
+
+class _Fault(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    node: str
+
+
+def _network(value: Any) -> str:
+    if str(value) in ("default", "0.0.0.0/0"):
+        return "default"
+    try:
+        return str(ipaddress.IPv4Network(str(value), strict=True))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a network like 192.168.1.0/24 ({exc})") from None
+
+
+class RouteRemoved(_Fault):
+    """A route of the plan (static or computed) deleted from the node's kernel."""
+
+    to: str
+    _to = field_validator("to", mode="before")(classmethod(lambda cls, v: _network(v)))
+
+
+class RouteWrong(_Fault):
+    """A route of the plan sent to another next hop on one of the node's subnets."""
+
+    to: str
+    via: str
+    _to = field_validator("to", mode="before")(classmethod(lambda cls, v: _network(v)))
+
+
+class GatewayWrong(_Fault):
+    """A host's default route through another address of its subnet."""
+
+    via: str
+
+
+class MaskWrong(_Fault):
+    """The node's address kept, with another prefix length."""
+
+    iface: str | None = None
+    prefix: int = Field(ge=1, le=32)
+
+
+class AddressClash(_Fault):
+    """The node's address replaced by another node's (a node, node.iface or an address)."""
+
+    iface: str | None = None
+    address: str
+
+
+class LinkDown(_Fault):
+    """One of the node's interfaces set administratively down."""
+
+    iface: str
+
+
+class FirewallBlock(_Fault):
+    """A rule in the node that drops packets from `from` (default: anyone) to
+    `to`, of `proto` (icmp, tcp:PORT, udp:PORT; default: all)."""
+
+    to: str
+    from_: str | None = Field(default=None, alias="from")
+    proto: str | None = None
+    _proto = field_validator("proto", mode="before")(
+        classmethod(lambda cls, v: None if v is None else parse_proto(v)))
+
+
+class NatMissing(_Fault):
+    """The node's NAT (its `nat:` section) deleted from the kernel."""
+
+
+MODELS: dict[str, type[_Fault]] = {
+    "route_removed": RouteRemoved, "route_wrong": RouteWrong, "gateway_wrong": GatewayWrong,
+    "mask_wrong": MaskWrong, "address_clash": AddressClash, "link_down": LinkDown,
+    "firewall_block": FirewallBlock, "nat_missing": NatMissing,
+}
+KINDS = tuple(MODELS)
+
+
+class Fault(BaseModel):
+    """One parsed fault: its kind, its keys, and its place in the file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    spec: _Fault
+    where: str
+
+
+def parse_fault(index: int, raw: Any) -> tuple[Fault | None, list[Problem]]:
+    where = f"exercise.faults[{index}]"
+    if not isinstance(raw, dict) or len(raw) != 1:
+        return None, [Problem(where, f"expected one fault like 'route_removed: {{node: r2, to: 10.0.1.0/24}}', "
+                              f"got {raw!r}"[:300], "kinds: " + ", ".join(KINDS))]
+    kind, body = next(iter(raw.items()))
+    if kind not in MODELS:
+        return None, [Problem(f"{where}.{kind}", f"unknown fault '{kind}'",
+                              unknown_hint(str(kind), KINDS, "kinds"))]
+    if not isinstance(body, dict):
+        return None, [Problem(f"{where}.{kind}", f"expected a mapping of {kind}'s keys, got {body!r}"[:300],
+                              "for example 'link_down: {node: r1, iface: eth1}'")]
+    try:
+        spec = MODELS[kind].model_validate(body)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"] if p != "from_") or ""
+            place = f"{where}.{kind}" + (f".{loc}" if loc else "")
+            if err["type"] == "extra_forbidden":
+                keys = ", ".join(k for k in MODELS[kind].model_fields if k != "from_") + (
+                    ", from" if "from_" in MODELS[kind].model_fields else "")
+                problems.append(Problem(place, f"unknown key '{loc}'", f"{kind} takes: {keys}"))
+            elif err["type"] == "value_error":    # one of ours: its own words
+                problems.append(Problem(place, str(err.get("ctx", {}).get("error", err["msg"])), ""))
+            else:
+                problems.append(Problem(place, plain_message(err), ""))
+        return None, problems
+    return Fault(kind=kind, spec=spec, where=f"{where}.{kind}"), []
+
+
+class ExerciseSpec(BaseModel):
+    """The exercise as written; faults and checks kept raw (parsed one by one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = ""
+    faults: list[Any] = Field(default_factory=list, max_length=MAX_FAULTS)
+    checks: list[Any] = Field(default_factory=list)

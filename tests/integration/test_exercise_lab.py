@@ -1,0 +1,106 @@
+"""Exercises on real nodes: a student's lab dealt broken, `lab test` failing
+until the student mends it with ordinary commands; and the negative control
+(`lab class check`) proving, on real kernels, that every kind of fault breaks
+what it says and is taken back."""
+
+import json
+
+from orchestrator import lab as api
+from tests.conftest import LABS
+from tests.conftest import run_lab as lab
+
+NAME = "t-exercise"
+
+
+def test_a_dealt_lab_fails_its_checks_until_the_student_mends_it(backend):
+    api.destroy(NAME, backend=backend)
+    try:
+        out = lab("deploy", "--exercise", str(LABS / "exercises" / "fix-the-routing"), "--name", NAME)
+        assert out.returncode == 0, out.stderr
+        assert "exercise 'Fix the routing' dealt: 2 faults in the nodes (not shown)" in out.stdout
+        assert "192.168.2.99" not in out.stdout + out.stderr           # what is broken is not told
+        broken = lab("test", NAME, "--json")
+        assert broken.returncode == 1
+        failed = {r["what"] for r in json.loads(broken.stdout)["results"] if not r["ok"]}
+        assert {"LAN1 to LAN3 through every router", "pc4 leaves its LAN by r2"} <= failed
+        assert lab("exec", NAME, "r3", "--", "ip", "route", "add", "192.168.1.0/24", "via",
+                   "10.0.23.1").returncode == 0
+        half = lab("test", NAME, "--json")
+        assert half.returncode == 1
+        assert {r["what"] for r in json.loads(half.stdout)["results"] if not r["ok"]} == {
+            "pc4 leaves its LAN by r2", *(f"every PC reaches every PC [{a} -> {b}]" for a, b in
+                                          [("pc4", p) for p in ("pc1", "pc2", "pc5", "pc6")]
+                                          + [(p, "pc4") for p in ("pc1", "pc2", "pc5", "pc6")])}
+        assert lab("exec", NAME, "pc4", "--", "ip", "route", "replace", "default", "via",
+                   "192.168.2.1").returncode == 0
+        mended = lab("test", NAME)
+        assert mended.returncode == 0, mended.stdout
+        assert "32/32 checks passed" in mended.stdout
+    finally:
+        api.destroy(NAME, backend=backend)
+
+
+EVERY_KIND = """
+name: t-faults
+nodes:
+  r1: {kind: router, interfaces: {eth0: 10.0.1.1/24, eth1: 10.0.2.1/24}, routes: [{to: 10.0.9.0/24, via: 10.0.2.2}],
+       nat: {out: eth1}}
+  r2: {kind: router, interfaces: {eth0: 10.0.2.2/24, eth1: 10.0.9.1/24}, routes: [{to: 10.0.1.0/24, via: 10.0.2.1}]}
+  pc1: {kind: host, interfaces: {eth0: 10.0.1.10/24}, gateway: 10.0.1.1}
+  pc3: {kind: host, interfaces: {eth0: 10.0.1.11/24}, gateway: 10.0.1.1}
+  pc4: {kind: host, interfaces: {eth0: 10.0.1.12/24}, gateway: 10.0.1.1}
+  pc2: {kind: host, interfaces: {eth0: 10.0.9.10/24}, gateway: 10.0.9.1, services: [{type: http, root: www}]}
+lans:
+  lan1: {members: [r1:eth0, pc1, pc3, pc4]}
+links:
+  - [r1:eth1, r2:eth0]
+  - [r2:eth1, pc2:eth0]
+exercise:
+  faults:
+    - route_removed: {node: r1, to: 10.0.9.0/24}
+    - route_wrong: {node: r1, to: 10.0.9.0/24, via: 10.0.2.9}    # no one (a via on the LAN of the sender would
+                                                                # also send pc1 ICMP redirects, which it keeps)
+    - gateway_wrong: {node: pc1, via: 10.0.1.99}
+    - mask_wrong: {node: pc3, prefix: 16}
+    - address_clash: {node: pc4, address: pc1}
+    - link_down: {node: r2, iface: eth1}
+    - firewall_block: {node: r1, from: pc1, to: pc2, proto: tcp:80}
+    - nat_missing: {node: r1}
+  checks:
+    - reach: {from: pc1, to: [pc2, pc3, pc4]}
+    - reach: {from: pc3, to: pc2}
+    - reach: {from: pc1, to: pc2, proto: tcp:80}
+    - nat_source: {from: pc1, to: pc2, seen_as: r1.eth1}
+"""
+
+
+def test_every_kind_of_fault_breaks_what_it_says_and_is_taken_back(backend, tmp_path):
+    (tmp_path / "lab.yml").write_text(EVERY_KIND)
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("pc2\n")
+    out = lab("class", "check", str(tmp_path), "--json")
+    got = json.loads(out.stdout)
+    assert out.returncode == 0 and got["ok"], got
+    noticed = {f["fault"].split(".")[-1]: set(f["noticed_by"]) for f in got["faults"]}
+    assert noticed["firewall_block"] == {"reach pc1 -> pc2 tcp:80", "nat_source pc1 -> pc2"}   # HTTP, both
+    assert noticed["nat_missing"] == {"nat_source pc1 -> pc2"}     # the only one that looks at the source
+    assert "reach pc1 -> pc4 icmp" in noticed["address_clash"] and "reach pc3 -> pc2 icmp" in noticed["mask_wrong"]
+    assert all(f["back"] for f in got["faults"])
+    assert got["unbroken"]["passed"] == got["unbroken"]["total"] == 6
+    assert [s.name for s in api.list_labs(backend=backend) if s.name == "t-faults-check"] == []
+
+
+def test_an_exercise_whose_fault_no_check_notices_is_refused(backend, tmp_path):
+    text = EVERY_KIND.split("exercise:")[0] + """exercise:
+  faults:
+    - link_down: {node: r2, iface: eth1}
+    - gateway_wrong: {node: pc3, via: 10.0.1.99}
+  checks:
+    - reach: {from: pc1, to: pc2}
+"""
+    (tmp_path / "lab.yml").write_text(text)
+    (tmp_path / "www").mkdir()
+    out = lab("class", "check", str(tmp_path))
+    assert out.returncode == 1
+    assert "no check notices 'pc3: default gateway 10.0.1.99 (not 10.0.1.1)' (exercise.faults[1].gateway_wrong)" \
+        in out.stdout
