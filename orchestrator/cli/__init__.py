@@ -7,7 +7,7 @@ parses arguments, calls the library and shows what comes back.
     nodes      ping, exec, shell, routes, stack, neigh, leases, chat
     ops        graph, capture, link, impair, logs, repair
     test       test
-    classroom  class check (exercises: the negative control)
+    classroom  class check, up, status, grade, down (exercises for a class)
 
 The command modules import the library only inside their commands, so
 `lab --help` and `lab --version` load click and nothing heavy.

@@ -1,6 +1,10 @@
 """lab class: what a teacher runs (docs/classroom.md).
 
-    lab class check PATH     prove the lab's exercise on a throw-away copy (the negative control)
+    lab class check PATH                      prove the lab's exercise on a throw-away copy
+    lab class up PATH --students a,b | --roster FILE    a copy per student, dealt broken
+    lab class status PATH                     one row per student: up, dealt, checks passing
+    lab class grade PATH -o DIR               grades.csv, JUnit XML per student, report.html
+    lab class down PATH                       every copy removed
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from .ui import OUT, ProgressView, console, emit_json, run
 
 @click.group(name="class")
 def class_group() -> None:
-    """Exercises for a class: prove one before handing it out."""
+    """A class: prove an exercise, give each student a copy, grade them all."""
 
 
 @class_group.command(name="check")
@@ -57,6 +61,88 @@ def check_cmd(path: str, name: str | None, verbose: bool) -> None:
     for problem in got.problems():
         out.print(f"[red]✗[/red] {escape(problem)}")
     sys.exit(1)
+
+
+@class_group.command(name="up")
+@click.argument("path", type=click.Path())
+@click.option("--students", help="The students, comma-separated: alice,bob,carol.")
+@click.option("--roster", "roster_file", type=click.Path(dir_okay=False),
+              help="A file of students, one per line ('#' starts a comment).")
+@click.option("--parallel", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="Copies deployed at once.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every step.")
+def up_cmd(path: str, students: str | None, roster_file: str | None, parallel: int, verbose: bool) -> None:
+    """Deploy a copy of the lab in PATH for every student who has none
+    (<lab>-<student>), dealt broken when the lab has an exercise; the others
+    are left as they are. The first new copy is proved on the way."""
+    from .. import classroom
+    names = run(classroom.roster, students, roster_file)
+    with ProgressView(verbose) as view:
+        got = run(classroom.up, path, names, progress=view, parallel=parallel)
+    if OUT.json:
+        emit_json({"added": got.added, "present": got.present, "proved": got.proved})
+        return
+    said = f"{len(got.added)} cop{'y' if len(got.added) == 1 else 'ies'} deployed"
+    if got.present:
+        said += f", {len(got.present)} already up ({', '.join(got.present)})"
+    console().print(f"[green]{said}[/green]" + (": " + ", ".join(got.added) if got.added else ""))
+
+
+@class_group.command(name="status")
+@click.argument("path", type=click.Path())
+def status_cmd(path: str) -> None:
+    """One row per student's copy of the lab in PATH: nodes up, dealt or not,
+    its checks passing now."""
+    from .. import classroom
+    with ProgressView(False) as view:
+        klass, rows = run(classroom.status, path, progress=view)
+    if OUT.json:
+        emit_json([{"student": r.student, "lab": r.lab, "running": r.running, "nodes": r.nodes, "dealt": r.dealt,
+                    "passed": r.passed, "total": r.total, "error": r.error or None} for r in rows])
+        return
+    if not rows:
+        console().print(f"no student's copy of {klass.lab} is running (lab class up {path} --students ...)")
+        return
+    from rich.markup import escape
+    from rich.table import Table
+    table = Table("student", "lab", "up", "dealt", "checks passing")
+    for r in rows:
+        table.add_row(escape(r.student), escape(r.lab), f"{r.running}/{r.nodes}", "yes" if r.dealt else "no",
+                      escape(r.error) if r.error else f"{r.passed}/{r.total}")
+    console().print(table)
+
+
+@class_group.command(name="grade")
+@click.argument("path", type=click.Path())
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="The folder for grades.csv, junit/STUDENT.xml and report.html.")
+def grade_cmd(path: str, out_dir: str) -> None:
+    """Run every student's checks and write grades.csv, one JUnit XML per
+    student and a self-contained report.html into DIR."""
+    from .. import classroom
+    with ProgressView(False) as view:
+        got = run(classroom.grade, path, out_dir, progress=view)
+    if OUT.json:
+        emit_json({"csv": str(got.csv), "report": str(got.report), "junit": [str(j) for j in got.junit],
+                   "students": [{"student": r.student, "passed": r.passed, "total": r.total} for r in got.rows]})
+        return
+    for r in got.rows:
+        console().print(f"{r.student}: {r.passed}/{r.total}" + (f" ({r.error})" if r.error else ""))
+    console().print(f"written: {got.csv}, {got.report}, {len(got.junit)} JUnit files in {got.csv.parent / 'junit'}")
+
+
+@class_group.command(name="down")
+@click.argument("path", type=click.Path())
+def down_cmd(path: str) -> None:
+    """Remove every student's copy of the lab in PATH (and nothing else)."""
+    from .. import classroom
+    with ProgressView(False) as view:
+        removed = run(classroom.down, path, progress=view)
+    if OUT.json:
+        emit_json({"removed": removed})
+        return
+    console().print(f"removed {len(removed)} cop{'y' if len(removed) == 1 else 'ies'}"
+                    + (": " + ", ".join(removed) if removed else ""))
 
 
 COMMANDS = [class_group]
