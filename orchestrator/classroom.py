@@ -37,13 +37,9 @@ def roster(students: str | None = None, roster_file: str | Path | None = None) -
     if (students is None) == (roster_file is None):
         raise UsageError("give the students: --students alice,bob or --roster FILE (one of them)")
     if roster_file is not None:
+        from .confine import read_small_file
         path = Path(roster_file)
-        try:
-            data = path.read_bytes()[:MAX_ROSTER_BYTES + 1]
-        except OSError as exc:
-            raise UsageError(f"cannot read the roster {path}: {exc.strerror}") from None
-        if len(data) > MAX_ROSTER_BYTES:
-            raise UsageError(f"the roster {path} is larger than {MAX_ROSTER_BYTES // 1024} KiB")
+        data = read_small_file(path, MAX_ROSTER_BYTES, "the roster")
         entries = [(f"{path}:{n}", line.split("#", 1)[0].strip())
                    for n, line in enumerate(data.decode(errors="replace").splitlines(), 1)]
     else:
@@ -102,15 +98,20 @@ class UpReport:
 
 
 def up(path: str | Path, students: list[str], progress: Progress = silent,
-       parallel: int = DEFAULT_PARALLEL) -> UpReport:
+       parallel: int = DEFAULT_PARALLEL, checks_file: str | Path | None = None) -> UpReport:
     """A copy of the lab for every student who has none, dealt broken when the
     lab has an exercise. The first new copy is proved on the way (while the
     others deploy): its checks pass before the faults are dealt and some fail
     after; if not, none of the new copies is kept (UsageError saying what)."""
     from . import exercise
-    from .lab import default_backend, deploy, destroy
+    from .lab import compile_path, default_backend, deploy, destroy
     from .verify.runner import run_checks
     klass = find(path)
+    planned = compile_path(path).result()
+    if planned.exercise is not None:
+        proof = exercise.read_checks(checks_file, planned) if checks_file else planned.exercise.checks
+        if not proof:
+            raise UsageError(f"the exercise of {klass.lab} has no checks in its file: give them with --checks FILE")
     for student in students:
         name = instance_name(klass.lab, student)
         if len(name) > 32:
@@ -126,16 +127,17 @@ def up(path: str | Path, students: list[str], progress: Progress = silent,
         try:
             plan = deploy(path, name=name, backend=backend).plan
             if plan.exercise is not None:
+                checks = exercise.read_checks(checks_file, plan) if checks_file else plan.exercise.checks
                 if prove:
-                    before = run_checks(backend, plan, plan.exercise.checks)
+                    before = run_checks(backend, plan, checks)
                     failing = [r.what for r in before if not r.ok]
                     if failing:
                         raise UsageError(f"the exercise's checks fail on the unbroken lab ({name}): "
                                          + "; ".join(failing[:3]) + " - fix the lab file, or run "
                                          f"'lab class check {path}' for the whole story")
-                exercise.deal(name, backend=backend)
+                exercise.deal(name, backend=backend, student=student)
                 if prove:
-                    after = run_checks(backend, plan, plan.exercise.checks)
+                    after = run_checks(backend, plan, checks)
                     report.proved = any(not r.ok for r in after)
                     if not report.proved:
                         raise UsageError(f"every check of the exercise passes with its faults dealt ({name}): "
@@ -183,7 +185,7 @@ class StudentRow:
         return len(self.results)
 
 
-def _row(student: str, name: str) -> StudentRow:
+def _row(student: str, name: str, checks_file: str | Path | None = None) -> StudentRow:
     from .lab import attach
     from .operate import run_lab_tests
     try:
@@ -191,19 +193,20 @@ def _row(student: str, name: str) -> StudentRow:
         states = running.backend.nodes(name)
         row = StudentRow(student, name, len(states), sum(1 for s in states if s.running),
                          bool(running.record and running.record.dealt))
-        row.results = run_lab_tests(name, backend=running.backend)
+        row.results = run_lab_tests(name, backend=running.backend, checks_file=checks_file)
     except LabError as exc:
         return StudentRow(student, name, 0, 0, False, error=str(exc))
     return row
 
 
-def status(path: str | Path, progress: Progress = silent, parallel: int = 8) -> tuple[Class, list[StudentRow]]:
-    """Every student's copy as it is now, its checks run."""
+def status(path: str | Path, progress: Progress = silent, parallel: int = 8,
+           checks_file: str | Path | None = None) -> tuple[Class, list[StudentRow]]:
+    """Every student's copy as it is now, its checks (or a checks file's) run."""
     klass = find(path)
     students = sorted(klass.copies)
     rows: list[StudentRow] = []
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        for n, row in enumerate(pool.map(lambda s: _row(s, klass.copies[s]), students), 1):
+        for n, row in enumerate(pool.map(lambda s: _row(s, klass.copies[s], checks_file), students), 1):
             rows.append(row)
             progress(Event("class", f"{row.lab}: {row.passed}/{row.total}", n, len(students)))
     return klass, rows
@@ -218,12 +221,13 @@ class Grades:
     junit: list[Path]
 
 
-def grade(path: str | Path, out_dir: str | Path, progress: Progress = silent, parallel: int = 8) -> Grades:
+def grade(path: str | Path, out_dir: str | Path, progress: Progress = silent, parallel: int = 8,
+          checks_file: str | Path | None = None) -> Grades:
     """Run every student's checks and write, into out_dir: grades.csv (student,
     passed, total, score, then one column per check), junit/<student>.xml, and
     report.html (self-contained)."""
     from .verify.junit import write_junit
-    klass, rows = status(path, progress, parallel)
+    klass, rows = status(path, progress, parallel, checks_file)
     if not rows:
         raise UsageError(f"no student's copy of {klass.lab} is running: lab class up {path} --students ...")
     out = Path(out_dir)

@@ -11,6 +11,9 @@ than it was here. The whole of what one lab copies is bounded.
 
 The same walk decides what validation reports and what a deploy packs
 (orchestrator.backend.archive), so the two cannot disagree. Pure: no engine.
+
+`read_small_file` reads the other files a command is given (a roster, a
+checks file): bounded, or a message saying why not.
 """
 
 from __future__ import annotations
@@ -123,3 +126,18 @@ def describe_size(n: int) -> str:
     if n >= 1024 * 1024:
         return f"{n / (1024 * 1024):.1f} MiB"
     return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} bytes"
+
+
+def read_small_file(path: str | Path, limit: int, what: str) -> bytes:
+    """The bytes of a file a command was given (`what`: "the roster"), at most
+    `limit` of them; UsageError saying why not."""
+    from .errors import UsageError
+    file = Path(path)
+    try:
+        with open(file, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {file}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise UsageError(f"{what} {file} is larger than {limit // 1024} KiB")
+    return data

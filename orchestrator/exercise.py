@@ -12,6 +12,7 @@ Nothing here prints; progress goes to the Progress callback.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,33 +42,100 @@ def _run(backend: Backend, plan: Plan, fault: PlanFault, script: str, what: str)
                            f"{said[-1] if said else f'exit {res.exit_code}'}")
 
 
-def deal_faults(backend: Backend, plan: Plan, progress: Progress = silent) -> list[PlanFault]:
+def dealt_for(plan: Plan, student: str | None = None) -> list[PlanFault]:
+    """The faults a student is dealt: every plain fault, and of each one_of
+    the alternative drawn from the lab's and the student's names (the same
+    student always gets the same one; no student: the first)."""
     faults = _exercise_of(plan)
+    by_choice: dict[int, list[PlanFault]] = {}
+    for fault in faults:
+        by_choice.setdefault(fault.choice, []).append(fault)
+    out = []
+    for choice, options in sorted(by_choice.items()):
+        if student is None or len(options) == 1:
+            out.append(options[0])
+            continue
+        draw = hashlib.sha256(f"{plan.lab}/{student}/{choice}".encode()).digest()
+        out.append(options[int.from_bytes(draw[:8], "big") % len(options)])
+    return out
+
+
+def deal_faults(backend: Backend, plan: Plan, progress: Progress = silent,
+                student: str | None = None) -> list[PlanFault]:
+    faults = dealt_for(plan, student)
     for n, fault in enumerate(faults, 1):
         _run(backend, plan, fault, fault.deal, "dealing")
         progress(Event("exercise", fault.title, n, len(faults)))
     return faults
 
 
-def deal(name: str, backend: Backend | None = None, progress: Progress = silent) -> list[PlanFault]:
-    """Break the running lab NAME as its exercise says; the record remembers it,
-    so that `lab test` runs the exercise's checks from then on."""
+def deal(name: str, backend: Backend | None = None, progress: Progress = silent,
+         student: str | None = None) -> list[PlanFault]:
+    """Break the running lab NAME as its exercise says (the student's variant,
+    when the exercise has one_of items); the record remembers it, so that
+    `lab test` runs the exercise's checks from then on."""
     from .lab import attach
     from .record import Record
     running = attach(name, backend)
-    faults = deal_faults(running.backend, running.plan, progress)
+    faults = deal_faults(running.backend, running.plan, progress, student)
     record = running.record or Record(plan=running.plan)
     record.dealt = [f.where for f in faults]
     running.backend.save_record(running.lab, record.encode())
     return faults
 
 
-def checks_of(running: Running) -> list[Check]:
-    """The checks `lab test` runs on a lab: its exercise's once the faults were dealt."""
+def checks_of(running: Running, checks_file: str | Path | None = None) -> list[Check]:
+    """The checks `lab test` runs on a lab: those of a checks file when one is
+    given, else its exercise's once the faults were dealt, else expect:'s."""
     plan = running.plan
+    if checks_file is not None:
+        return read_checks(checks_file, plan)
     if running.record is not None and running.record.dealt and plan.exercise is not None:
+        if not plan.exercise.checks:
+            raise UsageError(f"the exercise of {plan.lab} keeps its checks apart from the lab file: "
+                             f"lab test {plan.lab} --checks FILE")
         return plan.exercise.checks
     return plan.checks
+
+
+#: a checks file is read like a lab file (model/load.py's bounds), and is at most this long
+MAX_CHECKS_FILE = 1024 * 1024
+
+
+def read_checks(path: str | Path, plan: Plan) -> list[Check]:
+    """The checks of a file kept apart from the lab (a teacher's, which the
+    students never see): a YAML list in the expectation language, or a mapping
+    with that list under `checks:`. Checked against the plan like an expect:
+    section; TopologyError with every problem and its line."""
+    from .compile.checks import check_expectations, resolve
+    from .confine import read_small_file
+    from .errors import Problem, TopologyError
+    from .model.load import parse_where, parse_yaml
+    file = Path(path)
+    raw = read_small_file(file, MAX_CHECKS_FILE, "the checks file")
+    data, lines, problems = parse_yaml(raw.decode("utf-8", errors="replace"))
+    section = "checks"
+    wrapped = isinstance(data, dict) and set(data) == {"checks"}
+    if wrapped:
+        data = data["checks"]
+    if not problems:
+        kinds = {n.name: n.kind for n in plan.nodes.values()}
+        interfaces = {n.name: {i.name for i in n.interfaces} for n in plan.nodes.values()}
+        found, problems = check_expectations(data, kinds, interfaces, section=section)
+        if not problems:
+            checks, problems = resolve(found, plan)
+            if not problems and not checks:
+                problems = [Problem(section, "the file names no check", "write a list: - all_pairs: hosts")]
+            if not problems:
+                return checks
+
+    def placed(p: Problem) -> Problem:
+        if p.line is not None:
+            return p
+        loc = parse_where(p.where)    # checks[0].reach.to: the file's own list, or its checks: key's
+        return Problem(p.where, p.message, p.hint, line=lines.line_of(loc if wrapped else loc[1:]))
+
+    raise TopologyError(str(file), [placed(p) for p in problems])
 
 
 @dataclass
@@ -84,7 +152,8 @@ class Control:
     lab: str
     unbroken: list[Result] = field(default_factory=list)
     faults: list[FaultVerdict] = field(default_factory=list)
-    dealt: list[Result] = field(default_factory=list)    # all faults at once
+    dealt: list[Result] = field(default_factory=list)    # the faults of one variant at once
+    together: list[PlanFault] = field(default_factory=list)   # which: the first of each one_of
 
     @property
     def ok(self) -> bool:
@@ -98,28 +167,33 @@ class Control:
         out += [f"the lab does not come back after taking '{v.fault.title}' back" for v in self.faults
                 if not v.back]
         if self.dealt and all(r.ok for r in self.dealt):
-            out.append("every check passes with all the faults dealt")
+            out.append("every check passes with the faults dealt together")
         return out
 
 
 def control(path: str | Path, backend: Backend | None = None, progress: Progress = silent,
-            name: str | None = None) -> Control:
+            name: str | None = None, checks_file: str | Path | None = None) -> Control:
     """Deploy the lab at `path` under a throw-away name, and prove its exercise:
-    every check passes unbroken; each fault alone makes at least one check fail
-    and taking it back makes them all pass again; with every fault dealt, some
+    every check passes unbroken; each fault alone (every alternative of a
+    one_of too) makes at least one check fail and taking it back makes them
+    all pass again; with the faults dealt (the first of each one_of), some
     check fails. The copy is destroyed at the end, whatever happens."""
     from .lab import compile_path, default_backend, deploy, destroy
     from .verify.runner import run_checks
     backend = backend or default_backend()
     plan = compile_path(path).result()
     faults = _exercise_of(plan)
+    if checks_file is not None:
+        read_checks(checks_file, plan)     # its problems before anything is deployed
+    elif not plan.exercise or not plan.exercise.checks:
+        raise UsageError(f"the exercise of {plan.lab} has no checks in its file: give them with --checks FILE")
     lab = name or f"{plan.lab}-check"
     out = Control(lab)
     destroy(lab, backend=backend)
     try:
         plan = deploy(path, name=lab, backend=backend, progress=progress).plan
         assert plan.exercise is not None
-        checks = plan.exercise.checks
+        checks = read_checks(checks_file, plan) if checks_file is not None else plan.exercise.checks
         progress(Event("control", "the checks on the unbroken lab"))
         out.unbroken = run_checks(backend, plan, checks)
         for n, fault in enumerate(plan.exercise.faults, 1):
@@ -131,7 +205,7 @@ def control(path: str | Path, backend: Backend | None = None, progress: Progress
             progress(Event("control", f"{fault.title}: " + (f"noticed by {len(failed)} check"
                                                             f"{'s' if len(failed) != 1 else ''}" if failed
                                                             else "NOT noticed"), n, len(faults)))
-        deal_faults(backend, plan)
+        out.together = deal_faults(backend, plan)
         out.dealt = run_checks(backend, plan, checks)
     finally:
         destroy(lab, backend=backend)

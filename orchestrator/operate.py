@@ -415,12 +415,14 @@ def ping_all(name: str, backend: Backend | None = None, progress: Progress = sil
 
 
 def run_lab_tests(name: str, backend: Backend | None = None, progress: Progress = silent,
-                  workers: int = DEFAULT_WORKERS) -> list[Result]:
-    """`lab test NAME|PATH`: the running lab's checks (its expect: section), run."""
+                  workers: int = DEFAULT_WORKERS, checks_file: str | Path | None = None) -> list[Result]:
+    """`lab test NAME|PATH`: the running lab's checks (its expect: section, its
+    exercise's once dealt, or those of a checks file), run."""
     from .exercise import checks_of
     from .verify.runner import run_checks
     running = attach(name, backend)
-    return run_checks(running.backend, running.plan, checks_of(running), workers=workers, progress=progress)
+    return run_checks(running.backend, running.plan, checks_of(running, checks_file), workers=workers,
+                      progress=progress)
 
 
 # --- graph ---------------------------------------------------------------------------

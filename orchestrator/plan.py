@@ -257,10 +257,14 @@ class PlanFault(BaseModel):
     title: str                   # "r2: route to 192.168.1.0/24 removed"
     deal: str
     undo: str
+    choice: int = 0              # which item of the faults list
+    option: int = 0              # which of that item's one_of alternatives (a student gets one)
 
 
 class PlanExercise(BaseModel):
-    """The lab file's exercise: faults dealt after deploy, and the checks the student must make pass."""
+    """The lab file's exercise: faults dealt after deploy (every alternative of
+    a one_of: each student is dealt one, see exercise.dealt_for), and the
+    checks the student must make pass."""
 
     title: str = ""
     faults: list[PlanFault] = Field(default_factory=list)

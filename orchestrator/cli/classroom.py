@@ -24,22 +24,25 @@ def class_group() -> None:
 @class_group.command(name="check")
 @click.argument("path", type=click.Path())
 @click.option("--name", help="The throw-away copy's name (default: the lab's name with -check).")
+@click.option("--checks", "checks_file", type=click.Path(dir_okay=False),
+              help="The exercise's checks from this file (kept from the students) instead of the lab file's.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every step.")
-def check_cmd(path: str, name: str | None, verbose: bool) -> None:
+def check_cmd(path: str, name: str | None, checks_file: str | None, verbose: bool) -> None:
     """Prove the exercise of the lab in PATH: on a copy deployed for it (and
     removed after), every check passes on the unbroken lab, each fault on its
     own makes at least one check fail, every check passes again once the fault
-    is taken back, and some check fails with all the faults dealt. Exit code 1
+    is taken back, and some check fails with the faults dealt together. Exit code 1
     when it is not so, with what is wrong."""
     from .. import exercise
     with ProgressView(verbose) as view:
-        got = run(exercise.control, path, progress=view, name=name)
+        got = run(exercise.control, path, progress=view, name=name, checks_file=checks_file)
     if OUT.json:
         emit_json({"lab": got.lab, "ok": got.ok, "problems": got.problems(),
                    "unbroken": {"passed": sum(r.ok for r in got.unbroken), "total": len(got.unbroken)},
                    "faults": [{"fault": v.fault.where, "title": v.fault.title, "noticed_by": v.noticed_by,
                                "back": v.back} for v in got.faults],
-                   "dealt": {"failed": sum(not r.ok for r in got.dealt), "total": len(got.dealt)}})
+                   "dealt": {"faults": [f.where for f in got.together],
+                             "failed": sum(not r.ok for r in got.dealt), "total": len(got.dealt)}})
         sys.exit(0 if got.ok else 1)
     from rich.markup import escape
     from rich.table import Table
@@ -54,7 +57,8 @@ def check_cmd(path: str, name: str | None, verbose: bool) -> None:
                       "yes" if v.back else "[red]no[/red]")
     out.print(table)
     failed = sum(not r.ok for r in got.dealt)
-    out.print(f"all {len(got.faults)} faults dealt: {failed}/{len(got.dealt)} checks fail")
+    variant = " (the first of each one_of)" if len(got.together) < len(got.faults) else ""
+    out.print(f"{len(got.together)} faults dealt together{variant}: {failed}/{len(got.dealt)} checks fail")
     if got.ok:
         out.print("[green]the exercise is sound[/green]: its checks fail while it is broken and pass once mended")
         return
@@ -70,15 +74,18 @@ def check_cmd(path: str, name: str | None, verbose: bool) -> None:
               help="A file of students, one per line ('#' starts a comment).")
 @click.option("--parallel", type=click.IntRange(1, 16), default=2, show_default=True,
               help="Copies deployed at once.")
+@click.option("--checks", "checks_file", type=click.Path(dir_okay=False),
+              help="The exercise's checks from this file (kept from the students) instead of the lab file's.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every step.")
-def up_cmd(path: str, students: str | None, roster_file: str | None, parallel: int, verbose: bool) -> None:
+def up_cmd(path: str, students: str | None, roster_file: str | None, parallel: int, checks_file: str | None,
+           verbose: bool) -> None:
     """Deploy a copy of the lab in PATH for every student who has none
     (<lab>-<student>), dealt broken when the lab has an exercise; the others
     are left as they are. The first new copy is proved on the way."""
     from .. import classroom
     names = run(classroom.roster, students, roster_file)
     with ProgressView(verbose) as view:
-        got = run(classroom.up, path, names, progress=view, parallel=parallel)
+        got = run(classroom.up, path, names, progress=view, parallel=parallel, checks_file=checks_file)
     if OUT.json:
         emit_json({"added": got.added, "present": got.present, "proved": got.proved})
         return
@@ -90,12 +97,14 @@ def up_cmd(path: str, students: str | None, roster_file: str | None, parallel: i
 
 @class_group.command(name="status")
 @click.argument("path", type=click.Path())
-def status_cmd(path: str) -> None:
+@click.option("--checks", "checks_file", type=click.Path(dir_okay=False),
+              help="The exercise's checks from this file (kept from the students) instead of the lab file's.")
+def status_cmd(path: str, checks_file: str | None) -> None:
     """One row per student's copy of the lab in PATH: nodes up, dealt or not,
     its checks passing now."""
     from .. import classroom
     with ProgressView(False) as view:
-        klass, rows = run(classroom.status, path, progress=view)
+        klass, rows = run(classroom.status, path, progress=view, checks_file=checks_file)
     if OUT.json:
         emit_json([{"student": r.student, "lab": r.lab, "running": r.running, "nodes": r.nodes, "dealt": r.dealt,
                     "passed": r.passed, "total": r.total, "error": r.error or None} for r in rows])
@@ -116,12 +125,14 @@ def status_cmd(path: str) -> None:
 @click.argument("path", type=click.Path())
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True,
               help="The folder for grades.csv, junit/STUDENT.xml and report.html.")
-def grade_cmd(path: str, out_dir: str) -> None:
+@click.option("--checks", "checks_file", type=click.Path(dir_okay=False),
+              help="The exercise's checks from this file (kept from the students) instead of the lab file's.")
+def grade_cmd(path: str, out_dir: str, checks_file: str | None) -> None:
     """Run every student's checks and write grades.csv, one JUnit XML per
     student and a self-contained report.html into DIR."""
     from .. import classroom
     with ProgressView(False) as view:
-        got = run(classroom.grade, path, out_dir, progress=view)
+        got = run(classroom.grade, path, out_dir, progress=view, checks_file=checks_file)
     if OUT.json:
         emit_json({"csv": str(got.csv), "report": str(got.report), "junit": [str(j) for j in got.junit],
                    "students": [{"student": r.student, "passed": r.passed, "total": r.total} for r in got.rows]})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .ui import OUT, console, count, emit_json, problem_json, run, warn_all
+from .ui import OUT, console, count, emit_json, fail, problem_json, run, warn_all
 
 
 @click.command()
@@ -30,10 +30,18 @@ def validate(path: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default=None,
               help="[default: yaml; json under lab --json]")
 @click.option("--name", help="Plan the lab under another name.")
-def plan(path: str, fmt: str, name: str | None) -> None:
+@click.option("--student", help="The exercise's faults as this student is dealt them (one of each one_of).")
+def plan(path: str, fmt: str, name: str | None, student: str | None) -> None:
     """Print the resolved plan: interfaces, MACs, addresses, routes, labels."""
     from ..lab import plan_lab
     resolved, _ = run(plan_lab, path, name)
+    if student is not None:
+        from ..classroom import roster
+        from ..exercise import dealt_for
+        run(roster, student)          # a student's name, or why not
+        if resolved.exercise is None:
+            fail(f"{path} has no exercise: section: --student shows which of its faults a student is dealt", code=2)
+        resolved.exercise.faults = run(dealt_for, resolved, student)
     if fmt == "json" or fmt is None and OUT.json:
         from pydantic import TypeAdapter
 

@@ -100,19 +100,25 @@ def images_prune() -> None:
 @click.option("--exercise", "do_exercise", is_flag=True,
               help="Then break it as its exercise: section says (its faults are not shown); lab test then "
                    "runs the exercise's checks (docs/classroom.md).")
+@click.option("--student", help="With --exercise: deal this student's variant (one of each one_of).")
 @click.option("--backend", "backend_name", type=click.Choice(["docker", "netns"]),
               help="Run the nodes as Docker containers (default) or as network namespaces of this "
                    "machine (netns: light, for big labs; docs/netns-backend.md). Overrides the file's backend:.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every step.")
 def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: bool, do_test: bool,
-           do_exercise: bool, backend_name: str | None, verbose: bool) -> None:
+           do_exercise: bool, student: str | None, backend_name: str | None, verbose: bool) -> None:
     """Deploy the lab in PATH (a folder with lab.yml, or the file). On a lab that
     is running, change it in place to match the file (see: lab diff)."""
     from .. import lab as api
     from .. import operate
     if force and dry_run:
         fail("--dry-run shows what an in-place deploy would change; --force replaces the lab (not both)", code=2)
+    if student is not None and not do_exercise:
+        fail("--student chooses the variant of an exercise: give --exercise too", code=2)
     if do_exercise:
+        if student is not None:
+            from ..classroom import roster
+            run(roster, student)
         if dry_run:
             fail("--exercise deals the faults on the deployed lab; --dry-run deploys nothing (not both)", code=2)
         planned = run(api.compile_path, path, name).result()
@@ -123,7 +129,7 @@ def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: boo
                      progress=view)
         if do_exercise:
             from .. import exercise
-            dealt = run(exercise.deal, result.plan.lab, progress=view)
+            dealt = run(exercise.deal, result.plan.lab, progress=view, student=student)
     if dry_run and result.reconciled is not None:
         if OUT.json:
             emit_json({"lab": result.plan.lab, "changed": result.reconciled.as_dict(),

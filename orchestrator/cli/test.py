@@ -67,23 +67,27 @@ def results_json(results: Sequence[Result], lab: str = "", seconds: float | None
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--workers", type=click.IntRange(1, 256), default=DEFAULT_WORKERS, show_default=True,
               help="Probes run at once (one exec per node and batch).")
+@click.option("--checks", "checks_file", type=click.Path(dir_okay=False),
+              help="Run the checks of this file (a list in the expect: language) instead of the lab's own.")
 @click.option("-v", "--verbose", is_flag=True, help="Show each check as it finishes, and failure details.")
-def test_cmd(name: str, junit_file: str | None, workers: int, verbose: bool) -> None:
-    """Check the expectations of a running lab (NAME, or the lab's folder).
+def test_cmd(name: str, junit_file: str | None, workers: int, checks_file: str | None, verbose: bool) -> None:
+    """Check the expectations of a running lab (NAME, or the lab's folder):
+    its expect: section, or its exercise's checks once dealt (lab deploy
+    --exercise), or those of --checks FILE.
 
     Exits 1 when any check fails."""
-    sys.exit(test_and_print(name, verbose=verbose, workers=workers, junit_file=junit_file))
+    sys.exit(test_and_print(name, verbose=verbose, workers=workers, junit_file=junit_file, checks_file=checks_file))
 
 
 def test_and_print(name: str, *, verbose: bool = False, workers: int = DEFAULT_WORKERS,
-                   junit_file: str | None = None) -> int:
+                   junit_file: str | None = None, checks_file: str | None = None) -> int:
     """Run a deployed lab's checks with progress, print the table (and write
     JUnit XML); return the exit code. `lab deploy --test` calls this too."""
     from ..lab import resolve_lab_name
     from ..operate import run_lab_tests
     start = time.perf_counter()
     with ProgressView(verbose) as view:
-        results = run(run_lab_tests, name, progress=view, workers=workers)
+        results = run(run_lab_tests, name, progress=view, workers=workers, checks_file=checks_file)
     lab = run(resolve_lab_name, name)
     code = print_results(results, lab, verbose, time.perf_counter() - start)
     if junit_file:

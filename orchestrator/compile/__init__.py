@@ -123,6 +123,7 @@ def _compile(lab: ParsedLab, name: str | None, source: str | None, image_present
     faults, problems = check_faults(header.exercise, kinds)
     out.add(problems)
     raw_checks = (header.exercise or {}).get("checks", []) if isinstance(header.exercise, dict) else []
+    raw_checks = raw_checks if isinstance(raw_checks, list) else []   # its shape is said by check_faults
     exercise_checks, problems = expectations.check_expectations(raw_checks, kinds, interfaces,
                                                                 lab.name_only | wiring.doubt, "exercise.checks")
     out.add(problems)

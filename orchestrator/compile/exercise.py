@@ -30,7 +30,7 @@ from ..model.exercise import (
     MaskWrong,
     RouteRemoved,
     RouteWrong,
-    parse_fault,
+    parse_item,
 )
 from ..plan import Check, Plan, PlanExercise, PlanFault, PlanInterface, PlanNode, PlanRoute
 
@@ -58,26 +58,31 @@ def check_faults(raw: Any, kinds: Mapping[str, str]) -> tuple[list[Fault], list[
         return [], out
     faults, problems = [], []
     for i, item in enumerate(spec.faults):
-        fault, found = parse_fault(i, item)
+        options, found = parse_item(i, item)
         problems += found
-        if fault is None:
-            continue
-        if fault.spec.node not in kinds:
-            problems.append(Problem(f"{fault.where}.node", f"unknown node '{fault.spec.node}'",
-                                    unknown_hint(fault.spec.node, kinds, "nodes")))
-            continue
-        if kinds[fault.spec.node] == "switch":
-            problems.append(Problem(f"{fault.where}.node", f"{fault.spec.node} is a switch: it has no addresses, "
-                                    "routes or rules to break", "break a host or a router"))
-            continue
-        faults.append(fault)
+        for fault in options:
+            problems += _known_node(fault, kinds)
+            if not _known_node(fault, kinds):
+                faults.append(fault)
     if not spec.faults:
         problems.append(Problem("exercise.faults", "an exercise needs at least one fault",
                                 "e.g. - route_removed: {node: r2, to: 192.168.1.0/24}"))
     if not spec.checks:
-        problems.append(Problem("exercise.checks", "an exercise needs checks the student must make pass",
-                                "e.g. - all_pairs: hosts"))
+        problems.append(Problem("exercise.checks", "the exercise has no checks here: lab test, lab class check "
+                                "and lab class grade will need them from --checks FILE",
+                                "keep them in a file the students do not see, or write them here",
+                                severity="warning"))
     return faults, problems
+
+
+def _known_node(fault: Fault, kinds: Mapping[str, str]) -> list[Problem]:
+    if fault.spec.node not in kinds:
+        return [Problem(f"{fault.where}.node", f"unknown node '{fault.spec.node}'",
+                        unknown_hint(fault.spec.node, kinds, "nodes"))]
+    if kinds[fault.spec.node] == "switch":
+        return [Problem(f"{fault.where}.node", f"{fault.spec.node} is a switch: it has no addresses, "
+                        "routes or rules to break", "break a host or a router")]
+    return []
 
 
 def _ip(*args: str) -> str:
@@ -163,7 +168,7 @@ def resolve_faults(faults: list[Fault], plan: Plan) -> tuple[list[PlanFault], li
     first: dict[str, Fault] = {}
     for fault in faults:
         other = first.setdefault(fault.spec.node, fault)
-        if other is not fault and {fault.kind, other.kind} & {"mask_wrong", "address_clash"}:
+        if other.choice != fault.choice and {fault.kind, other.kind} & {"mask_wrong", "address_clash"}:
             problems.append(Problem(f"{fault.where}.node", f"{fault.spec.node} has a fault already "
                                     f"({other.where}); a fault of its address takes its routes with it and puts "
                                     "the planned ones back, so it must be the node's only fault",
@@ -183,7 +188,7 @@ def _resolve(n: int, fault: Fault, node: PlanNode, plan: Plan, problems: list[Pr
 
     def made(title: str, deal: list[str], undo: list[str]) -> PlanFault:
         return PlanFault(where=where, kind=fault.kind, node=name, title=title, deal=_script(deal),
-                         undo=_script(undo))
+                         undo=_script(undo), choice=fault.choice, option=fault.option)
 
     if isinstance(s, (RouteRemoved, RouteWrong)):
         if node.routing == "dynamic":

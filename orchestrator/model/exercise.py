@@ -12,6 +12,9 @@ checks a student must make pass.
         - link_down:     {node: r2, iface: eth1}                # an interface set down
         - firewall_block: {node: r2, from: pc1, to: pc6, proto: tcp:80}   # a rule that drops
         - nat_missing:   {node: gw}                             # the NAT table deleted
+        - one_of:                                               # each student gets one of these
+            - route_removed: {node: r3, to: 192.168.1.0/24}
+            - route_removed: {node: r1, to: 192.168.3.0/24}
       checks:                                                   # the expectation language
         - all_pairs: hosts
 
@@ -117,17 +120,49 @@ KINDS = tuple(MODELS)
 
 
 class Fault(BaseModel):
-    """One parsed fault: its kind, its keys, and its place in the file."""
+    """One parsed fault: its kind, its keys, its place in the file, and which
+    item of the faults list it is (`choice`) and which of that item's
+    `one_of` alternatives (`option`; 0 for a plain fault)."""
 
     model_config = ConfigDict(frozen=True)
 
     kind: str
     spec: _Fault
     where: str
+    choice: int = 0
+    option: int = 0
 
 
-def parse_fault(index: int, raw: Any) -> tuple[Fault | None, list[Problem]]:
-    where = f"exercise.faults[{index}]"
+#: a one_of item offers this many alternatives at the most
+MAX_OPTIONS = 16
+
+
+def parse_item(index: int, raw: Any) -> tuple[list[Fault], list[Problem]]:
+    """One item of the faults list: a fault, or `one_of: [fault, fault, ...]`
+    (each student gets one of them, drawn from their name: docs/classroom.md)."""
+    if isinstance(raw, dict) and list(raw) == ["one_of"]:
+        where = f"exercise.faults[{index}].one_of"
+        options = raw["one_of"]
+        if not isinstance(options, list) or not 2 <= len(options) <= MAX_OPTIONS:
+            return [], [Problem(where, f"expected a list of 2 to {MAX_OPTIONS} faults to choose from, got "
+                                f"{options!r}"[:300], "- one_of: [{link_down: {...}}, {route_removed: {...}}]")]
+        out: list[Fault] = []
+        problems: list[Problem] = []
+        for k, option in enumerate(options):
+            if isinstance(option, dict) and "one_of" in option:
+                problems.append(Problem(f"{where}[{k}]", "a one_of inside a one_of", "list the faults in one one_of"))
+                continue
+            fault, found = parse_fault(index, option, f"{where}[{k}]")
+            problems += found
+            if fault is not None:
+                out.append(fault.model_copy(update={"choice": index, "option": k}))
+        return out, problems
+    fault, problems = parse_fault(index, raw)
+    return ([fault] if fault else []), problems
+
+
+def parse_fault(index: int, raw: Any, where: str | None = None) -> tuple[Fault | None, list[Problem]]:
+    where = where or f"exercise.faults[{index}]"
     if not isinstance(raw, dict) or len(raw) != 1:
         return None, [Problem(where, f"expected one fault like 'route_removed: {{node: r2, to: 10.0.1.0/24}}', "
                               f"got {raw!r}"[:300], "kinds: " + ", ".join(KINDS))]
@@ -154,7 +189,7 @@ def parse_fault(index: int, raw: Any) -> tuple[Fault | None, list[Problem]]:
             else:
                 problems.append(Problem(place, plain_message(err), ""))
         return None, problems
-    return Fault(kind=kind, spec=spec, where=f"{where}.{kind}"), []
+    return Fault(kind=kind, spec=spec, where=f"{where}.{kind}", choice=index), []
 
 
 class ExerciseSpec(BaseModel):

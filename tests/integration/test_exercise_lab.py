@@ -104,3 +104,24 @@ def test_an_exercise_whose_fault_no_check_notices_is_refused(backend, tmp_path):
     assert out.returncode == 1
     assert "no check notices 'pc3: default gateway 10.0.1.99 (not 10.0.1.1)' (exercise.faults[1].gateway_wrong)" \
         in out.stdout
+
+
+def test_checks_kept_in_a_file_of_their_own_prove_and_test_the_exercise(backend, tmp_path):
+    text = (LABS / "exercises" / "fix-the-routing" / "lab.yml").read_text()
+    head, rest = text.split("  checks:\n", 1)
+    (tmp_path / "lab.yml").write_text(head + "\n" + rest[rest.index("# The unbroken lab"):])   # no checks: in it
+    private = tmp_path / "private.yml"
+    private.write_text("- all_pairs: hosts\n- path: {from: pc4, to: pc1, via: [r2, r1]}\n")
+    out = lab("class", "check", str(tmp_path), "--checks", str(private), "--json")
+    got = json.loads(out.stdout)
+    assert out.returncode == 0 and got["ok"] and got["unbroken"]["total"] == 31, got
+    name = "t-exercise-private"
+    api.destroy(name, backend=backend)
+    try:
+        assert lab("deploy", "--exercise", str(tmp_path), "--name", name).returncode == 0
+        said = lab("test", name)
+        assert said.returncode == 1 and "--checks FILE" in said.stderr
+        failing = lab("test", name, "--checks", str(private), "--json")
+        assert failing.returncode == 1 and json.loads(failing.stdout)["failed"] > 0
+    finally:
+        api.destroy(name, backend=backend)

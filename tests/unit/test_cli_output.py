@@ -125,7 +125,8 @@ def _result(n, ok=True, dst="10.0.3.2"):
 
 
 def test_lab_test_json_lists_every_result(monkeypatch):
-    monkeypatch.setattr(operate, "run_lab_tests", lambda name, progress, workers: [_result(0), _result(1, False)])
+    monkeypatch.setattr(operate, "run_lab_tests",
+                        lambda name, progress, workers, checks_file=None: [_result(0), _result(1, False)])
     monkeypatch.setattr(api, "resolve_lab_name", lambda name: name)
     result = lab("test", "five", "--json")
     assert result.exit_code == 1

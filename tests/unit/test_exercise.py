@@ -10,7 +10,7 @@ import pytest
 from orchestrator import exercise
 from orchestrator import lab as api
 from orchestrator.compile import compile_text
-from orchestrator.errors import UsageError
+from orchestrator.errors import TopologyError, UsageError
 from orchestrator.operate import run_lab_tests
 from tests.conftest import LABS
 from tests.unit.fakebackend import FakeBackend
@@ -195,8 +195,61 @@ def test_a_fault_that_cannot_be_dealt_is_an_error_naming_it(deployed):
     fake.exec_handlers.append(lambda node, argv: ExecResult(2, "", "RTNETLINK answers: No such process\n")
                               if argv[:2] == ["sh", "-c"] else None)
     with pytest.raises(BackendError, match=r"dealing 'r3: route to 192.168.1.0/24 removed' "
-                                           r"\(exercise.faults\[0\].route_removed\) failed in r3: "
+                                           r"\(exercise.faults\[0\].one_of\[0\].route_removed\) failed in r3: "
                                            "RTNETLINK answers: No such process"):
         exercise.deal(plan.lab, backend=fake)
     record = api.attach(plan.lab, fake).record
     assert record is not None and record.dealt == []      # lab test keeps to the expect: section
+
+
+def test_a_checks_file_is_read_against_the_plan_with_its_lines(plan, tmp_path):
+    file = tmp_path / "private.yml"
+    file.write_text("# the teacher's\n- reach: {from: pc1, to: pc2}\n- reach: {from: pc3, to: [pc2, r2.eth1]}\n")
+    checks = exercise.read_checks(file, plan)
+    assert [(c.id, c.src, c.address) for c in checks] == [
+        ("checks[0].reach.to[0]", "pc1", "10.0.9.10"), ("checks[1].reach.to[0]", "pc3", "10.0.9.10"),
+        ("checks[1].reach.to[1]", "pc3", "10.0.9.1")]
+    file.write_text("checks:\n  - reach: {from: pc1, to: pc2}\n  - reach: {from: pc1, to: pc7}\n")
+    with pytest.raises(TopologyError) as raised:
+        exercise.read_checks(file, plan)
+    (problem,) = raised.value.problems
+    assert (problem.line, problem.where) == (3, "checks[1].reach.to[0]") and "unknown node 'pc7'" in problem.message
+    file.write_text("- reach: {from: pc1, to: pc2\n")
+    with pytest.raises(TopologyError, match="not valid YAML"):
+        exercise.read_checks(file, plan)
+    file.write_text("[]\n")
+    with pytest.raises(TopologyError, match="the file names no check"):
+        exercise.read_checks(file, plan)
+    with pytest.raises(UsageError, match="cannot read the checks file"):
+        exercise.read_checks(tmp_path / "missing.yml", plan)
+
+
+def test_an_exercise_may_keep_its_checks_in_a_file_of_their_own(tmp_path):
+    text = LAB.split("  checks:")[0]
+    compiled = compile_text(text)
+    assert not compiled.errors and compiled.plan.exercise.checks == []
+    assert [w.where for w in compiled.warnings] == ["exercise.checks"]
+    (tmp_path / "lab.yml").write_text(text)
+    fake = FakeBackend()
+    api.deploy(tmp_path, backend=fake)
+    exercise.deal("ex", backend=fake)
+    with pytest.raises(UsageError, match="keeps its checks apart from the lab file: lab test ex --checks FILE"):
+        run_lab_tests("ex", backend=fake)
+    (tmp_path / "private.yml").write_text("- reach: {from: pc1, to: pc2}\n")
+    fake.probe = lambda node, argv: {"probe": "ping", "ok": True, "sent": 2, "received": 2, "loss": 0.0, "avg": 0.1}
+    (result,) = run_lab_tests("ex", backend=fake, checks_file=tmp_path / "private.yml")
+    assert result.ok and result.id == "checks[0].reach.to[0]"
+    with pytest.raises(UsageError, match="has no checks in its file: give them with --checks FILE"):
+        exercise.control(tmp_path, backend=fake)
+
+
+def test_each_student_is_dealt_one_alternative_of_a_one_of_always_the_same():
+    plan = compile_text((LABS / "exercises" / "fix-the-routing" / "lab.yml").read_text()).result()
+    assert [(f.choice, f.option) for f in plan.exercise.faults] == [(0, 0), (0, 1), (1, 0)]
+    drawn = {s: [f.title for f in exercise.dealt_for(plan, s)] for s in ("ann", "hal", "ivy")}
+    assert drawn["ann"] == [f.title for f in exercise.dealt_for(plan, "ann")]          # the same, every time
+    assert {d[0] for d in drawn.values()} == {"r3: route to 192.168.1.0/24 removed",
+                                               "r1: route to 192.168.3.0/24 removed"}   # students differ
+    assert all(d[1] == "pc4: default gateway 192.168.2.99 (not 192.168.2.1)" for d in drawn.values())
+    assert [f.title for f in exercise.dealt_for(plan)] == ["r3: route to 192.168.1.0/24 removed",
+                                                          "pc4: default gateway 192.168.2.99 (not 192.168.2.1)"]
