@@ -75,12 +75,14 @@ def deal(name: str, backend: Backend | None = None, progress: Progress = silent,
     when the exercise has one_of items); the record remembers it, so that
     `lab test` runs the exercise's checks from then on."""
     from .lab import attach
+    from .locks import lab_lock
     from .record import Record
     running = attach(name, backend)
-    faults = deal_faults(running.backend, running.plan, progress, student)
-    record = running.record or Record(plan=running.plan)
-    record.dealt = [f.where for f in faults]
-    running.backend.save_record(running.lab, record.encode())
+    with lab_lock(running.lab, "exercise", progress=progress):   # one command at a time changes a lab
+        faults = deal_faults(running.backend, running.plan, progress, student)
+        record = running.record or Record(plan=running.plan)
+        record.dealt = [f.where for f in faults]
+        running.backend.save_record(running.lab, record.encode())
     return faults
 
 

@@ -54,9 +54,13 @@ def _message(body: bytes) -> str:
 
 
 class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
+    """HTTP over the engine's unix socket: `timeout` to connect and send,
+    `answer_timeout` (None: none) for the answer."""
+
+    def __init__(self, path: str, timeout: float, answer_timeout: float | None):
         super().__init__("localhost", timeout=timeout)
         self._path = path
+        self._answer_timeout = answer_timeout
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -67,6 +71,11 @@ class _UnixConnection(http.client.HTTPConnection):
             sock.close()
             raise
         self.sock = sock
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        if self.sock is not None:
+            self.sock.settimeout(self._answer_timeout)
+        return super().getresponse()
 
 
 def socket_path() -> str | None:
@@ -89,8 +98,9 @@ class EngineAPI:
         self._prefix: str | None = None
 
     def _request(self, url: str, method: str = "GET", body: Any = None,
-                 limit: int | None = None) -> tuple[int, bytes]:
-        conn = _UnixConnection(self.path, self.timeout)
+                 limit: int | None = None, wait: bool = False) -> tuple[int, bytes]:
+        """One request; `wait`: no time limit on the answer (an exec runs as long as its command)."""
+        conn = _UnixConnection(self.path, self.timeout, None if wait else self.timeout)
         headers = {"Host": "docker"}
         data = None
         if body is not None:
@@ -161,7 +171,7 @@ class EngineAPI:
             raise BackendError(f"running {argv[0]}: {_message(body) or status}")
         exec_id = quote(str(json.loads(body)["Id"]), safe="")
         status, stream = self._request(f"{prefix}/exec/{exec_id}/start", "POST", {"Detach": False, "Tty": False},
-                                       limit=MAX_EXEC_OUTPUT)
+                                       limit=MAX_EXEC_OUTPUT, wait=True)
         if status == 404:
             return None
         if status != 200:

@@ -23,8 +23,10 @@ def probe(*args: str, expect: int | None = None) -> dict:
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port nothing listens on, for TCP (or, kind SOCK_DGRAM, UDP: a port
+    free for TCP may be a UDP service's, e.g. another test's echo or DNS)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
@@ -127,7 +129,7 @@ def test_udp_probe(module_service):
     echo = module_service("udp_echo")
     result = probe("udp", "127.0.0.1", str(echo.port), "--count", "3", expect=0)
     assert result["sent"] == result["received"] == 3 and len(result["rtt_ms"]) == 3
-    closed = probe("udp", "127.0.0.1", str(free_port()), expect=1)
+    closed = probe("udp", "127.0.0.1", str(free_port(socket.SOCK_DGRAM)), expect=1)
     assert closed["error"] == "port unreachable"
 
 

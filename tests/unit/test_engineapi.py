@@ -8,6 +8,7 @@ import json
 import socketserver
 import struct
 import threading
+import time
 
 import pytest
 from hypothesis import given
@@ -27,6 +28,7 @@ class FakeEngine(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path: str):
         self.calls: list[tuple[str, str, object]] = []
         self.containers = {"abc": "running", "stopped": "exited"}
+        self.exec_seconds = 0.0
         super().__init__(path, Handler)
 
 
@@ -65,6 +67,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.answer(409, {"message": f"Container {name} is not running"})
             return self.answer(201, {"Id": f"e-{name}"})
         if self.path == "/v1.41/exec/e-abc/start":
+            time.sleep(engine.exec_seconds)       # the command runs this long
             return self.answer(200, raw=frame(1, b"out\n") + frame(2, b"err\n") + frame(1, b"more"))
         return self.answer(404, {"message": "no such exec"})
 
@@ -87,6 +90,19 @@ def test_exec_makes_starts_and_reads_the_exit_code_of_a_command(engine):
     assert posts == [("/v1.41/containers/abc/exec", {"AttachStdout": True, "AttachStderr": True,
                                                      "Cmd": ["sh", "-c", "exit 3"]}),
                      ("/v1.41/exec/e-abc/start", {"Detach": False, "Tty": False})]
+
+
+def test_a_command_may_run_longer_than_the_engine_is_given_to_answer_a_lookup(tmp_path):
+    path = str(tmp_path / "slow.sock")
+    server = FakeEngine(path)
+    server.exec_seconds = 0.6
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = EngineAPI(path, timeout=0.2)
+        assert api.exec("abc", ["sleep", "1"]) == (3, b"out\nmore", b"err\n")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_exec_in_a_gone_container_is_none_and_in_a_stopped_one_says_why(engine):
