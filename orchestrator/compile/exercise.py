@@ -156,6 +156,9 @@ def _other_hop(plan: Plan, node: PlanNode, ref: str, route: PlanRoute, where: st
     if via is None:
         return None
     on = _on_subnet(node, via)
+    if via in {a.split("/")[0] for a in node.addresses()}:
+        problems.append(Problem(where, f"{via} is {node.name}'s own address: no route can go through it", hint))
+        return None
     if on is None or via == route.via:
         problems.append(Problem(where, f"{via} is " + (same if on else f"on none of {node.name}'s subnets"), hint))
         return None
