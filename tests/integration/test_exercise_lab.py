@@ -5,6 +5,8 @@ what it says and is taken back."""
 
 import json
 
+import pytest
+
 from orchestrator import lab as api
 from tests.conftest import LABS
 from tests.conftest import run_lab as lab
@@ -125,3 +127,29 @@ def test_checks_kept_in_a_file_of_their_own_prove_and_test_the_exercise(backend,
         assert failing.returncode == 1 and json.loads(failing.stdout)["failed"] > 0
     finally:
         api.destroy(name, backend=backend)
+
+
+def test_opening_the_whole_firewall_does_not_pass_open_the_firewall(backend):
+    path = str(LABS / "exercises" / "open-the-firewall")
+    name = "t-exercise-fw"
+    api.destroy(name, backend=backend)
+    try:
+        assert lab("deploy", "--exercise", path, "--name", name).returncode == 0
+        assert lab("exec", name, "fw", "--", "nft", "flush", "ruleset").returncode == 0     # everything open
+        flushed = lab("test", name, "--json")
+        failed = {r["what"] for r in json.loads(flushed.stdout)["results"] if not r["ok"]}
+        assert flushed.returncode == 1 and "outside cannot reach inside" in failed, failed
+        assert lab("deploy", "--force", "--exercise", path, "--name", name).returncode == 0
+        for table in ("labnet_exercise0", "labnet_exercise2"):    # the default variant's two rules, taken out
+            assert lab("exec", name, "fw", "--", "nft", "delete", "table", "inet", table).returncode == 0
+        mended = lab("test", name)
+        assert mended.returncode == 0, mended.stdout
+    finally:
+        api.destroy(name, backend=backend)
+
+
+@pytest.mark.parametrize("exercise", sorted(p.parent.name for p in (LABS / "exercises").glob("*/lab.yml")))
+def test_every_shipped_exercise_is_sound(backend, exercise):
+    out = lab("class", "check", str(LABS / "exercises" / exercise), "--json")
+    got = json.loads(out.stdout)
+    assert out.returncode == 0 and got["ok"], got["problems"]
