@@ -21,9 +21,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import LabError, UsageError
 from .progress import Event, Progress, silent
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 STUDENT_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,14}[a-z0-9])?$")
 MAX_STUDENTS = 500
@@ -71,20 +75,25 @@ class Class:
     """A lab file and the copies of it that run, by student."""
 
     path: Path
-    lab: str
-    source: str
+    plan: Plan           # the lab file's, under its own name
     copies: dict[str, str] = field(default_factory=dict)   # student -> lab name
+
+    @property
+    def lab(self) -> str:
+        return self.plan.lab
+
+    @property
+    def source(self) -> str:
+        return self.plan.source or ""
 
 
 def find(path: str | Path) -> Class:
     """The class of the lab at `path`: the copies that run now."""
     from .lab import compile_path, list_labs
-    plan = compile_path(path).result()
-    source = plan.source or ""
-    out = Class(Path(path), plan.lab, source)
-    prefix = f"{plan.lab}-"
+    out = Class(Path(path), compile_path(path).result())
+    prefix = f"{out.lab}-"
     for summary in list_labs():
-        if summary.name.startswith(prefix) and summary.source == source and summary.name != f"{plan.lab}-check":
+        if summary.name.startswith(prefix) and summary.source == out.source and summary.name != f"{out.lab}-check":
             out.copies[summary.name[len(prefix):]] = summary.name
     return out
 
@@ -104,10 +113,10 @@ def up(path: str | Path, students: list[str], progress: Progress = silent,
     others deploy): its checks pass before the faults are dealt and some fail
     after; if not, none of the new copies is kept (UsageError saying what)."""
     from . import exercise
-    from .lab import compile_path, default_backend, deploy, destroy
+    from .lab import default_backend, deploy, destroy
     from .verify.runner import run_checks
     klass = find(path)
-    planned = compile_path(path).result()
+    planned = klass.plan
     if planned.exercise is not None:
         proof = exercise.read_checks(checks_file, planned) if checks_file else planned.exercise.checks
         if not proof:

@@ -241,11 +241,16 @@ class Check(BaseModel):
 
     def pool_text(self) -> str:
         """dhcp: '10.0.1.100 - 10.0.1.149' (or 'A - B or C - D' for a shared LAN)."""
-        return " or ".join(f"{a} - {b}" for a, b in zip(self.pool[::2], self.pool[1::2], strict=False))
+        return pool_text(self.pool)
 
 
 _NO_ADDRESS_YET = ("takes its address by DHCP, which no one knows before it asks "
                    "(a reservation in the pool gives it a fixed one)")
+
+
+def pool_text(ranges: list[str]) -> str:
+    """DHCP ranges (first, last, first, last, ...) in words: '10.0.1.100 - 10.0.1.149 or ...'."""
+    return " or ".join(f"{a} - {b}" for a, b in zip(ranges[::2], ranges[1::2], strict=False))
 
 
 class PlanFault(BaseModel):

@@ -43,5 +43,5 @@ class KernelLinks:
         if not st.running:
             return {}
         # the kernel's root qdiscs first (no pyroute2): only netem or tbf is worth decoding
-        roots = rtnl.read(st.pid, qdiscs=True).root_qdiscs
+        roots = rtnl.read(st.pid, qdiscs=True, addresses=False).root_qdiscs
         return netlink.read_impairments(st.pid) if {"netem", "tbf"} & set(roots.values()) else {}

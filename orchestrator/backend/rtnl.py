@@ -167,13 +167,14 @@ class Tables:
 ROOT_HANDLE = 0xFFFFFFFF
 
 
-def read(pid: int, qdiscs: bool = False) -> Tables:
+def read(pid: int, qdiscs: bool = False, addresses: bool = True) -> Tables:
     """Interfaces of the namespace of process pid (loopback left out), with
-    state, MAC, addresses and bridge; with qdiscs, each one's root qdisc kind."""
-    return read_namespace(netns_path(pid), qdiscs, f"pid {pid}")
+    state, MAC, addresses (unless told not to dump them) and bridge; with
+    qdiscs, each one's root qdisc kind."""
+    return read_namespace(netns_path(pid), qdiscs, f"pid {pid}", addresses)
 
 
-def read_namespace(path: str, qdiscs: bool = False, what: str = "") -> Tables:
+def read_namespace(path: str, qdiscs: bool = False, what: str = "", addresses: bool = True) -> Tables:
     """The same for the namespace file `path` (/proc/PID/ns/net, /run/netns/NAME)."""
     try:
         fd = socket_in(path)
@@ -181,7 +182,8 @@ def read_namespace(path: str, qdiscs: bool = False, what: str = "") -> Tables:
         raise BackendError(f"cannot enter the network namespace of {what or path}: {exc.strerror or exc}") from exc
     try:
         links = dump(fd, RTM_GETLINK, struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0), RTM_NEWLINK, 16)
-        addrs = dump(fd, RTM_GETADDR, struct.pack("=BBBBi", socket.AF_INET, 0, 0, 0, 0), RTM_NEWADDR, 8)
+        addrs = (dump(fd, RTM_GETADDR, struct.pack("=BBBBi", socket.AF_INET, 0, 0, 0, 0), RTM_NEWADDR, 8)
+                 if addresses else [])
         queues = (dump(fd, RTM_GETQDISC, struct.pack("=BxxxiIII", socket.AF_UNSPEC, 0, 0, 0, 0),
                        RTM_NEWQDISC, 20) if qdiscs else [])
     finally:

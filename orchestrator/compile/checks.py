@@ -32,7 +32,7 @@ from ..model.expect import (
     Service,
     parse_item,
 )
-from ..plan import Check, Plan
+from ..plan import Check, Plan, pool_text
 
 
 class _Checker:
@@ -356,8 +356,7 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
             if pool is None:
                 continue    # no pool serves it: said by compile/dhcp.py
             want_address = s.address or (iface.address.split("/")[0] if iface.address else None)
-            want = f"an address {want_address}" if want_address else "an address in " + " or ".join(
-                f"{a} - {b}" for a, b in zip(pool[0][::2], pool[0][1::2], strict=True))
+            want = f"an address {want_address}" if want_address else f"an address in {pool_text(pool[0])}"
             if pool[1]:
                 want += f", gateway {pool[1]}"
             add(exp, w, False, kind="dhcp", src=s.host, dst=f"{s.host}.{iface.name}", address=want_address or "",

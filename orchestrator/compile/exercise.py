@@ -61,8 +61,9 @@ def check_faults(raw: Any, kinds: Mapping[str, str]) -> tuple[list[Fault], list[
         options, found = parse_item(i, item)
         problems += found
         for fault in options:
-            problems += _known_node(fault, kinds)
-            if not _known_node(fault, kinds):
+            unknown = _known_node(fault, kinds)
+            problems += unknown
+            if not unknown:
                 faults.append(fault)
     if not spec.faults:
         problems.append(Problem("exercise.faults", "an exercise needs at least one fault",

@@ -2,10 +2,13 @@
 and the grade report (a self-contained page: a row per student, a column per
 check, each failure's detail). The engine side: tests/integration/test_class.py."""
 
+from pathlib import Path
+
 import pytest
 
 from orchestrator.classroom import Class, StudentRow, report_html, roster
 from orchestrator.errors import UsageError
+from orchestrator.plan import Plan
 from orchestrator.verify.runner import Result
 
 
@@ -46,7 +49,8 @@ def test_the_report_has_a_row_per_student_a_column_per_check_and_the_failures():
             StudentRow("bob", "lab-bob", 12, 12, True, [result("a -> b", True),
                                                         result("c -> d", False, "no reply <from r3>")]),
             StudentRow("carol", "lab-carol", 0, 0, False, error="lab 'lab-carol' is not deployed")]
-    page = report_html(Class(path=None, lab="lab", source="/labs/lab/lab.yml"), rows, ["a -> b", "c -> d"])
+    klass = Class(path=Path("/labs/lab"), plan=Plan(lab="lab", source="/labs/lab/lab.yml", nodes={}, links=[]))
+    page = report_html(klass, rows, ["a -> b", "c -> d"])
     assert page.startswith("<!doctype html>") and "<script" not in page and "http" not in page.split("<body>")[0]
     assert page.split("<tbody>")[1].count("<tr><th>") == 3          # the head row apart
     assert '<td class="s">2/2</td><td class="s">100 %</td>' in page
