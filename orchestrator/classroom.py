@@ -134,7 +134,7 @@ def up(path: str | Path, students: list[str], progress: Progress = silent,
         backend = default_backend()
         name = instance_name(klass.lab, student)
         try:
-            plan = deploy(path, name=name, backend=backend).plan
+            plan = deploy(path, name=name, backend=backend, student=student).plan
             if plan.exercise is not None:
                 checks = exercise.read_checks(checks_file, plan) if checks_file else plan.exercise.checks
                 if prove:

@@ -47,6 +47,8 @@ def dealt_for(plan: Plan, student: str | None = None) -> list[PlanFault]:
     the alternative drawn from the lab's and the student's names (the same
     student always gets the same one; no student: the first)."""
     faults = _exercise_of(plan)
+    assert plan.exercise is not None
+    seed = plan.exercise.seed or plan.lab   # a plan stored before seeds were kept: its lab's name
     by_choice: dict[int, list[PlanFault]] = {}
     for fault in faults:
         by_choice.setdefault(fault.choice, []).append(fault)
@@ -55,7 +57,7 @@ def dealt_for(plan: Plan, student: str | None = None) -> list[PlanFault]:
         if student is None or len(options) == 1:
             out.append(options[0])
             continue
-        draw = hashlib.sha256(f"{plan.lab}/{student}/{choice}".encode()).digest()
+        draw = hashlib.sha256(f"{seed}/{student}/{choice}".encode()).digest()
         out.append(options[int.from_bytes(draw[:8], "big") % len(options)])
     return out
 
@@ -72,12 +74,18 @@ def deal_faults(backend: Backend, plan: Plan, progress: Progress = silent,
 def deal(name: str, backend: Backend | None = None, progress: Progress = silent,
          student: str | None = None) -> list[PlanFault]:
     """Break the running lab NAME as its exercise says (the student's variant,
-    when the exercise has one_of items); the record remembers it, so that
-    `lab test` runs the exercise's checks from then on."""
+    when the exercise has one_of items; by default the student whose variant
+    was deployed); the record remembers it, so that `lab test` runs the
+    exercise's checks from then on."""
     from .lab import attach
     from .locks import lab_lock
     from .record import Record
     running = attach(name, backend)
+    deployed_for = running.plan.exercise.student if running.plan.exercise else None
+    if student is not None and deployed_for is not None and student != deployed_for:
+        raise UsageError(f"{running.lab} was deployed as {deployed_for}'s variant, not {student}'s: "
+                         f"deploy it again with --student {student}")
+    student = student or deployed_for
     with lab_lock(running.lab, "exercise", progress=progress):   # one command at a time changes a lab
         faults = deal_faults(running.backend, running.plan, progress, student)
         record = running.record or Record(plan=running.plan)
@@ -108,7 +116,8 @@ def read_checks(path: str | Path, plan: Plan) -> list[Check]:
     """The checks of a file kept apart from the lab (a teacher's, which the
     students never see): a YAML list in the expectation language, or a mapping
     with that list under `checks:`. Checked against the plan like an expect:
-    section; TopologyError with every problem and its line."""
+    section (a student's variant: as moved and renamed for them);
+    TopologyError with every problem and its line."""
     from .compile.checks import check_expectations, resolve
     from .confine import read_small_file
     from .errors import Problem, TopologyError
@@ -120,6 +129,9 @@ def read_checks(path: str | Path, plan: Plan) -> list[Check]:
     wrapped = isinstance(data, dict) and set(data) == {"checks"}
     if wrapped:
         data = data["checks"]
+    if plan.exercise is not None and plan.exercise.variant and not problems:
+        from .model.variants import Drawn, rewrite
+        data = rewrite(data, Drawn.decode(plan.exercise.variant))   # the student's addresses, ports, names
     if not problems:
         kinds = {n.name: n.kind for n in plan.nodes.values()}
         interfaces = {n.name: {i.name for i in n.interfaces} for n in plan.nodes.values()}

@@ -77,13 +77,14 @@ def _check_name(name: str | None) -> None:
 
 
 def compile_path(path: str | Path, name: str | None = None, backend: Backend | None = None,
-                 check_images: bool = False) -> Compiled:
+                 check_images: bool = False, student: str | None = None) -> Compiled:
     """The lab in a folder (or file) compiled: its plan or every problem, and its
     warnings. With check_images, the images its nodes name are looked for on
     the engine (when one answers; the backend is made only if a node names one)."""
     from .compile import compile_file  # the models and the compiler: loaded by the commands that plan
     _check_name(name)
-    return compile_file(path, name=name, image_present=_image_check(backend) if check_images else None)
+    return compile_file(path, name=name, image_present=_image_check(backend) if check_images else None,
+                        student=student)
 
 
 def _image_check(backend: Backend | None) -> Callable[[str], bool | str | None]:
@@ -108,9 +109,10 @@ def _image_check(backend: Backend | None) -> Callable[[str], bool | str | None]:
 
 
 def plan_lab(path: str | Path, name: str | None = None, backend: Backend | None = None,
-             check_images: bool = False) -> tuple[Plan, list[Problem]]:
-    """The plan of a lab and its warnings; TopologyError listing every error."""
-    compiled = compile_path(path, name, backend, check_images)
+             check_images: bool = False, student: str | None = None) -> tuple[Plan, list[Problem]]:
+    """The plan of a lab and its warnings; TopologyError listing every error.
+    With `student`, that student's variant of the lab's exercise."""
+    compiled = compile_path(path, name, backend, check_images, student)
     return compiled.result(), compiled.warnings
 
 
@@ -138,20 +140,22 @@ def prune_images(store: ImageStore | None = None, progress: Progress = silent) -
 
 def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dry_run: bool = False,
            backend: Backend | None = None, backend_name: str | None = None,
-           progress: Progress = silent) -> DeployResult:
+           progress: Progress = silent, student: str | None = None) -> DeployResult:
     """Deploy a lab. On a lab that is already running, reconcile it in place
     (see orchestrator.reconcile; dry_run: only say what would change), or with
     force destroy it and deploy it again. A fresh deploy that fails (or is
     interrupted) removes what it created. The backend: `backend`, else the one
     named (`backend_name`, then the file's `backend:`), else the one the lab
-    already runs on, else Docker."""
+    already runs on, else Docker. With `student`: that student's variant of
+    the lab's exercise (its subnets, ports, names; the faults are dealt by
+    exercise.deal)."""
     from .render.files import render_plan
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if backend is None:
         backend = _chosen_backend(path, name, backend_name)
-    plan, warnings = plan_lab(path, name, backend, check_images=True)
+    plan, warnings = plan_lab(path, name, backend, check_images=True, student=student)
     files = render_plan(plan)
     timings["prepare"] = time.perf_counter() - t0
 
@@ -159,8 +163,12 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dr
     with lab_lock(plan.lab, "deploy", progress=progress):
         if backend.nodes(plan.lab) and not force:
             from .reconcile import reconcile
-            diff = reconcile(Running.of(plan.lab, backend), plan, files, dry_run=dry_run, progress=progress,
-                             timings=timings)
+            running = Running.of(plan.lab, backend)
+            kept = running.plan.exercise.student if running.plan.exercise else None
+            if student is None and kept is not None:     # a student's copy stays their variant
+                plan, warnings = plan_lab(path, name, backend, check_images=True, student=kept)
+                files = render_plan(plan)
+            diff = reconcile(running, plan, files, dry_run=dry_run, progress=progress, timings=timings)
             if not dry_run:
                 warnings = warnings + wait_leases(backend, plan, progress)
             timings["total"] = time.perf_counter() - t0

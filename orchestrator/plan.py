@@ -274,6 +274,10 @@ class PlanExercise(BaseModel):
     title: str = ""
     faults: list[PlanFault] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
+    seed: str = ""               # the lab file's own name: what a student's draws are made from
+    student: str | None = None   # whose variant this plan is (its subnets, ports, names: model/variants.py)
+    #: what that student's variant changed: {"subnets": {from: to}, "ports": {...}, "names": {...}}
+    variant: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class Plan(BaseModel):

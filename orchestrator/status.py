@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .diff import PlanDiff
     from .lab import Running
     from .model.common import Impairment
+    from .plan import Plan
     from .repair import Trouble
 
 
@@ -99,7 +100,7 @@ def drift(running: Running) -> str | None:
     name = Path(record.source).name
     if now.get(record.source) is None:
         return f"{record.source} is gone (moved or deleted); the lab runs as it was deployed"
-    compiled = compile_path(record.source, running.lab)
+    compiled = compile_path(record.source, running.lab, student=_student(record.plan))
     if compiled.plan is None:
         return (f"{name} changed since deploy and has {len(compiled.errors)} "
                 f"error{'s' if len(compiled.errors) != 1 else ''} now (see: lab validate {record.source})")
@@ -113,6 +114,11 @@ def drift(running: Running) -> str | None:
     return f"{name} changed since deploy: {what} (see: lab diff {running.lab})"
 
 
+def _student(plan: Plan) -> str | None:
+    """Whose variant of its exercise a lab was deployed as: its file is read so again."""
+    return plan.exercise.student if plan.exercise is not None else None
+
+
 def diff(name: str, path: str | None = None, backend: Backend | None = None) -> tuple[PlanDiff, str]:
     """`lab diff NAME [PATH]`: what deploying PATH (default: the lab's own file) on
     the running lab would change, and those changes as a unified diff of the
@@ -124,7 +130,7 @@ def diff(name: str, path: str | None = None, backend: Backend | None = None) -> 
     source = path or running.plan.source
     if not source:
         raise UsageError(f"lab {running.lab} was deployed from no file; name the lab file: lab diff {running.lab} PATH")
-    new = compile_path(source, running.lab).result()
+    new = compile_path(source, running.lab, student=_student(running.plan)).result()
     old_files = render_plan(running.plan)
     new_files = render_plan(new)
     deployed = running.record.files if running.record else digests_of(old_files)

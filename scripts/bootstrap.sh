@@ -51,6 +51,8 @@ command -v nsenter >/dev/null || missing+=(util-linux)
 command -v dig >/dev/null || missing+=(bind9-dnsutils)
 command -v dhclient >/dev/null || missing+=(isc-dhcp-client)
 command -v udhcpc >/dev/null || missing+=(udhcpc)
+# the browser the class report is looked at in (tests/integration/test_class.py)
+command -v chromium >/dev/null || missing+=(chromium)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   # If installing docker.io starts an engine (systemd machines), it must
@@ -64,7 +66,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  say "packages: docker.io, debootstrap, iproute2, graphviz, docker-compose, python3-venv, and the netns backend's tools present"
+  say "packages: docker.io, debootstrap, iproute2, graphviz, docker-compose, python3-venv, and the netns backend's tools, chromium present"
 fi
 
 # --- 2. the engine -------------------------------------------------------------

@@ -30,15 +30,17 @@ def validate(path: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default=None,
               help="[default: yaml; json under lab --json]")
 @click.option("--name", help="Plan the lab under another name.")
-@click.option("--student", help="The exercise's faults as this student is dealt them (one of each one_of).")
+@click.option("--student", help="The lab as this student gets it: their variant (subnets, ports, names) and "
+                                "the faults they are dealt (one of each one_of).")
 def plan(path: str, fmt: str, name: str | None, student: str | None) -> None:
     """Print the resolved plan: interfaces, MACs, addresses, routes, labels."""
     from ..lab import plan_lab
-    resolved, _ = run(plan_lab, path, name)
     if student is not None:
         from ..classroom import roster
-        from ..exercise import dealt_for
         run(roster, student)          # a student's name, or why not
+    resolved, _ = run(plan_lab, path, name, student=student)
+    if student is not None:
+        from ..exercise import dealt_for
         if resolved.exercise is None:
             fail(f"{path} has no exercise: section: --student shows which of its faults a student is dealt", code=2)
         resolved.exercise.faults = run(dealt_for, resolved, student)

@@ -100,7 +100,8 @@ def images_prune() -> None:
 @click.option("--exercise", "do_exercise", is_flag=True,
               help="Then break it as its exercise: section says (its faults are not shown); lab test then "
                    "runs the exercise's checks (docs/classroom.md).")
-@click.option("--student", help="With --exercise: deal this student's variant (one of each one_of).")
+@click.option("--student", help="With --exercise: this student's variant (subnets, ports, names; one fault "
+                                "of each one_of).")
 @click.option("--backend", "backend_name", type=click.Choice(["docker", "netns"]),
               help="Run the nodes as Docker containers (default) or as network namespaces of this "
                    "machine (netns: light, for big labs; docs/netns-backend.md). Overrides the file's backend:.")
@@ -121,12 +122,12 @@ def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: boo
             run(roster, student)
         if dry_run:
             fail("--exercise deals the faults on the deployed lab; --dry-run deploys nothing (not both)", code=2)
-        planned = run(api.compile_path, path, name).result()
+        planned = run(api.compile_path, path, name, student=student).result()
         if planned.exercise is None:
             fail(f"{path} has no exercise: section to deal (see docs/classroom.md)", code=2)
     with ProgressView(verbose) as view:
         result = run(api.deploy, path, name=name, force=force, dry_run=dry_run, backend_name=backend_name,
-                     progress=view)
+                     progress=view, student=student)
         if do_exercise:
             from .. import exercise
             dealt = run(exercise.deal, result.plan.lab, progress=view, student=student)

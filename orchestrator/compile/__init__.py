@@ -148,6 +148,9 @@ def _compile(lab: ParsedLab, name: str | None, source: str | None, image_present
         out.add(problems)
         plan.exercise, problems = plan_exercise(header.exercise, faults, checks, plan)
         out.add(problems)
+        if plan.exercise is not None:
+            plan.exercise.seed, plan.exercise.student = lab.seed, lab.student
+            plan.exercise.variant = lab.drawn.encode() if lab.drawn else {}
     return _finish(lab, None if out else plan, out)
 
 
@@ -223,14 +226,17 @@ def _finish(lab: ParsedLab, plan: Plan | None, out: Problems) -> Compiled:
     return Compiled(lab.source, plan, errors, [placed(w) for w in out.warnings])
 
 
-def compile_file(path: str | Path, name: str | None = None, image_present: ImageCheck | None = None) -> Compiled:
+def compile_file(path: str | Path, name: str | None = None, image_present: ImageCheck | None = None,
+                 student: str | None = None) -> Compiled:
     """Read, parse and compile the lab in a folder (or the file itself);
-    with `image_present`, the images its nodes name are checked with it."""
-    lab = read_lab(path)
+    with `image_present`, the images its nodes name are checked with it;
+    with `student`, that student's variant of its exercise."""
+    lab = read_lab(path, student)
     return compile_lab(lab, name=name, source=str(lab.file) if lab.file else None, image_present=image_present)
 
 
 def compile_text(text: str, source: str = "lab.yml", name: str | None = None,
-                 default_name: str | None = None, folder: Path | None = None) -> Compiled:
+                 default_name: str | None = None, folder: Path | None = None,
+                 student: str | None = None) -> Compiled:
     """Compile lab file text (no file on disk: service folders are checked in `folder`)."""
-    return compile_lab(parse_text(text, source, default_name, folder), name=name)
+    return compile_lab(parse_text(text, source, default_name, folder, student), name=name)

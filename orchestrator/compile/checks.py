@@ -236,6 +236,14 @@ def _user_stack(plan: Plan, node: str) -> bool:
     return found is not None and found.stack is not None
 
 
+def _chat_port(plan: Plan, server: str) -> int:
+    """The port a chat check with none written talks to: the server's chat
+    service's (its first), else the chat service's default."""
+    node = plan.nodes.get(server.split(".")[0])
+    ports = [s.port for s in node.services if s.type == "chat" and s.port] if node else []
+    return ports[0] if ports else 5000
+
+
 def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], list[Problem]]:
     """Expectations -> checks, addresses taken from the plan."""
     checks: list[Check] = []
@@ -321,9 +329,10 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
                     expected=want, probe="service")
         elif isinstance(s, Chat):
             found = addr(f"{w}.server", s.server)
+            port = s.port or _chat_port(plan, s.server)
             for i, client in enumerate(s.clients if found else []):
                 add(exp, f"{w}.clients[{i}]", len(s.clients) > 1, kind="chat", src=client, dst=s.server,
-                    address=found[0], port=s.port, expected="message echoed by the server", probe="chat")
+                    address=found[0], port=port, expected="message echoed by the server", probe="chat")
         elif isinstance(s, Dns):
             server = addr(f"{w}.server", s.server) if s.server is not None else (
                 [plan.resolver] if plan.resolver else [])

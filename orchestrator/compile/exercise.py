@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
+from ..contract import STATUS_FILE
 from ..errors import Problem, unknown_hint
 from ..model.base import plain_message
 from ..model.exercise import (
@@ -30,6 +31,7 @@ from ..model.exercise import (
     MaskWrong,
     RouteRemoved,
     RouteWrong,
+    ServiceStopped,
     parse_item,
 )
 from ..plan import Check, Plan, PlanExercise, PlanFault, PlanInterface, PlanNode, PlanRoute
@@ -49,7 +51,8 @@ def check_faults(raw: Any, kinds: Mapping[str, str]) -> tuple[list[Fault], list[
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
             if err["type"] == "extra_forbidden":
-                out.append(Problem(f"exercise.{key}", f"unknown key '{key}'", "exercise takes: title, faults, checks"))
+                out.append(Problem(f"exercise.{key}", f"unknown key '{key}'",
+                                   "exercise takes: title, faults, checks, variants"))
             elif err["type"] == "too_long":
                 out.append(Problem(f"exercise.{key}", f"more than {MAX_FAULTS} faults", "deal fewer"))
             else:
@@ -286,12 +289,42 @@ def _resolve(n: int, fault: Fault, node: PlanNode, plan: Plan, problems: list[Pr
                                  f"{{ type filter hook {hook} priority -10; policy accept; }}"]),
                      shlex.join(["nft", "add", "rule", "inet", table, hook, *match.split(), "drop"])],
                     [shlex.join(["nft", "delete", "table", "inet", table])])
+    if isinstance(s, ServiceStopped):
+        return _service_stopped(node, s, where, problems, made)
     # NatMissing
     if node.nat is None:
         problems.append(Problem(f"{where}.node", f"{name} does no NAT in this lab", "break a node with 'nat:'"))
         return None
     return made(f"{name}: NAT removed", ["nft delete table ip labnet_nat"],
                 ["nft -f /etc/labnet/nftables.nft"])
+
+
+def _service_stopped(node: PlanNode, s: ServiceStopped, where: str, problems: list[Problem],
+                     made: Callable[[str, list[str], list[str]], PlanFault]) -> PlanFault | None:
+    names = [svc.name for svc in node.services]
+    if node.stack is not None:
+        problems.append(Problem(f"{where}.node", f"{node.name} runs the user-space stack, which serves its "
+                                "services itself", "stop a service of a node on the kernel's stack"))
+        return None
+    if s.service is None and len(names) != 1:
+        problems.append(Problem(f"{where}.service" if names else f"{where}.node",
+                                f"{node.name} runs {len(names)} services ({', '.join(names)})" if names
+                                else f"{node.name} runs no service",
+                                "say which with 'service: ...'" if names else "stop a node that runs a service"))
+        return None
+    name = s.service or names[0]
+    if name not in names:
+        problems.append(Problem(f"{where}.service", f"{node.name} runs no service '{name}'",
+                                unknown_hint(name, names, "its services")))
+        return None
+    # the service's process group (it leads one: the supervisor starts each in its own session)
+    pid = ("pid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[\"services\"][sys.argv[2]]"
+           f"[\"pid\"] or \"\")' {STATUS_FILE} {shlex.quote(name)})")
+    said = shlex.quote(f"{name} is not running in {node.name}")
+    running = f'test -n "$pid" || {{ echo {said} >&2; exit 1; }}'
+    return made(f"{node.name}: service {name} frozen (SIGSTOP)",
+                [pid, running, 'kill -s STOP -- "-$pid"'],
+                [pid, 'test -z "$pid" || kill -s CONT -- "-$pid"'])
 
 
 def plan_exercise(raw: Any, faults: list[Fault], checks: list[Check], plan: Plan) -> tuple[PlanExercise | None,

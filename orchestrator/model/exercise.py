@@ -12,6 +12,7 @@ checks a student must make pass.
         - link_down:     {node: r2, iface: eth1}                # an interface set down
         - firewall_block: {node: r2, from: pc1, to: pc6, proto: tcp:80}   # a rule that drops
         - nat_missing:   {node: gw}                             # the NAT table deleted
+        - service_stopped: {node: web, service: http}           # a service frozen (kill -STOP)
         - one_of:                                               # each student gets one of these
             - route_removed: {node: r3, to: 192.168.1.0/24}
             - route_removed: {node: r1, to: 192.168.3.0/24}
@@ -111,10 +112,19 @@ class NatMissing(_Fault):
     """The node's NAT (its `nat:` section) deleted from the kernel."""
 
 
+class ServiceStopped(_Fault):
+    """One of the node's services frozen with SIGSTOP (its process group):
+    the kernel still accepts connections on its port, nothing answers, and
+    the supervisor, which restarts a service that ends, sees it running.
+    `service` names it (default: the node's only service)."""
+
+    service: str | None = None
+
+
 MODELS: dict[str, type[_Fault]] = {
     "route_removed": RouteRemoved, "route_wrong": RouteWrong, "gateway_wrong": GatewayWrong,
     "mask_wrong": MaskWrong, "address_clash": AddressClash, "link_down": LinkDown,
-    "firewall_block": FirewallBlock, "nat_missing": NatMissing,
+    "firewall_block": FirewallBlock, "nat_missing": NatMissing, "service_stopped": ServiceStopped,
 }
 KINDS = tuple(MODELS)
 
@@ -200,3 +210,4 @@ class ExerciseSpec(BaseModel):
     title: str = ""
     faults: list[Any] = Field(default_factory=list, max_length=MAX_FAULTS)
     checks: list[Any] = Field(default_factory=list)
+    variants: Any = None      # read before the rest of the file (model/variants.py)

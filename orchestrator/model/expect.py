@@ -148,7 +148,7 @@ class Service(_Spec):
 class Chat(_Spec):
     server: str
     clients: list[str] = Field(min_length=1)
-    port: int = Field(default=5000, ge=1, le=65535)
+    port: int | None = Field(default=None, ge=1, le=65535)    # None: the server's chat service's, else 5000
 
     _clients = field_validator("clients", mode="before")(classmethod(lambda cls, v: _names(v)))
 

@@ -20,8 +20,10 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import LabFileNotFound, Problem
 from ..labels import LAB_FILE
+from . import variants
 from .base import plain_message
 from .topology import LabHeader, LanSpec, LinkSpec, NodeSpec, Topology
+from .variants import Drawn
 
 Loc = tuple[str | int, ...]
 
@@ -395,6 +397,9 @@ class ParsedLab:
     unread: Unread = field(default_factory=Unread)
     lines: LineMap = field(default_factory=LineMap)
     folder: Path | None = None                   # the lab folder: service roots live in it
+    student: str | None = None                   # whose variant of the exercise this is (model/variants.py)
+    seed: str = ""                               # the lab file's own name: what variants are drawn from
+    drawn: Drawn | None = None                   # the student's values, when the exercise has variants
     file: Path | None = None                     # the lab file itself, when read from disk
 
     @property
@@ -408,8 +413,9 @@ class ParsedLab:
 
 
 def parse_text(text: str, source: str = LAB_FILE, default_name: str | None = None,
-               folder: Path | None = None) -> ParsedLab:
-    """Parse lab file text into its parts; every problem found is kept, none raised."""
+               folder: Path | None = None, student: str | None = None) -> ParsedLab:
+    """Parse lab file text into its parts; every problem found is kept, none raised.
+    With `student`, the file as that student's variant of its exercise has it."""
     data, lines, problems = parse_yaml(text)
     if data is None and not problems:
         problems.append(Problem("", "the file is empty", "a lab needs at least 'nodes:'", line=1))
@@ -421,6 +427,8 @@ def parse_text(text: str, source: str = LAB_FILE, default_name: str | None = Non
         return ParsedLab(source, None, problems=problems, lines=lines, folder=folder)
     # top-level keys starting with 'x-' are the file's own (a place for &anchors), as in Compose files
     data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    seed = data["name"] if isinstance(data.get("name"), str) else (default_name or "")
+    data, drawn = _variant(data, seed, student, problems)
     unread = Unread()
     try:
         header = LabHeader.model_validate(data)
@@ -436,7 +444,8 @@ def parse_text(text: str, source: str = LAB_FILE, default_name: str | None = Non
             return ParsedLab(source, None, problems=problems, unread=unread, lines=lines, folder=folder)
 
     parsed = ParsedLab(source, header, name=header.name if header.name is not None else default_name,
-                       problems=problems, unread=unread, lines=lines, folder=folder)
+                       problems=problems, unread=unread, lines=lines, folder=folder, student=student,
+                       seed=seed, drawn=drawn)
     for name, raw in header.nodes.items():
         try:
             parsed.nodes[str(name)] = NodeSpec.model_validate(raw if raw is not None else {})
@@ -468,6 +477,23 @@ def parse_text(text: str, source: str = LAB_FILE, default_name: str | None = Non
             parsed.links.append(link)
             unread.loose |= loose
     return parsed
+
+
+def _variant(data: dict[str, Any], seed: str, student: str | None,
+             problems: list[Problem]) -> tuple[dict[str, Any], Drawn | None]:
+    """The exercise's variants checked (with or without a student), and the
+    file's values as the student's variant has them."""
+    exercise = data.get("exercise")
+    raw = exercise.get("variants") if isinstance(exercise, dict) else None
+    if raw is None:
+        return data, None
+    found, said = variants.parse(raw, data.get("nodes"))
+    if found is not None:
+        said = variants.check(found, data)
+    problems.extend(said)
+    if found is None or said or student is None:
+        return data, None
+    return variants.apply(found, data, seed, student)
 
 
 def _error_locs(exc: ValidationError) -> list[tuple[Loc, str]]:
@@ -604,8 +630,9 @@ def parse_where(where: str) -> Loc:
     return tuple(loc)
 
 
-def read_lab(path: str | Path) -> ParsedLab:
-    """Read and parse a lab by folder or file (its name defaults to the folder's)."""
+def read_lab(path: str | Path, student: str | None = None) -> ParsedLab:
+    """Read and parse a lab by folder or file (its name defaults to the folder's);
+    with `student`, as that student's variant of its exercise."""
     file = resolve_lab_file(path)
     limit = max_file_bytes()
 
@@ -626,6 +653,7 @@ def read_lab(path: str | Path) -> ParsedLab:
     except UnicodeDecodeError as exc:
         return refused(f"not UTF-8 text at byte {exc.start}", "save the file as UTF-8 text",
                        line=raw.count(b"\n", 0, exc.start) + 1)
-    parsed = parse_text(text, str(file), default_name=file.parent.resolve().name, folder=file.parent.resolve())
+    parsed = parse_text(text, str(file), default_name=file.parent.resolve().name, folder=file.parent.resolve(),
+                        student=student)
     parsed.file = file.resolve()
     return parsed

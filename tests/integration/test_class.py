@@ -5,6 +5,10 @@ others are not; the report and the CSV say so; `class down` leaves nothing."""
 
 import csv
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -35,17 +39,27 @@ def test_up_deploys_a_dealt_copy_per_student_and_proves_the_first(klass):
         (s, 12, True, True) for s in STUDENTS]
 
 
-#: how a student mends each fault fix-the-routing may deal them
-MENDS = {"r3: route to 192.168.1.0/24 removed": ["r3", "ip", "route", "add", "192.168.1.0/24", "via", "10.0.23.1"],
-         "r1: route to 192.168.3.0/24 removed": ["r1", "ip", "route", "add", "192.168.3.0/24", "via", "10.0.12.2"],
-         "pc4: default gateway 192.168.2.99 (not 192.168.2.1)":
-             ["pc4", "ip", "route", "replace", "default", "via", "192.168.2.1"]}
+def mends(plan):
+    """The commands that mend each fault of a student's variant of fix-the-routing
+    (their own addresses: the plan as `lab plan --student` shows it)."""
+    out = []
+    for fault in plan["exercise"]["faults"]:
+        node = plan["nodes"][fault["node"]]
+        if fault["kind"] == "route_removed":
+            to = fault["title"].split("route to ")[1].split()[0]
+            via = next(r["via"] for r in node["routes"] if r["to"] == to)
+            out.append([fault["node"], "ip", "route", "add", to, "via", via])
+        else:
+            assert fault["kind"] == "gateway_wrong", fault
+            via = next(r["via"] for r in node["routes"] if r["origin"] == "gateway")
+            out.append([fault["node"], "ip", "route", "replace", "default", "via", via])
+    return out
 
 
 def test_grades_follow_what_each_student_mended(klass, tmp_path):
     plan = json.loads(lab("plan", PATH, "--student", "ben", "--format", "json").stdout)
-    for fault in plan["exercise"]["faults"]:           # ben's variant, as the teacher sees it
-        node, *argv = MENDS[fault["title"]]
+    assert "192.168." not in json.dumps(plan["nodes"])      # ben's variant: his own subnets
+    for node, *argv in mends(plan):                          # ben's faults, as the teacher sees them
         assert lab("exec", "fix-the-routing-ben", node, "--", *argv).returncode == 0
     out = lab("class", "grade", PATH, "-o", str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
@@ -58,6 +72,50 @@ def test_grades_follow_what_each_student_mended(klass, tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert page.split("<tbody>")[1].count("<tr><th>") == 3 and "<b>ann</b>" in page and "<b>ben</b>" not in page
     assert all((tmp_path / "junit" / f"{s}.xml").exists() for s in STUDENTS)
+    rows = screenshot(tmp_path / "report.html", tmp_path / "report.png")
+    bands = colour_bands(rows)
+    assert len(bands) == 3, bands                  # one band of coloured cells per student, in the picture
+    assert [("ko" in b) for b in bands] == [True, False, True]        # ann and cat failing, ben all green
+
+
+OK, KO = (0xD9, 0xF2, 0xD9), (0xF7, 0xD4, 0xD4)    # report.html's pass and fail cells
+
+
+def screenshot(page, png):
+    """The page as headless Chromium (Debian's) draws it; run in a network
+    namespace of its own (loopback only), so nothing it tries leaves it."""
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: scripts/bootstrap.sh installs it"
+    out = subprocess.run(["unshare", "--net", chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+                          "--hide-scrollbars", f"--user-data-dir={png.parent / 'chromium'}",
+                          "--window-size=1400,700", f"--screenshot={png}", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and png.exists(), out.stderr[-2000:]
+    keep = os.environ.get("LABNET_SCREENSHOTS")      # where CI or a doc writer keeps the picture
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        shutil.copy(png, os.path.join(keep, png.name))
+    print(f"report screenshot: {png}", file=sys.stderr)
+    sys.path.insert(0, os.path.dirname(__file__))
+    from pngread import read_png
+    return read_png(png.read_bytes())
+
+
+def colour_bands(rows):
+    """The horizontal bands of the picture holding pass or fail cells, top
+    to bottom, each the set of what it holds ({"ok"}, {"ko"} or both)."""
+    bands, current = [], None
+    for row in rows:
+        seen = {name for name, colour in (("ok", OK), ("ko", KO)) if colour in row}
+        if seen:
+            current = current or set()
+            current |= seen
+        elif current is not None:
+            bands.append(current)
+            current = None
+    if current is not None:
+        bands.append(current)
+    return bands
 
 
 def test_down_removes_every_copy_and_nothing_else(klass, backend):

@@ -68,11 +68,13 @@ exercise:
     - link_down: {node: r2, iface: eth1}
     - firewall_block: {node: r1, from: pc1, to: pc2, proto: tcp:80}
     - nat_missing: {node: r1}
+    - service_stopped: {node: pc2}
   checks:
     - reach: {from: pc1, to: [pc2, pc3, pc4]}
     - reach: {from: pc3, to: pc2}
     - reach: {from: pc1, to: pc2, proto: tcp:80}
     - nat_source: {from: pc1, to: pc2, seen_as: r1.eth1}
+    - service: {node: pc2, from: pc1, http: /, timeout: 1s}
 """
 
 
@@ -84,11 +86,14 @@ def test_every_kind_of_fault_breaks_what_it_says_and_is_taken_back(backend, tmp_
     got = json.loads(out.stdout)
     assert out.returncode == 0 and got["ok"], got
     noticed = {f["fault"].split(".")[-1]: set(f["noticed_by"]) for f in got["faults"]}
-    assert noticed["firewall_block"] == {"reach pc1 -> pc2 tcp:80", "nat_source pc1 -> pc2"}   # HTTP, both
+    assert noticed["firewall_block"] == {"reach pc1 -> pc2 tcp:80", "nat_source pc1 -> pc2",    # HTTP, all
+                                         "service pc1 -> pc2:80/"}
     assert noticed["nat_missing"] == {"nat_source pc1 -> pc2"}     # the only one that looks at the source
+    # frozen: the kernel still completes a TCP handshake, but nothing answers over it
+    assert noticed["service_stopped"] == {"nat_source pc1 -> pc2", "service pc1 -> pc2:80/"}
     assert "reach pc1 -> pc4 icmp" in noticed["address_clash"] and "reach pc3 -> pc2 icmp" in noticed["mask_wrong"]
     assert all(f["back"] for f in got["faults"])
-    assert got["unbroken"]["passed"] == got["unbroken"]["total"] == 6
+    assert got["unbroken"]["passed"] == got["unbroken"]["total"] == 7
     assert [s.name for s in api.list_labs(backend=backend) if s.name == "t-faults-check"] == []
 
 

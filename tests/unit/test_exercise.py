@@ -253,3 +253,18 @@ def test_each_student_is_dealt_one_alternative_of_a_one_of_always_the_same():
     assert all(d[1] == "pc4: default gateway 192.168.2.99 (not 192.168.2.1)" for d in drawn.values())
     assert [f.title for f in exercise.dealt_for(plan)] == ["r3: route to 192.168.1.0/24 removed",
                                                           "pc4: default gateway 192.168.2.99 (not 192.168.2.1)"]
+
+
+def test_a_stopped_service_is_frozen_in_its_process_group_and_thawed_back(tmp_path):
+    text = LAB.replace("pc2: {kind: host, interfaces: {eth0: 10.0.9.10/24}, gateway: 10.0.9.1}",
+                       "pc2: {kind: host, interfaces: {eth0: 10.0.9.10/24}, gateway: 10.0.9.1, "
+                       "services: [{type: udp-echo, port: 7}]}")
+    text = text.replace("    - nat_missing: {node: r1}\n", "    - nat_missing: {node: r1}\n"
+                        "    - service_stopped: {node: pc2}\n")
+    plan = compile_text(text).result()
+    title, deal, undo = scripts(plan, 8)
+    assert title == "pc2: service udp-echo frozen (SIGSTOP)"
+    assert "/var/log/labnet/status.json udp-echo" in deal[0] and deal[0].startswith("pid=$(python3 ")
+    assert deal[1:] == ["test -n \"$pid\" || { echo 'udp-echo is not running in pc2' >&2; exit 1; }",
+                        'kill -s STOP -- "-$pid"']
+    assert undo[1:] == ['test -z "$pid" || kill -s CONT -- "-$pid"']
