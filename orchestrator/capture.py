@@ -29,12 +29,21 @@ class CaptureResult:
 #: an IPv4 address as tcpdump -n prints it, possibly with ".PORT" after it
 _IPV4 = re.compile(r"(?<![\d.:])(\d{1,3}(?:\.\d{1,3}){3})((?:\.\d{1,5})?)(?![\d])")
 _MAC = re.compile(r"(?<![0-9a-f:])((?:[0-9a-f]{2}:){5}[0-9a-f]{2})(?![0-9a-f:])")
+#: an IPv6 address as tcpdump prints it (fe80::1, 2001:db8:1::10), possibly with ".PORT" after it
+_IPV6 = re.compile(r"(?<![0-9a-f:.])([0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?<=[0-9a-f]))"
+                   r"((?:\.\d{1,5})?)(?![0-9a-f]|:[0-9a-f])")
 #: what a text capture counts, by the words tcpdump prints
 KINDS = (("ARP request", re.compile(r"\bARP\b.*\bRequest who-has\b")),
          ("ARP reply", re.compile(r"\bARP\b.*\bReply\b.*\bis-at\b")),
          ("ICMP echo request", re.compile(r"\bICMP echo request\b")),
          ("ICMP echo reply", re.compile(r"\bICMP echo reply\b")),
-         ("DHCP message", re.compile(r"\bBOOTP/DHCP\b")))
+         ("DHCP message", re.compile(r"\bBOOTP/DHCP\b")),
+         ("ICMPv6 router advertisement", re.compile(r"\bICMP6, router advertisement\b")),
+         ("ICMPv6 router solicitation", re.compile(r"\bICMP6, router solicitation\b")),
+         ("ICMPv6 neighbor solicitation", re.compile(r"\bICMP6, neighbor solicitation\b")),
+         ("ICMPv6 neighbor advertisement", re.compile(r"\bICMP6, neighbor advertisement\b")),
+         ("ICMPv6 echo request", re.compile(r"\bICMP6, echo request\b")),
+         ("ICMPv6 echo reply", re.compile(r"\bICMP6, echo reply\b")))
 
 
 class Namer:
@@ -46,6 +55,9 @@ class Namer:
     def __call__(self, line: str) -> str:
         line = _MAC.sub(lambda m: f"{m.group(1)} ({self.macs[m.group(1)]})" if m.group(1) in self.macs
                         else m.group(0), line)
+        if ":" in line and self.addresses:
+            line = _IPV6.sub(lambda m: f"{m.group(0)} ({self.addresses[m.group(1)]})" if m.group(1) in self.addresses
+                             else m.group(0), line)
         return _IPV4.sub(lambda m: f"{m.group(0)} ({self.addresses[m.group(1)]})" if m.group(1) in self.addresses
                          else m.group(0), line)
 

@@ -50,6 +50,9 @@ SUPERVISOR_ARGV = [PYTHON, "-m", SUPERVISOR_MODULE, "--config", SERVICES_CONFIG,
 #: the command line of the routing daemon, run by the supervisor of a dynamic router
 ROUTING_ARGV = [PYTHON, "-m", "labnode.routing", "--config", ROUTING_CONFIG]
 ROUTING_CLI_ARGV = [PYTHON, "-m", "labnode.routing.cli"]
+#: how often a router's IPv6 advertisement sender (service type "ra": labnode.radvd) advertises,
+#: in seconds (RFC 4861 says minutes; a lab wants to see them)
+RA_INTERVAL = 10
 PROBE_ARGV = [PYTHON, "-m", "labnode.probe"]
 CHAT_CLIENT_ARGV = [PYTHON, "-m", "labnode.chat_client"]
 #: the name the routing daemon runs under (its log is LOG_DIR/routed.log)

@@ -573,8 +573,10 @@ def capture(name: str, node: str, iface: str, *, pcap_out: BinaryIO | None = Non
     namer = None
     if names and on_line is not None:
         plan = attach(lab, backend).plan
-        namer = Namer({a: n for a, (n, _) in plan.owners().items()},
-                      {i.mac: f"{n.name}:{i.name}" for n in plan.nodes.values() for i in n.interfaces})
+        from .compile.addressing6 import link_local
+        known = {a: n for a, (n, _) in plan.owners().items()}
+        known.update((link_local(i.mac), n.name) for n in plan.nodes.values() for i in n.interfaces if i.address6)
+        namer = Namer(known, {i.mac: f"{n.name}:{i.name}" for n in plan.nodes.values() for i in n.interfaces})
     return run_capture(backend.stream(lab, node, argv), f"{node}:{iface}", pcap_out=pcap_out, on_line=on_line,
                        seconds=seconds, on_ready=on_ready, namer=namer)
 

@@ -28,6 +28,8 @@ class PlanInterface(BaseModel):
     peer: str                       # "s1:eth0"
     cost: int = DEFAULT_COST        # routing cost of its segment
     dhcp: bool = False              # its address (and the node's gateway) come from a dhcp service
+    address6: str | None = None     # "2001:db8:1::10/64"; with slaac: the one its kernel will make
+    slaac: bool = False             # its IPv6 address comes from its routers' advertisements (SLAAC)
 
 
 class PlanRoute(BaseModel):
@@ -165,6 +167,9 @@ class PlanNode(BaseModel):
     def addresses(self) -> list[str]:
         return [i.address for i in self.interfaces if i.address]
 
+    def addresses6(self) -> list[str]:
+        return [i.address6 for i in self.interfaces if i.address6]
+
     def folders(self) -> list[tuple[str, str]]:
         """(folder of the lab, where in the node) for every folder the node's
         services serve, those of its user-space stack included."""
@@ -186,6 +191,7 @@ class PlanNode(BaseModel):
 class PlanSegment(BaseModel):
     name: str                        # "lans.lan1" or "links[3]"
     prefix: str | None
+    prefix6: str | None = None       # its IPv6 subnet, when it has IPv6
     ports: list[str]                 # "node:iface" of hosts and routers
     switches: list[str]
     cost: int
@@ -236,6 +242,7 @@ class Check(BaseModel):
     mac: str | None = None       # neigh: the MAC the node must have learnt for address
     seen_as: list[str] = Field(default_factory=list)  # nat_source: acceptable sources
     log: str | None = None       # nat_source: the access log (file or folder)
+    family: int = 4              # reach/deny: the target's IPv4 or IPv6 address
     wait: float = 0.0
     timeout: float = 1.0
 
@@ -301,23 +308,30 @@ class Plan(BaseModel):
                 out.append((addrs[0].split("/")[0], node.name))
         return out
 
-    def addresses_of(self, ref: str) -> tuple[list[str], str]:
+    def addresses_of(self, ref: str, family: int = 4) -> tuple[list[str], str]:
         """A reference -> (its addresses, why not or ""). An address is itself;
         a node gives all of its addresses (the first is the one probed);
-        node.iface gives that interface's."""
+        node.iface gives that interface's. family 6: its IPv6 addresses."""
         try:
-            return [str(ipaddress.IPv4Address(ref))], ""
+            literal = ipaddress.ip_address(ref)
         except ValueError:
             pass
+        else:
+            if literal.version != family:
+                return [], f"{ref} is an IPv{literal.version} address: probe it with family: {literal.version}"
+            return [str(literal)], ""
         name, _, iface = ref.partition(".")
         node = self.nodes.get(name)
         if node is None:
             return [], f"unknown node '{name}'"
-        if iface:
-            found = node.interface(iface)
-            if found is None:
-                names = ", ".join(i.name for i in node.interfaces) or "none"
-                return [], f"'{name}' has no interface '{iface}' (its interfaces: {names})"
+        found = node.interface(iface) if iface else None
+        if iface and found is None:
+            names = ", ".join(i.name for i in node.interfaces) or "none"
+            return [], f"'{name}' has no interface '{iface}' (its interfaces: {names})"
+        if family == 6:
+            addrs = [i.address6.split("/")[0] for i in ([found] if found else node.interfaces) if i.address6]
+            return addrs, "" if addrs else f"{ref} has no IPv6 address (docs/ipv6.md: ipv6: true turns it on)"
+        if found is not None:
             if not found.address:
                 return [], f"{name}.{iface} {_NO_ADDRESS_YET if found.dhcp else 'has no address'}"
             return [found.address.split("/")[0]], ""
@@ -333,4 +347,6 @@ class Plan(BaseModel):
             for iface in node.interfaces:
                 if iface.address:
                     out.setdefault(iface.address.split("/")[0], (node.name, iface.name))
+                if iface.address6:
+                    out.setdefault(iface.address6.split("/")[0], (node.name, iface.name))
         return out

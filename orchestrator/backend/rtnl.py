@@ -182,7 +182,7 @@ def read_namespace(path: str, qdiscs: bool = False, what: str = "", addresses: b
         raise BackendError(f"cannot enter the network namespace of {what or path}: {exc.strerror or exc}") from exc
     try:
         links = dump(fd, RTM_GETLINK, struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0), RTM_NEWLINK, 16)
-        addrs = (dump(fd, RTM_GETADDR, struct.pack("=BBBBi", socket.AF_INET, 0, 0, 0, 0), RTM_NEWADDR, 8)
+        addrs = (dump(fd, RTM_GETADDR, struct.pack("=BBBBi", socket.AF_UNSPEC, 0, 0, 0, 0), RTM_NEWADDR, 8)
                  if addresses else [])
         queues = (dump(fd, RTM_GETQDISC, struct.pack("=BxxxiIII", socket.AF_UNSPEC, 0, 0, 0, 0),
                        RTM_NEWQDISC, 20) if qdiscs else [])
@@ -193,11 +193,13 @@ def read_namespace(path: str, qdiscs: bool = False, what: str = "", addresses: b
         index = struct.unpack_from("=i", ln.header, 4)[0]
         names[index] = _string(ln.attrs.get(IFLA_IFNAME)) or f"if{index}"
     by_index: dict[int, list[str]] = {}
-    for a in addrs:
-        _, prefixlen, _, _, index = struct.unpack_from("=BBBBi", a.header)
+    for a in addrs:     # IPv4 ones, then IPv6 ones of global scope (not each interface's link-local)
+        family, prefixlen, _, scope, index = struct.unpack_from("=BBBBi", a.header)
         raw = a.attrs.get(IFA_ADDRESS)
-        if raw is not None and len(raw) == 4:
+        if family == socket.AF_INET and raw is not None and len(raw) == 4:
             by_index.setdefault(index, []).append(f"{socket.inet_ntoa(raw)}/{prefixlen}")
+        elif family == socket.AF_INET6 and scope == 0 and raw is not None and len(raw) == 16:
+            by_index.setdefault(index, []).append(f"{socket.inet_ntop(socket.AF_INET6, raw)}/{prefixlen}")
     out = []
     for ln in links:
         index, flags = struct.unpack_from("=iI", ln.header, 4)

@@ -62,8 +62,9 @@ def capture(name: str, node: str, iface: str, bpf: tuple[str, ...], pcap: str | 
     FILTER is a tcpdump/pcap filter, e.g.: lab capture five-subnets r1 eth0 icmp or arp
 
     Text lines name the lab's nodes after their addresses and (with -e) MACs:
-    10.0.1.1 (r1), 02:e8:17:55:60:f7 (r1:eth0); the end says how many ARP
-    requests and replies, pings and DHCP messages went by.
+    10.0.1.1 (r1), fe80::e8:17ff:fe55:60f7 (r1), 02:e8:17:55:60:f7 (r1:eth0);
+    the end says how many ARP requests and replies, pings, DHCP messages and
+    ICMPv6 router and neighbour messages went by.
     """
     from rich.markup import escape
 

@@ -37,6 +37,7 @@ from .build import build_plan
 from .dhcp import plan_dhcp
 from .dns import choose_resolver, plan_dns
 from .exercise import check_faults, plan_exercise
+from .ipv6 import plan_ipv6
 from .nexthops import resolve_routes
 from .nodes import check_images, check_nodes, check_service_folders
 from .policy import resolve_policies
@@ -138,6 +139,7 @@ def _compile(lab: ParsedLab, name: str | None, source: str | None, image_present
     plan = build_plan(header, name or lab.name or "", source, wiring, addressing, routes, computed, modes,
                       policies)
     check_macs(plan, out)
+    plan_ipv6(plan, wiring, header, lab.lans, lab.links, addressing.address, out)
     plan.resolver = choose_resolver(plan, wiring.nodes)   # what DHCP pools name as DNS server
     plan_dhcp(plan, wiring.nodes, out)    # before DNS: a reserved host's address is in the lab's zone
     plan_dns(plan, wiring.nodes, out)

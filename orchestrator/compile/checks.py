@@ -251,10 +251,15 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
     from_stack = "runs the user-space stack (stack: user); from it, only service checks (an HTTP GET through " \
                  "its stack) run"
 
-    def addr(where: str, ref: str, leased: bool = True) -> list[str]:
+    def addr(where: str, ref: str, leased: bool = True, family: int = 4) -> list[str]:
         """The addresses of ref; ["@node.iface"] for a host whose address comes
         from DHCP, read when the check runs (where `leased` allows it)."""
-        found, problem = plan.addresses_of(ref)
+        found, problem = plan.addresses_of(ref, family)
+        if family == 6:
+            said = Problem(where, problem, "give the lab IPv6 (ipv6: true), or probe family 4")
+            if problem and said not in problems:
+                problems.append(said)
+            return found
         asking = _asking(plan, ref) if problem else None
         if asking and leased:
             return [f"@{asking}"]
@@ -277,9 +282,13 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
                 return
             fields["stack"] = True
         auto = f"{fields['kind']} {fields['src']} -> {fields['dst']}"
+        v6 = fields.get("family") == 6
         if fields["kind"] in ("reach", "deny") or fields.get("proto", "icmp") != "icmp":
-            auto += f" {fields['proto']}"
-        title = (f"{s.name} [{fields['src']} -> {fields['dst']}]" if many else s.name) if s.name else auto
+            auto += " icmp6" if v6 and fields["proto"] == "icmp" else f" {fields['proto']}"
+        if v6 and not auto.endswith("icmp6"):
+            auto += " over IPv6"
+        pair = f"{fields['src']} -> {fields['dst']}" + (", IPv6" if v6 else "")
+        title = (f"{s.name} [{pair}]" if many or v6 else s.name) if s.name else auto
         timeout = s.timeout or DEFAULT_TIMEOUT[fields.pop("probe")]
         checks.append(Check(id=where, title=title, wait=s.wait, timeout=timeout, **fields))
 
@@ -294,11 +303,14 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
             else:
                 pairs = [(s.src, ref, f"{w}.to[{i}]") for i, ref in enumerate(s.to)]
                 kind = exp.kind
+            families = [4, 6] if s.family == "both" else [s.family]
             for src, ref, where in pairs:
-                found = addr(w if isinstance(s, AllPairs) else where, ref)
-                if found:
-                    add(exp, where, len(pairs) > 1, kind=kind, src=src, dst=ref, address=found[0],
-                        proto=s.proto, expected=_expected(kind, s.proto), probe=s.proto.split(":")[0])
+                for family in families:
+                    found = addr(w if isinstance(s, AllPairs) else where, ref, family=family)
+                    if found:
+                        add(exp, where + (".ipv6" if family == 6 and len(families) > 1 else ""),
+                            len(pairs) > 1, kind=kind, src=src, dst=ref, address=found[0], proto=s.proto,
+                            expected=_expected(kind, s.proto), probe=s.proto.split(":")[0], family=family)
         elif isinstance(s, PathSpec):
             found = addr(f"{w}.to", s.to)
             if found:
@@ -307,7 +319,8 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
                     proto=s.method, expected=f"via {hops}", probe="path")
         elif isinstance(s, Service):
             src = s.src or s.node.partition(".")[0]
-            found = addr(f"{w}.node", s.node)
+            families = [4, 6] if s.family == "both" else [s.family]
+            found = addr(f"{w}.node", s.node, family=families[0])
             digest = None
             if s.same_as is not None:
                 digest, problem = _digest(plan, f"{w}.same_as", s.same_as)
@@ -324,9 +337,13 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
                     want += f", body contains {s.contains!r}"
                 if digest is not None:
                     want += f", body equal to {s.same_as} (sha256 {digest[:12]})"
-                add(exp, w, False, kind="service", src=src, dst=f"{s.node}:{s.port}{s.http}", address=found[0],
-                    port=s.port, http=s.http, status=s.status, contains=s.contains, sha256=digest,
-                    expected=want, probe="service")
+                for family in families:
+                    found = found if family == families[0] else addr(f"{w}.node", s.node, family=family)
+                    if found:
+                        add(exp, w + (".ipv6" if family == 6 and len(families) > 1 else ""), False,
+                            kind="service", src=src, dst=f"{s.node}:{s.port}{s.http}", address=found[0],
+                            port=s.port, http=s.http, status=s.status, contains=s.contains, sha256=digest,
+                            expected=want, probe="service", family=family)
         elif isinstance(s, Chat):
             found = addr(f"{w}.server", s.server)
             port = s.port or _chat_port(plan, s.server)

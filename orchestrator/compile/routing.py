@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .addressing import Addressing
+from .addressing6 import Addressing6
 from .wiring import Wiring
 
 
@@ -29,7 +30,7 @@ class Edge:
     dev: str         # our interface on it
 
 
-def router_graph(wiring: Wiring, addressing: Addressing, routers: list[str]
+def router_graph(wiring: Wiring, addressing: Addressing | Addressing6, routers: list[str]
                  ) -> list[list[Edge]]:
     """Adjacency lists over `routers` (index = position)."""
     index = {r: i for i, r in enumerate(routers)}
@@ -107,7 +108,7 @@ class RouteGroup:
 class _Routes:
     """The router graph of one lab and its subnets, ready to route from any router."""
 
-    def __init__(self, wiring: Wiring, addressing: Addressing):
+    def __init__(self, wiring: Wiring, addressing: Addressing | Addressing6):
         routers = sorted(n for n, s in wiring.nodes.items() if s.kind == "router")
         self.index = {r: i for i, r in enumerate(routers)}
         self.nbrs = neighbours(router_graph(wiring, addressing, routers))
@@ -165,7 +166,7 @@ class _Routes:
 PARALLEL_FROM = 200
 
 
-def computed_routes(wiring: Wiring, addressing: Addressing, for_routers: list[str],
+def computed_routes(wiring: Wiring, addressing: Addressing | Addressing6, for_routers: list[str],
                     parallel: bool = False) -> dict[str, list[RouteGroup]]:
     """Static routes for each router in `for_routers` to every subnet it is not on.
 

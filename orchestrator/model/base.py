@@ -143,3 +143,86 @@ def plain_message(err: Any) -> str:
     if "input" in err and not isinstance(err["input"], (dict, list)):
         message += f", got {got}"
     return message
+
+
+# --- IPv6 (docs/ipv6.md) -------------------------------------------------------------------------
+
+#: ranges no written IPv6 interface address can be in, and why
+_RESERVED6 = {
+    ipaddress.IPv6Network("fe80::/10"): ("a link-local address: the kernel makes one on every interface "
+                                         "by itself", "write a global or unique-local address (fd00::/8)"),
+    ipaddress.IPv6Network("ff00::/8"): ("a multicast address", "an interface needs a unicast address"),
+    ipaddress.IPv6Network("::/128"): ("the unspecified address", "an interface needs a unicast address"),
+    ipaddress.IPv6Network("::1/128"): ("the loopback address", "an interface needs a unicast address"),
+    ipaddress.IPv6Network("::ffff:0:0/96"): ("an IPv4-mapped address", "write the IPv4 address as 'address:'"),
+}
+
+
+def _reserved6(net: ipaddress.IPv6Network) -> tuple[ipaddress.IPv6Network, tuple[str, str]] | None:
+    return next(((r, why) for r, why in _RESERVED6.items() if net.overlaps(r)), None)
+
+
+def parse_interface_address6(value: Any) -> ipaddress.IPv6Interface:
+    """'2001:db8:1::10/64' -> IPv6Interface, with messages a student can act on."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected an IPv6 address like 2001:db8:1::10/64, got {value!r}")
+    text = value.strip()
+    if "/" not in text:
+        raise ValueError(f"'{text}' has no prefix length; write the address with its subnet size, like {text}/64")
+    try:
+        address = ipaddress.IPv6Interface(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not an IPv6 address with a prefix length (expected like "
+                         "2001:db8:1::10/64)") from None
+    found = _reserved6(ipaddress.IPv6Network(address.ip))
+    if found:
+        why, hint = found[1]
+        raise ValueError(f"'{text}' is {why} ({found[0]}); {hint}")
+    return address
+
+
+def parse_address6(value: Any) -> ipaddress.IPv6Address:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an IPv6 address like 2001:db8:1::1, got {value!r}")
+    text = value.strip()
+    if "/" in text:
+        raise ValueError(f"'{text}' has a prefix length; write just the address, like {text.split('/')[0]}")
+    try:
+        return ipaddress.IPv6Address(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not an IPv6 address (expected like 2001:db8:1::1)") from None
+
+
+def parse_network6(value: Any) -> ipaddress.IPv6Network:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an IPv6 subnet like 2001:db8:1::/64, got {value!r}")
+    text = value.strip()
+    if text == "default":
+        return ipaddress.IPv6Network("::/0")
+    if "/" not in text:
+        raise ValueError(f"'{text}' has no prefix length; write a subnet like {text}/64")
+    try:
+        return ipaddress.IPv6Network(text)
+    except ValueError:
+        try:
+            loose = ipaddress.IPv6Network(text, strict=False)
+        except ValueError:
+            raise ValueError(f"'{text}' is not an IPv6 subnet (expected like 2001:db8:1::/64)") from None
+        raise ValueError(f"'{text}' has host bits set; the subnet is {loose}") from None
+
+
+def parse_link_subnet6(value: Any) -> ipaddress.IPv6Network:
+    """A subnet IPv6 interface addresses are taken from: clear of link-local,
+    multicast and the other special ranges."""
+    net = parse_network6(value)
+    found = _reserved6(net)
+    if found or net.prefixlen == 0:
+        why = found[1][0] if found else "every address"
+        raise ValueError(f"{net} overlaps {found[0] if found else '::/0'} ({why}); use a unique-local range "
+                         "(fd00::/8) or the documentation range 2001:db8::/32")
+    return net
+
+
+def is_v6(value: Any) -> bool:
+    """Whether a written address or subnet is IPv6 (it has a colon)."""
+    return isinstance(value, str) and ":" in value

@@ -99,7 +99,23 @@ class _Spec(BaseModel):
         return value
 
 
-class Reach(_Spec):
+def parse_family(value: Any) -> Any:
+    """4, 6 or both (ipv4, ipv6 too): which addresses of the targets are probed."""
+    text = str(value).strip().lower()
+    found = {"4": 4, "ipv4": 4, "6": 6, "ipv6": 6, "both": "both"}.get(text)
+    if found is None or isinstance(value, bool):
+        raise ValueError(f"expected 4, 6 or both, got {value!r}")
+    return found
+
+
+class _Family(_Spec):
+    #: which of the targets' addresses are probed: IPv4 (the default), IPv6, or each
+    family: Literal[4, 6, "both"] = 4
+
+    _family = field_validator("family", mode="before")(classmethod(lambda cls, v: parse_family(v)))
+
+
+class Reach(_Family):
     src: str = Field(alias="from")
     to: list[str] = Field(min_length=1)
     proto: str = "icmp"
@@ -125,7 +141,7 @@ class PathSpec(_Spec):
     _method = field_validator("method", mode="before")(classmethod(lambda cls, v: parse_method(v)))
 
 
-class Service(_Spec):
+class Service(_Family):
     node: str
     http: str = "/"
     port: int = Field(default=80, ge=1, le=65535)
@@ -218,7 +234,7 @@ class Neigh(_Spec):
         return value
 
 
-class AllPairs(_Spec):
+class AllPairs(_Family):
     nodes: list[str] | Literal["hosts", "routers", "all"] = "hosts"
     proto: str = "icmp"
 

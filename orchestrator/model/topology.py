@@ -13,7 +13,18 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictInt, field_validator, model_validator
 
-from .base import StrictModel, parse_address, parse_interface_address, parse_link_subnet, parse_network
+from .base import (
+    StrictModel,
+    is_v6,
+    parse_address,
+    parse_address6,
+    parse_interface_address,
+    parse_interface_address6,
+    parse_link_subnet,
+    parse_link_subnet6,
+    parse_network,
+    parse_network6,
+)
 from .common import DEFAULT_COST
 from .specs import DynamicSpec, FirewallSpec, ImpairSpec, LimitsSpec, NatSpec, ServiceSpec, StackSpec
 
@@ -32,10 +43,13 @@ KINDS: tuple[str, ...] = ("host", "switch", "router")
 
 
 class InterfaceSpec(StrictModel):
-    """An interface of a node. `eth0: 10.0.1.10/24` is short for `eth0: {address: ...}`;
-    `eth0: dhcp` (a host's) asks a dhcp service of the lab for its address."""
+    """An interface of a node. `eth0: 10.0.1.10/24` is short for `eth0: {address: ...}`,
+    `eth0: 2001:db8:1::10/64` for `{address6: ...}`, and `eth0: [10.0.1.10/24,
+    2001:db8:1::10/64]` gives both; `eth0: dhcp` (a host's) asks a dhcp service
+    of the lab for its address."""
 
     address: ipaddress.IPv4Interface | None = None
+    address6: ipaddress.IPv6Interface | None = None
     mac: str | None = None
     dhcp: bool = False
 
@@ -44,8 +58,13 @@ class InterfaceSpec(StrictModel):
     def _shorthand(cls, data: Any) -> Any:
         if data is None:
             return {}
+        if isinstance(data, list):
+            if not 1 <= len(data) <= 2 or len({is_v6(v) for v in data}) != len(data):
+                raise ValueError(f"expected one IPv4 and one IPv6 address, like [10.0.1.10/24, "
+                                 f"2001:db8:1::10/64], got {data!r}"[:200])
+            data = {("address6" if is_v6(v) else "address"): v for v in data}
         if isinstance(data, str):
-            data = {"address": data}
+            data = {"address6" if is_v6(data) else "address": data}
         if isinstance(data, dict) and data.get("address") == "dhcp":
             if data.get("dhcp") is False:
                 raise ValueError("'address: dhcp' and 'dhcp: false' say opposite things; keep one")
@@ -63,6 +82,11 @@ class InterfaceSpec(StrictModel):
     def _address(cls, value: Any) -> Any:
         return None if value is None else parse_interface_address(value)
 
+    @field_validator("address6", mode="before")
+    @classmethod
+    def _address6(cls, value: Any) -> Any:
+        return None if value is None else parse_interface_address6(value)
+
     @field_validator("mac")
     @classmethod
     def _mac(cls, value: str | None) -> str | None:
@@ -79,20 +103,38 @@ class InterfaceSpec(StrictModel):
 
 
 class RouteSpec(StrictModel):
-    """A static route: `{to: 10.0.3.0/24, via: 10.0.12.2}` (`to: default` allowed)."""
+    """A static route: `{to: 10.0.3.0/24, via: 10.0.12.2}` (`to: default` allowed),
+    or an IPv6 one: `{to: 2001:db8:3::/64, via: 2001:db8:12::2}` (`to: default6`)."""
 
-    to: ipaddress.IPv4Network
-    via: ipaddress.IPv4Address
+    to: ipaddress.IPv4Network | ipaddress.IPv6Network
+    via: ipaddress.IPv4Address | ipaddress.IPv6Address
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("via"), str) and is_v6(data["via"]):
+            to = data.get("to")
+            if to == "default6" or to == "default":
+                data = {**data, "to": "::/0"}
+            elif isinstance(to, str) and not is_v6(to):
+                raise ValueError(f"the route goes to the IPv4 subnet {to} through the IPv6 address {data['via']}: "
+                                 "a route's destination and next hop are of one family")
+        elif isinstance(data, dict) and is_v6(data.get("to")):
+            raise ValueError(f"the route goes to the IPv6 subnet {data['to']} through "
+                             f"{data.get('via')!r}: its next hop must be an IPv6 address too")
+        elif isinstance(data, dict) and data.get("to") == "default6":
+            raise ValueError("a route to default6 (::/0) needs an IPv6 next hop")
+        return data
 
     @field_validator("to", mode="before")
     @classmethod
     def _to(cls, value: Any) -> Any:
-        return parse_network(value)
+        return parse_network6(value) if is_v6(value) else parse_network(value)
 
     @field_validator("via", mode="before")
     @classmethod
     def _via(cls, value: Any) -> Any:
-        return parse_address(value)
+        return parse_address6(value) if is_v6(value) else parse_address(value)
 
 
 RoutingMode = Literal["static", "computed", "dynamic"]
@@ -106,6 +148,8 @@ class NodeSpec(StrictModel):
     kind: Kind
     interfaces: dict[str, InterfaceSpec] = Field(default_factory=dict)
     gateway: ipaddress.IPv4Address | None = None
+    #: a host's IPv6 default router, on a LAN with static IPv6 addresses (a SLAAC LAN's hosts learn it)
+    gateway6: ipaddress.IPv6Address | None = None
     routes: list[RouteSpec] = Field(default_factory=list)
     image: str | None = None
     #: routers only: overrides the lab's routing mode for this router
@@ -127,6 +171,11 @@ class NodeSpec(StrictModel):
     @classmethod
     def _gateway(cls, value: Any) -> Any:
         return None if value is None else parse_address(value)
+
+    @field_validator("gateway6", mode="before")
+    @classmethod
+    def _gateway6(cls, value: Any) -> Any:
+        return None if value is None else parse_address6(value)
 
     @field_validator("image")
     @classmethod
@@ -165,6 +214,10 @@ def _optional_network(value: Any) -> Any:
     return None if value is None else parse_link_subnet(value)
 
 
+def _optional_network6(value: Any) -> Any:
+    return None if value is None else parse_link_subnet6(value)
+
+
 class LinkSpec(StrictModel):
     """A point-to-point link: `{a: h1:eth0, b: s1}` or the short `[h1:eth0, s1]`.
 
@@ -175,10 +228,14 @@ class LinkSpec(StrictModel):
     a: Endpoint
     b: Endpoint
     prefix: ipaddress.IPv4Network | None = None
+    #: its IPv6 subnet (the lab's `ipv6:` turns IPv6 on; this or `ipv6: true` on one link alone)
+    prefix6: ipaddress.IPv6Network | None = None
+    ipv6: bool | None = None
     cost: StrictInt = Field(default=DEFAULT_COST, ge=1, le=65535)
     impair: ImpairSpec | None = None
 
     _prefix = field_validator("prefix", mode="before")(classmethod(lambda cls, v: _optional_network(v)))
+    _prefix6 = field_validator("prefix6", mode="before")(classmethod(lambda cls, v: _optional_network6(v)))
 
     @model_validator(mode="before")
     @classmethod
@@ -218,10 +275,14 @@ class LanSpec(StrictModel):
 
     members: list[LanMember] = Field(min_length=1)
     prefix: ipaddress.IPv4Network | None = None
+    #: its IPv6 /64; `ipv6:` says how its hosts get their IPv6 addresses (slaac, static), or false: none
+    prefix6: ipaddress.IPv6Network | None = None
+    ipv6: bool | Literal["slaac", "static"] | None = None
     switch: str | None = None
     cost: StrictInt = Field(default=DEFAULT_COST, ge=1, le=65535)
 
     _prefix = field_validator("prefix", mode="before")(classmethod(lambda cls, v: _optional_network(v)))
+    _prefix6 = field_validator("prefix6", mode="before")(classmethod(lambda cls, v: _optional_network6(v)))
 
 
 class PoolSpec(StrictModel):
@@ -255,6 +316,33 @@ class PoolsSpec(StrictModel):
         return data
 
 
+class Ipv6Spec(StrictModel):
+    """`ipv6: true`, or `{prefix: 2001:db8:1::/48, p2p: 127, hosts: static}`:
+    every segment gets an IPv6 subnet too (docs/ipv6.md). `prefix`: where its
+    /64s come from (default: a unique-local /48 made from the lab's name);
+    `p2p`: a router-to-router cable's prefix length (64 or 127, RFC 6164);
+    `hosts`: how hosts on a LAN get their addresses (slaac: from the routers'
+    advertisements; static: from the plan)."""
+
+    prefix: ipaddress.IPv6Network | None = None
+    p2p: Literal[64, 127] = 64
+    hosts: Literal["slaac", "static"] = "slaac"
+
+    @field_validator("prefix", mode="before")
+    @classmethod
+    def _prefix(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        net = parse_link_subnet6(value)
+        if net.prefixlen > 60:
+            raise ValueError(f"{net} holds fewer than 16 subnets of /64; give a /60 or larger, like a /48")
+        return net
+
+
+def _ipv6_switch(value: Any) -> Any:
+    return {} if value is True else (None if value is False else value)
+
+
 class LabHeader(StrictModel):
     """The top level of lab.yml, with nodes and links left raw so that each
     node and each link is validated on its own and every error is found."""
@@ -271,6 +359,9 @@ class LabHeader(StrictModel):
     links: list[Any] = Field(default_factory=list)
     expect: list[Any] = Field(default_factory=list)
     exercise: dict[str, Any] | None = None
+    ipv6: Ipv6Spec | None = None
+
+    _ipv6 = field_validator("ipv6", mode="before")(classmethod(lambda cls, v: _ipv6_switch(v)))
 
 
 class Topology(StrictModel):
@@ -294,3 +385,7 @@ class Topology(StrictModel):
     expect: list[dict[str, Any]] = Field(default_factory=list)
     #: the lab broken on purpose and the checks a student must make pass (model/exercise.py); raw here
     exercise: dict[str, Any] | None = None
+    #: IPv6 on every segment too (docs/ipv6.md); `true` for the defaults
+    ipv6: Ipv6Spec | None = None
+
+    _ipv6 = field_validator("ipv6", mode="before")(classmethod(lambda cls, v: _ipv6_switch(v)))

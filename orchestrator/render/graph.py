@@ -59,13 +59,17 @@ def _iface(plan: Plan, node: str, iface: str) -> PlanInterface | None:
 
 
 def end_label(plan: Plan, node: str, iface: str) -> str:
-    """'eth0' or 'eth0\\n192.168.1.10/24'; on a busy node 'eth0 .10' (host part only)."""
+    """'eth0' or 'eth0\\n192.168.1.10/24' (and its IPv6 address below, SLAAC ones
+    marked); on a busy node 'eth0 .10' (host part only)."""
     spec = _iface(plan, node, iface)
-    if not (spec and spec.address):
+    if not (spec and (spec.address or spec.address6)):
         return iface
-    if len(plan.nodes[node].interfaces) >= BUSY_NODE:
+    if len(plan.nodes[node].interfaces) >= BUSY_NODE and spec.address:
         return f"{iface} {host_part(spec.address)}"
-    return f"{iface}\n{spec.address}"
+    lines = [iface, *([spec.address] if spec.address else [])]
+    if spec.address6:
+        lines.append(spec.address6 + (" (SLAAC)" if spec.slaac else ""))
+    return "\n".join(lines)
 
 
 def host_part(address: str) -> str:

@@ -27,6 +27,11 @@ LEASE_WAIT = 10.0
 _CLIENT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):\d+ \"[A-Z]+ ")
 
 
+def _host(address: str) -> str:
+    """An address as a URL's host: an IPv6 one in brackets."""
+    return f"[{address}]" if ":" in address else address
+
+
 @dataclass(frozen=True)
 class Seen:
     """What one attempt of a check saw."""
@@ -177,7 +182,7 @@ class Prober:
         if check.kind == "service":
             extra = ["--status", str(check.status)] if check.status is not None else []
             extra += ["--contains", check.contains] if check.contains is not None else []
-            return ["http", f"http://{check.address}:{check.port}{check.http}", *t, *extra]
+            return ["http", f"http://{_host(check.address)}:{check.port}{check.http}", *t, *extra]
         if check.kind == "dns":
             return ["dns", check.dst, "--type", check.qtype or "A", "--server", check.address, *t,
                     *(["--expect", check.answer] if check.answer else [])]
@@ -290,7 +295,7 @@ class Prober:
     def stack_get(self, check: Check, timeout: float) -> Seen:
         """A service check from a user-space stack host: its stack makes the GET
         (python3 -m labnode.stack.get, through the stack's control socket)."""
-        url = f"http://{check.address}:{check.port}{check.http}"
+        url = f"http://{_host(check.address)}:{check.port}{check.http}"
         res = self._exec(check.src, [*contract.STACK_GET_ARGV, "--json", "--timeout", f"{timeout:g}", url])
         try:
             d = json.loads(res.stdout) if res.stdout.strip() else None
@@ -331,7 +336,7 @@ class Prober:
     def nat_source(self, check: Check, timeout: float) -> Seen:
         """A request carrying a token, then the token's line in the server's access log."""
         token = f"labnet-nat-{uuid.uuid4().hex[:12]}"
-        url = f"http://{check.address}:{check.port}/?{token}"
+        url = f"http://{_host(check.address)}:{check.port}/?{token}"
         d = self.probe(check.src, ["http", url, "--timeout", f"{timeout:g}"])
         if d.get("status") is None:
             return Seen(False, f"no HTTP answer ({d.get('error', 'request failed')})")

@@ -1,16 +1,19 @@
 """Helpers for the in-node program tests: subprocesses with collected output,
-services on loopback port 0, bounded socket reads."""
+services on loopback port 0, bounded socket reads, throw-away network namespaces."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -126,3 +129,62 @@ def is_root() -> bool:
 
 
 needs_root = pytest.mark.skipif(not is_root(), reason="needs root (raw sockets)")
+
+
+NETNS_REASON = "needs root and iproute2 (network namespaces, raw sockets)"
+
+
+def netns_marks(reason: str = NETNS_REASON) -> list[pytest.MarkDecorator]:
+    """pytestmark of a test module that makes network namespaces."""
+    return [pytest.mark.netns,
+            pytest.mark.skipif(not is_root() or not shutil.which("ip"), reason=reason)]
+
+
+def netns_test(test):
+    """netns_marks() on one test (a module that also has tests without namespaces)."""
+    for mark in netns_marks():
+        test = mark(test)
+    return test
+
+
+def sh(*argv: str, input: str | None = None) -> str:
+    """Run a command to completion (20 s at most); its stdout; CalledProcessError if it fails."""
+    return subprocess.run(argv, check=True, capture_output=True, text=True, input=input, timeout=20).stdout
+
+
+class Netns:
+    """A throw-away network namespace named PREFIX TAG-random, with lo up; delete() it."""
+
+    def __init__(self, tag: str, prefix: str = "lntest-") -> None:
+        self.name = f"{prefix}{tag}-{uuid.uuid4().hex[:6]}"
+        sh("ip", "netns", "add", self.name)
+        self.ip("link", "set", "lo", "up")
+
+    def ip(self, *args: str) -> str:
+        return sh("ip", "-n", self.name, *args)
+
+    def ip_json(self, *args: str) -> list:
+        return json.loads(self.ip("-j", *args) or "[]")
+
+    def exec_argv(self, *argv: str) -> list[str]:
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    def sysctl(self, *settings: str) -> None:
+        sh(*self.exec_argv("sysctl", "-qw", *settings))
+
+    def read_sysctl(self, name: str) -> str:
+        return sh(*self.exec_argv("sysctl", "-n", name)).strip()
+
+    def probe(self, *args: str, timeout: float = 30) -> tuple[int, dict]:
+        """python3 -m labnode.probe ARGS in here: (exit status, its JSON result)."""
+        done = subprocess.run(self.exec_argv(sys.executable, "-m", "labnode.probe", *args),
+                              capture_output=True, text=True, env=node_env(), timeout=timeout)
+        return done.returncode, json.loads(done.stdout)
+
+    def delete(self) -> None:
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=20)
+
+
+def veth(a: Netns, dev_a: str, b: Netns, dev_b: str) -> None:
+    """A veth pair: dev_a in a, its peer dev_b in b (both down)."""
+    sh("ip", "link", "add", dev_a, "netns", a.name, "type", "veth", "peer", "name", dev_b, "netns", b.name)

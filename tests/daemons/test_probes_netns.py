@@ -14,16 +14,11 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import uuid
 
 import pytest
-from daemon_helpers import Proc, node_env
+from daemon_helpers import Netns, Proc, netns_marks, node_env, sh, veth
 
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
-                       reason="needs root and iproute2 for network namespaces"),
-]
+pytestmark = netns_marks("needs root and iproute2 for network namespaces")
 
 TARGET = "10.231.2.2"
 ROUTER = "10.231.1.1"
@@ -39,42 +34,16 @@ table inet labtest {
 NODE_ROOT = os.path.dirname(os.path.abspath(__file__))  # any directory will do as a web root
 
 
-def sh(*argv: str, input: str | None = None) -> None:
-    subprocess.run(argv, check=True, capture_output=True, text=True, input=input, timeout=20)
-
-
-class Netns:
-    def __init__(self, tag: str) -> None:
-        self.name = f"lntest-{tag}-{uuid.uuid4().hex[:6]}"
-        sh("ip", "netns", "add", self.name)
-        self.ip("link", "set", "lo", "up")
-
-    def ip(self, *args: str) -> None:
-        sh("ip", "-n", self.name, *args)
-
-    def exec_argv(self, *argv: str) -> list[str]:
-        return ["ip", "netns", "exec", self.name, *argv]
-
-    def probe(self, *args: str, timeout: float = 30) -> tuple[int, dict]:
-        done = subprocess.run(self.exec_argv(sys.executable, "-m", "labnode.probe", *args),
-                              capture_output=True, text=True, env=node_env(), timeout=timeout)
-        return done.returncode, json.loads(done.stdout)
-
-    def delete(self) -> None:
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=20)
-
-
 @pytest.fixture(scope="module")
 def lab():
     made: list[Netns] = []
     services: list[Proc] = []
     try:
-        a, r, b = (Netns(tag) for tag in "arb")
-        made += [a, r, b]
-        sh("ip", "link", "add", "eth-a", "netns", a.name, "type", "veth",
-           "peer", "name", "eth-ra", "netns", r.name)
-        sh("ip", "link", "add", "eth-rb", "netns", r.name, "type", "veth",
-           "peer", "name", "eth-b", "netns", b.name)
+        for tag in "arb":
+            made.append(Netns(tag))
+        a, r, b = made
+        veth(a, "eth-a", r, "eth-ra")
+        veth(r, "eth-rb", b, "eth-b")
         for ns, dev, addr in [(a, "eth-a", "10.231.1.2/24"), (r, "eth-ra", "10.231.1.1/24"),
                               (r, "eth-rb", "10.231.2.1/24"), (b, "eth-b", "10.231.2.2/24")]:
             ns.ip("addr", "add", addr, "dev", dev)

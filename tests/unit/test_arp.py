@@ -138,3 +138,20 @@ def test_a_capture_reports_its_whole_listening_line_and_counts_what_went_by():
     assert lines == [arp.decode().rstrip("\n").replace("192.168.1.1 ", "192.168.1.1 (r1) ")
                      .replace("01:0a ", "01:0a (pc1:eth0) ")]
     assert (result.packets, result.seen) == (1, {"ARP request": 1})
+
+
+def test_ipv6_addresses_in_capture_lines_get_names_too_and_icmpv6_is_counted():
+    from orchestrator.capture import Namer, count_kinds
+    namer = Namer({"2001:db8:1:1::1": "r1", "2001:db8:1:2::10": "pc3", "fe80::6:c6ff:fe17:ed8b": "r1"},
+                  {"02:06:c6:17:ed:8b": "r1:eth0"})
+    ra = ("14:00:00.1 02:06:c6:17:ed:8b > 33:33:00:00:00:01, ethertype IPv6 (0x86dd), length 118: "
+          "fe80::6:c6ff:fe17:ed8b > ff02::1: ICMP6, router advertisement, length 64")
+    assert namer(ra) == ("14:00:00.1 02:06:c6:17:ed:8b (r1:eth0) > 33:33:00:00:00:01, ethertype IPv6 (0x86dd), "
+                         "length 118: fe80::6:c6ff:fe17:ed8b (r1) > ff02::1: ICMP6, router advertisement, length 64")
+    assert namer("IP6 2001:db8:1:1::1.5000 > 2001:db8:1:2::10.333: tcp") == \
+        "IP6 2001:db8:1:1::1.5000 (r1) > 2001:db8:1:2::10.333 (pc3): tcp"
+    assert namer("IP6 2001:db8:1:1::1 > 2001:db8:1:2::10: ICMP6, echo request") == \
+        "IP6 2001:db8:1:1::1 (r1) > 2001:db8:1:2::10 (pc3): ICMP6, echo request"
+    seen: dict[str, int] = {}
+    count_kinds(seen, ra)
+    assert seen == {"ICMPv6 router advertisement": 1}

@@ -65,8 +65,8 @@ def test_every_service_type_of_the_model_runs_in_the_node():
     from orchestrator.model.specs import DEFAULT_PORTS, SERVICE_TYPES
     # "stack" is what the supervisor of a user-space stack host runs, "dhcp-relay" what a router with
     # dhcp_relay runs: not service types of a lab file
-    assert set(SERVICE_TYPES) == set(MODULES) - {"stack", "dhcp-relay"} | {"command"}
-    assert set(DEFAULT_PORTS) == set(MODULES) - {"stack", "dhcp-relay"}
+    assert set(SERVICE_TYPES) == set(MODULES) - {"stack", "dhcp-relay", "ra"} | {"command"}
+    assert set(DEFAULT_PORTS) == set(MODULES) - {"stack", "dhcp-relay", "ra"}
 
 
 def test_rendered_services_json_is_what_the_supervisor_reads(rendered, tmp_path):
@@ -92,6 +92,11 @@ def test_rendered_services_json_is_what_the_supervisor_reads(rendered, tmp_path)
                     assert spec.argv[1:] == ["-m", "labnode.dhcp.server", "--config", contract.DHCP_CONFIG]
                 elif svc.type == "dhcp-relay":
                     assert spec.argv[1:] == ["-m", "labnode.dhcp.relay", "--config", contract.DHCP_RELAY_CONFIG]
+                elif svc.type == "ra":      # what the advertisement sender reads from its command line
+                    from labnode import radvd
+                    said = radvd.parse_args(spec.argv[3:])
+                    assert (said.iface, [str(p) for p in said.prefixes], said.interval) == (
+                        svc.args["iface"], [svc.args["prefix"]], contract.RA_INTERVAL)
                 else:
                     assert spec.argv[1:3] == ["-m", MODULES[svc.type]]
                     assert "--port" in spec.argv and str(svc.port) in spec.argv

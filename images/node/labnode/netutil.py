@@ -47,15 +47,23 @@ def listen(bind: str, port: int, kind: int = socket.SOCK_STREAM, backlog: int = 
     return sock
 
 
+def unmapped(host: str) -> str:
+    """An IPv4 client of a dual-stack socket ('::ffff:10.0.1.2') as itself ('10.0.1.2')."""
+    if host.startswith("::ffff:") and "." in host:
+        return host[len("::ffff:"):]
+    return host
+
+
 def endpoint(addr) -> str:
-    """'1.2.3.4:80' or '[::1]:80' for a socket address tuple."""
-    host, port = addr[0], addr[1]
+    """'1.2.3.4:80' or '[::1]:80' for a socket address tuple (an IPv4 peer of a
+    dual-stack socket shown as IPv4)."""
+    host, port = unmapped(addr[0]), addr[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def peer(addr) -> str:
     """The classic "(addr, port)" form of a peer, e.g. "('10.0.1.2', 40312)"."""
-    return repr((addr[0], addr[1]))
+    return repr((unmapped(addr[0]), addr[1]))
 
 
 def short(value, limit: int = 60) -> str:

@@ -118,6 +118,6 @@ def raw_socket() -> socket.socket:
 def resolve4(target: str) -> str:
     """The IPv4 address of target (an address or a name)."""
     try:
-        return socket.getaddrinfo(target, None, socket.AF_INET, socket.SOCK_RAW)[0][4][0]
+        return str(socket.getaddrinfo(target, None, socket.AF_INET, socket.SOCK_RAW)[0][4][0])
     except (socket.gaierror, IndexError) as exc:
         raise LookupError(f"cannot resolve {target!r}: {exc}") from None

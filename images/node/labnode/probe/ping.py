@@ -7,6 +7,12 @@ sequence number, the payload we sent and a correct checksum, and arrives
 within --timeout of its request; replies with a wrong checksum are counted
 in "bad_checksum" and otherwise ignored.  ICMP errors about our requests
 (unreachable, TTL exceeded) are reported in "errors".  ok = at least one reply.
+
+IPv4 first: an IPv4 address, or a name with an IPv4 address.  An IPv6
+literal (fd00::1, a link-local one with its interface: fe80::1%eth0), or a
+name with only IPv6 addresses, is pinged with ICMPv6 echo (RFC 4443) the
+same way, its errors destination unreachable (1) and time exceeded (3):
+labnode.probe.icmp6probe.  The result says which: "family" 4 or 6.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import select
 import socket
 import struct
 import time
+from dataclasses import dataclass
+from typing import Protocol
 
 from labnode.probe import icmp
 
@@ -26,22 +34,84 @@ def make_payload(size: int, seq: int) -> bytes:
     return (stamp + pattern)[:max(size, len(stamp))]
 
 
+@dataclass
+class Heard:
+    """What one datagram said about our pings."""
+    at: float                  # time.monotonic() when it was read
+    seq: int = 0
+    payload: bytes = b""
+    checksum_ok: bool = True
+    error: str | None = None   # an ICMP error about request seq: "<what> from <whom>"
+
+
+class Echo(Protocol):
+    """Echo requests to one target, and what comes back about them."""
+    family: int
+    address: str            # the result's "address"
+    sock: socket.socket
+
+    def request(self, ident: int, seq: int, payload: bytes) -> None: ...
+
+    def hear(self, ident: int) -> Heard | None: ...
+
+
+class Echo4:
+    family = 4
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.sock = icmp.raw_socket()
+
+    def request(self, ident: int, seq: int, payload: bytes) -> None:
+        self.sock.sendto(icmp.echo_request(ident, seq, payload), (self.address, 0))
+
+    def hear(self, ident: int) -> Heard | None:
+        packet = self.sock.recv(65535)
+        received = time.monotonic()
+        message = icmp.parse(packet)
+        if message is None:
+            return None
+        if message.type == icmp.ECHO_REPLY and message.ident == ident:
+            return Heard(received, message.seq, message.payload, message.checksum_ok)
+        if message.quoted and message.quoted.protocol == socket.IPPROTO_ICMP \
+                and message.quoted.ident == ident and message.quoted.dst == self.address:
+            return Heard(received, message.quoted.seq, error=f"{message.describe()} from {message.src}")
+        return None
+
+
+def open_echo(target: str) -> Echo:
+    """IPv4 if target is an IPv4 address or has one, else IPv6; LookupError
+    (the IPv4 lookup's, for a name with neither) or PermissionError."""
+    if ":" not in target:
+        try:
+            return Echo4(icmp.resolve4(target))
+        except LookupError as v4_error:
+            from labnode.probe import icmp6probe
+            try:
+                resolved = icmp6probe.resolve(target)
+            except LookupError:
+                raise v4_error from None
+            return icmp6probe.Echo6(resolved)
+    from labnode.probe import icmp6probe
+    return icmp6probe.Echo6(icmp6probe.resolve(target))
+
+
 def ping(target: str, count: int = 3, timeout: float = 1.0, interval: float = 0.2,
          size: int = 56) -> dict:
     result: dict = {"probe": "ping", "target": target, "ok": False}
     try:
-        address = icmp.resolve4(target)
-        sock = icmp.raw_socket()
+        echo = open_echo(target)
     except (LookupError, PermissionError) as exc:
         result["error"] = str(exc)
         return result
-    result["address"] = address
+    result["address"] = echo.address
+    result["family"] = echo.family
     ident = random.randrange(1, 0x10000)
     sent: dict[int, tuple[float, bytes]] = {}   # seq -> (send time, payload)
     rtts: dict[int, float] = {}
     errors: list[str] = []
     bad_checksum = 0
-    with sock:
+    with echo.sock:
         next_send = time.monotonic()
         seq = 0
         while True:
@@ -50,7 +120,7 @@ def ping(target: str, count: int = 3, timeout: float = 1.0, interval: float = 0.
                 seq += 1
                 payload = make_payload(size, seq)
                 try:
-                    sock.sendto(icmp.echo_request(ident, seq, payload), (address, 0))
+                    echo.request(ident, seq, payload)
                 except OSError as exc:  # e.g. no route to host
                     errors.append(f"seq {seq}: {exc.strerror or exc}")
                 sent[seq] = (time.monotonic(), payload)
@@ -62,26 +132,23 @@ def ping(target: str, count: int = 3, timeout: float = 1.0, interval: float = 0.
             if seq < count:
                 deadlines.append(next_send)
             wake = min(deadlines, default=now)
-            readable, _, _ = select.select([sock], [], [], max(0.0, wake - time.monotonic()))
+            readable, _, _ = select.select([echo.sock], [], [], max(0.0, wake - time.monotonic()))
             if not readable:
                 continue
-            packet = sock.recv(65535)
-            received = time.monotonic()
-            message = icmp.parse(packet)
-            if message is None:
+            heard = echo.hear(ident)
+            if heard is None:
                 continue
-            if message.type == icmp.ECHO_REPLY and message.ident == ident:
-                if not message.checksum_ok:
-                    bad_checksum += 1
-                    continue
-                entry = sent.get(message.seq)
-                if entry is None or message.seq in rtts or message.payload != entry[1]:
-                    continue  # unknown, duplicate or mangled
-                if received - entry[0] <= timeout:
-                    rtts[message.seq] = (received - entry[0]) * 1000.0
-            elif message.quoted and message.quoted.protocol == socket.IPPROTO_ICMP \
-                    and message.quoted.ident == ident and message.quoted.dst == address:
-                errors.append(f"seq {message.quoted.seq}: {message.describe()} from {message.src}")
+            if heard.error is not None:
+                errors.append(f"seq {heard.seq}: {heard.error}")
+                continue
+            if not heard.checksum_ok:
+                bad_checksum += 1
+                continue
+            entry = sent.get(heard.seq)
+            if entry is None or heard.seq in rtts or heard.payload != entry[1]:
+                continue  # unknown, duplicate or mangled
+            if heard.at - entry[0] <= timeout:
+                rtts[heard.seq] = (heard.at - entry[0]) * 1000.0
     return summarize(result, count, rtts, errors, bad_checksum)
 
 

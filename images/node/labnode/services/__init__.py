@@ -12,6 +12,8 @@
     dhcp       labnode.dhcp    a DHCP server (--config FILE; see labnode.dhcp.server)
     dhcp-relay labnode.dhcp    a DHCP relay agent, on a router (--config FILE;
                                see labnode.dhcp.relay)
+    ra         labnode.radvd   a router's IPv6 router advertisements on one
+                               interface (--iface, --prefix; see labnode.radvd)
 
 Every service takes --port and --bind, prints "<type> listening on ADDR:PORT"
 when ready, logs one line per event to stdout and exits 0 on SIGTERM (the
@@ -27,4 +29,5 @@ MODULES = {
     "dns": "labnode.dns.server",
     "dhcp": "labnode.dhcp.server",
     "dhcp-relay": "labnode.dhcp.relay",
+    "ra": "labnode.radvd",
 }
