@@ -143,8 +143,12 @@ STACK_APP_TYPES = {"http": "http", "select": "echo", "udp-echo": "udp-echo"}
 
 
 def routing_document(daemon: PlanDaemon) -> dict[str, Any]:
-    """The routing daemon's config: router_id, interfaces, prefixes, timers, key."""
-    return daemon.model_dump()
+    """The routing daemon's config: router_id, interfaces, prefixes (and
+    prefixes6 with IPv6), timers, key."""
+    document = daemon.model_dump()
+    if not document["prefixes6"]:
+        del document["prefixes6"]
+    return document
 
 
 def dump(document: dict[str, Any]) -> str:

@@ -408,10 +408,14 @@ def chat_argv(name: str, node: str, nick: str | None = None, server: str | None 
                                                              *(["--nick", nick] if nick else [])])
 
 
-def ping_all(name: str, backend: Backend | None = None, progress: Progress = silent) -> list[PingResult]:
+def ping_all(name: str, backend: Backend | None = None, progress: Progress = silent,
+             family: int = 4) -> list[PingResult]:
+    """`lab ping [-6] NAME`: every host pings every other (their IPv6 addresses with family 6)."""
     from .verify.ping import all_pairs_ping
     running = attach(name, backend)
-    return all_pairs_ping(running.backend, running.plan, progress)
+    if family == 6 and not any(n.addresses6() for n in running.plan.nodes.values() if n.kind == "host"):
+        raise UsageError(f"lab {running.lab} has no host with an IPv6 address (docs/ipv6.md: ipv6: true)")
+    return all_pairs_ping(running.backend, running.plan, progress, family=family)
 
 
 def run_lab_tests(name: str, backend: Backend | None = None, progress: Progress = silent,

@@ -59,8 +59,9 @@ class PlanDaemon(BaseModel):
     (the format of routing.json: images/node/labnode/routing/config.py)."""
 
     router_id: str
-    interfaces: list[dict[str, Any]]   # {name, cost, address} of routed interfaces
+    interfaces: list[dict[str, Any]]   # {name, cost, address[, address6]} of routed interfaces
     prefixes: list[str]                # connected subnets it advertises
+    prefixes6: list[str] = Field(default_factory=list)   # connected IPv6 subnets it advertises
     hello_interval: float
     dead_interval: float
     key: str | None = None             # shared secret (HMAC of every packet)
@@ -79,8 +80,15 @@ class PlanService(BaseModel):
 
 
 class PlanRule(BaseModel):
+    """One rule, for each family it holds for: its IPv4 matches (src, dst)
+    and its IPv6 ones (src6, dst6); an empty list matches any address."""
+
     src: list[str] = Field(default_factory=list)     # empty: any
     dst: list[str] = Field(default_factory=list)
+    v4: bool = True                  # the rule holds for IPv4 packets
+    v6: bool = False                 # ... for IPv6 packets (a node with IPv6)
+    src6: list[str] = Field(default_factory=list)
+    dst6: list[str] = Field(default_factory=list)
     proto: Literal["tcp", "udp", "icmp", "any"] = "any"
     port: str | None = None                           # "80" or "8000-8080"
     action: Literal["accept", "drop", "reject"] = "accept"
@@ -95,6 +103,7 @@ class PlanChain(BaseModel):
 class PlanFirewall(BaseModel):
     input: PlanChain | None = None
     forward: PlanChain | None = None
+    ipv6: bool = False     # the node has IPv6: its input chain lets neighbour discovery in
     stateful: bool = True
 
 

@@ -21,19 +21,20 @@ KINDS = ["host", "router", "switch"]
 
 @click.command(name="ping")
 @click.argument("name", shell_complete=lab_names)
+@click.option("-6", "ipv6", is_flag=True, help="Ping their IPv6 addresses (ICMPv6 echo) instead.")
 @click.option("-v", "--verbose", is_flag=True)
-def ping_cmd(name: str, verbose: bool) -> None:
+def ping_cmd(name: str, ipv6: bool, verbose: bool) -> None:
     """Ping every host of a running lab from every other host."""
-    print_ping(name, verbose)
+    print_ping(name, verbose, family=6 if ipv6 else 4)
 
 
-def print_ping(name: str, verbose: bool, exit_on_failure: bool = True) -> None:
+def print_ping(name: str, verbose: bool, exit_on_failure: bool = True, family: int = 4) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     from ..operate import ping_all
     with ProgressView(verbose) as view:
-        results = run(ping_all, name, progress=view)
+        results = run(ping_all, name, progress=view, family=family)
     if OUT.json:
         emit_json([r.__dict__ for r in results])
         if not all(r.ok for r in results):
@@ -41,7 +42,7 @@ def print_ping(name: str, verbose: bool, exit_on_failure: bool = True) -> None:
         return
     hosts = sorted({r.src for r in results} | {r.dst for r in results})
     by_pair = {(r.src, r.dst): r for r in results}
-    table = Table("from \\ to", *hosts, title="all-pairs ping")
+    table = Table("from \\ to", *hosts, title="all-pairs ping" + (" (IPv6)" if family == 6 else ""))
     for src in hosts:
         cells = []
         for dst in hosts:

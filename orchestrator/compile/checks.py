@@ -312,11 +312,14 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
                             len(pairs) > 1, kind=kind, src=src, dst=ref, address=found[0], proto=s.proto,
                             expected=_expected(kind, s.proto), probe=s.proto.split(":")[0], family=family)
         elif isinstance(s, PathSpec):
-            found = addr(f"{w}.to", s.to)
-            if found:
-                hops = " -> ".join([*s.via, s.to])
-                add(exp, w, False, kind="path", src=s.src, dst=s.to, address=found[0], via=s.via,
-                    proto=s.method, expected=f"via {hops}", probe="path")
+            families = [4, 6] if s.family == "both" else [s.family]
+            for family in families:
+                found = addr(f"{w}.to", s.to, family=family)
+                if found:
+                    hops = " -> ".join([*s.via, s.to])
+                    add(exp, w + (".ipv6" if family == 6 and len(families) > 1 else ""), False, kind="path",
+                        src=s.src, dst=s.to, address=found[0], via=s.via, proto=s.method,
+                        expected=f"via {hops}", probe="path", family=family)
         elif isinstance(s, Service):
             src = s.src or s.node.partition(".")[0]
             families = [4, 6] if s.family == "both" else [s.family]
@@ -345,11 +348,14 @@ def resolve(expectations: list[Expectation], plan: Plan) -> tuple[list[Check], l
                             port=s.port, http=s.http, status=s.status, contains=s.contains, sha256=digest,
                             expected=want, probe="service", family=family)
         elif isinstance(s, Chat):
-            found = addr(f"{w}.server", s.server)
             port = s.port or _chat_port(plan, s.server)
-            for i, client in enumerate(s.clients if found else []):
-                add(exp, f"{w}.clients[{i}]", len(s.clients) > 1, kind="chat", src=client, dst=s.server,
-                    address=found[0], port=port, expected="message echoed by the server", probe="chat")
+            families = [4, 6] if s.family == "both" else [s.family]
+            for family in families:
+                found = addr(f"{w}.server", s.server, family=family)
+                for i, client in enumerate(s.clients if found else []):
+                    add(exp, f"{w}.clients[{i}]" + (".ipv6" if family == 6 and len(families) > 1 else ""),
+                        len(s.clients) > 1, kind="chat", src=client, dst=s.server, address=found[0], port=port,
+                        expected="message echoed by the server", probe="chat", family=family)
         elif isinstance(s, Dns):
             server = addr(f"{w}.server", s.server) if s.server is not None else (
                 [plan.resolver] if plan.resolver else [])

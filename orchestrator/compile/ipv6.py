@@ -16,6 +16,7 @@ from ..plan import Plan, PlanService
 from .addressing6 import Addressing6, assign6
 from .build import _groups
 from .nexthops import resolve_routes
+from .policy import Resolver, add_ipv6
 from .problems import Problems
 from .routing import computed_routes
 from .wiring import Wiring
@@ -28,6 +29,9 @@ def _sysctls(kind: str, slaac: bool) -> dict[str, str]:
         # no duplicate address detection: addresses usable at once (every address is the plan's, unique)
         "net.ipv6.conf.all.accept_dad": "0",
         "net.ipv6.conf.default.accept_dad": "0",
+        # a link set down keeps its IPv6 addresses (as IPv4 ones are kept), so it comes back routable
+        "net.ipv6.conf.all.keep_addr_on_down": "1",
+        "net.ipv6.conf.default.keep_addr_on_down": "1",
     }
     if kind == "router":
         on |= {"net.ipv6.conf.all.forwarding": "1", "net.ipv6.conf.default.forwarding": "1"}
@@ -56,20 +60,26 @@ def plan_ipv6(plan: Plan, wiring: Wiring, header: LabHeader, lans: dict[str, Lan
     for s, subnet in found.prefix.items():
         plan.segments[s].prefix6 = str(subnet)
     routes = resolve_routes(wiring, found, out, family=6)
+    resolver = Resolver(wiring, found, family=6)
     computed_for = [n for n, node in plan.nodes.items() if node.routing == "computed" and n in found.nodes]
     computed = computed_routes(wiring, found, computed_for) if computed_for else {}
     for name, node in plan.nodes.items():
         if name not in found.nodes:
             continue
-        if node.routing == "dynamic":
-            out.error(f"nodes.{name}", f"{name} runs the routing daemon, which routes IPv4 only for now, and has "
-                      "IPv6 addresses", "use routing: computed or static for an IPv6 lab, or leave IPv6 out")
-            continue
+        if node.daemon is not None:     # the daemon floods and installs the IPv6 prefixes too
+            mine = {i.name: i.address6 for i in node.interfaces if i.address6}
+            node.daemon.prefixes6 = sorted({str(ipaddress.IPv6Interface(a).network) for a in mine.values()})
+            for entry in node.daemon.interfaces:
+                if entry["name"] in mine:
+                    entry["address6"] = mine[entry["name"]]
         own = routes.get(name, [])
         node.routes = node.routes + own
         node.computed_routes = node.computed_routes + _groups(computed.get(name, []), {r.to for r in own})
         slaac = any(i.slaac for i in node.interfaces)
         node.sysctls = {**node.sysctls, **_sysctls(node.kind, slaac)}
+        spec = wiring.nodes[name].firewall
+        if node.firewall is not None and spec is not None:
+            add_ipv6(node.firewall, spec, name, resolver, out)
         for svc in node.services:      # "every address": of both families (a dual-stack socket)
             if svc.args.get("bind") == "0.0.0.0":
                 svc.args["bind"] = "::"

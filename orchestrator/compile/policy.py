@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import did_you_mean, unknown_hint
-from ..model.specs import ChainSpec, FirewallSpec, NatSpec
+from ..model.specs import ChainSpec, FirewallSpec, NatSpec, RuleSpec
 from ..plan import PlanChain, PlanFirewall, PlanForward, PlanNat, PlanRule
 from .addressing import Addressing
+from .addressing6 import Addressing6
 from .problems import Problems
 from .wiring import Wiring
 
@@ -33,17 +34,21 @@ class Unresolved:
 
 #: a name of a part that did not validate, or of a node whose addresses are not all known
 NOT_KNOWN = Unresolved("", "", quiet=True)
+#: a subnet or address of the other family, or a name with no address of this one: not a match of this family
+OTHER_FAMILY = Unresolved("", "", quiet=True)
 
 
 class Resolver:
     """Turns names used in rules into address lists, for one lab."""
 
-    def __init__(self, wiring: Wiring, addressing: Addressing):
+    def __init__(self, wiring: Wiring, addressing: Addressing | Addressing6, family: int = 4):
         self.wiring = wiring
         self.addressing = addressing
+        self.family = family
+        self.host = 32 if family == 4 else 128
         self.lans = {seg.lan: addressing.prefix[s] for s, seg in enumerate(wiring.segments)
                      if seg.lan and s in addressing.prefix}
-        self.node_addrs: dict[str, list[ipaddress.IPv4Interface]] = {}
+        self.node_addrs: dict[str, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = {}
         for (node, _), addr in addressing.address.items():
             self.node_addrs.setdefault(node, []).append(addr)
 
@@ -57,7 +62,11 @@ class Resolver:
             return []
         if text in self.lans:
             return [str(self.lans[text])]
+        if ":" in text:     # an IPv6 subnet or address (no name has a colon)
+            return self._literal6(text) if self.family == 6 else OTHER_FAMILY
         wiring = self.wiring
+        if self.family == 6:   # names were checked by the IPv4 pass: here only their IPv6 addresses
+            return self._names6(text)
         if text in wiring.name_only or text in wiring.unread.lans:
             return NOT_KNOWN
         if text in self.wiring.nodes:
@@ -97,9 +106,31 @@ class Resolver:
             hint += "; or node.iface, a subnet or any"
         return Unresolved(f"unknown node, LAN or subnet '{text}'", hint)
 
+    def _literal6(self, text: str) -> list[str] | Unresolved:
+        try:
+            return [str(ipaddress.IPv6Network(text, strict=True))]
+        except ValueError:
+            try:
+                loose = ipaddress.IPv6Network(text, strict=False)
+            except ValueError:
+                return Unresolved(f"'{text}' is not an IPv6 subnet or address", "write it like 2001:db8:1::/64")
+            return Unresolved(f"'{text}' has host bits set", f"the subnet is {loose}")
+
+    def _names6(self, text: str) -> list[str] | Unresolved:
+        if text in self.wiring.nodes:
+            addrs = self.node_addrs.get(text)
+            return [f"{a.ip}/128" for a in sorted(addrs, key=lambda a: a.ip)] if addrs else OTHER_FAMILY
+        node, dot, iface = text.partition(".")
+        addr = self.addressing.address.get((node, iface)) if dot else None
+        return [f"{addr.ip}/128"] if addr is not None else OTHER_FAMILY
+
     def resolve_into(self, text: str, where: str, found: list[str], out: Problems) -> bool:
         """Resolve `text`, adding its subnets to `found`; a problem at `where` if it does not."""
         result = self.resolve(text)
+        if result is OTHER_FAMILY:
+            out.error(where, f"'{text}' is an IPv6 subnet or address; NAT is IPv4 only (docs/ipv6.md)",
+                      "name an IPv4 subnet, a node or a LAN")
+            return False
         if isinstance(result, Unresolved):
             if not result.quiet:
                 out.error(where, result.message, result.hint)
@@ -118,23 +149,55 @@ def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+def _sides(rule: RuleSpec, rwhere: str, resolver: Resolver, out: Problems) -> tuple[bool, list[str], list[str]]:
+    """Whether the rule holds for the resolver's family, and its source and
+    destination matches in that family ([]: any address)."""
+    holds = rule.family in (None, resolver.family)
+    sides = {}
+    for side, key in (("src", "from"), ("dst", "to")):
+        found: list[str] = []
+        items = _as_list(getattr(rule, side))
+        mine = 0
+        for item in items:
+            result = resolver.resolve(item)
+            if result is OTHER_FAMILY:
+                continue
+            mine += 1
+            if isinstance(result, Unresolved):
+                if not result.quiet:
+                    out.error(f"{rwhere}.{key}", result.message, result.hint)
+            else:
+                found += result
+        holds = holds and (mine > 0 or not items)
+        sides[side] = sorted(set(found), key=lambda n: ipaddress.ip_network(n))
+    return holds, sides["src"], sides["dst"]
+
+
 def resolve_chain(chain: ChainSpec, where: str, resolver: Resolver, out: Problems) -> PlanChain:
     rules = []
     for r, rule in enumerate(chain.rules):
         rwhere = f"{where}.rules[{r}]"
-        sides = {}
-        for side, key in (("src", "from"), ("dst", "to")):
-            found: list[str] = []
-            for item in _as_list(getattr(rule, side)):
-                resolver.resolve_into(item, f"{rwhere}.{key}", found, out)
-            sides[side] = sorted(set(found), key=lambda n: ipaddress.IPv4Network(n))
+        holds, src, dst = _sides(rule, rwhere, resolver, out)
         port = None
         if rule.port is not None:
             lo, hi = rule.port
             port = str(lo) if lo == hi else f"{lo}-{hi}"
-        rules.append(PlanRule(src=sides["src"], dst=sides["dst"], proto=rule.proto, port=port,
+        rules.append(PlanRule(src=src, dst=dst, v4=holds, proto=rule.proto, port=port,
                               action=rule.action, comment=rwhere))
     return PlanChain(policy=chain.policy, rules=rules)
+
+
+def add_ipv6(firewall: PlanFirewall, spec: FirewallSpec, node: str, resolver: Resolver, out: Problems) -> None:
+    """The IPv6 matches of a node's rules (resolver: the IPv6 one); what only
+    IPv6 can get wrong (a malformed IPv6 subnet) goes to `out`."""
+    for hook in ("input", "forward"):
+        chain, planned = getattr(spec, hook), getattr(firewall, hook)
+        if chain is None or planned is None:
+            continue
+        for r, (rule, plan_rule) in enumerate(zip(chain.rules, planned.rules)):
+            holds, src, dst = _sides(rule, f"nodes.{node}.firewall.{hook}.rules[{r}]", resolver, out)
+            plan_rule.v6, plan_rule.src6, plan_rule.dst6 = holds, src, dst
+    firewall.ipv6 = True
 
 
 def resolve_firewall(node: str, spec: FirewallSpec, resolver: Resolver, out: Problems) -> PlanFirewall:

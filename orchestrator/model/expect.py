@@ -128,7 +128,7 @@ class Deny(Reach):
     pass
 
 
-class PathSpec(_Spec):
+class PathSpec(_Family):
     src: str = Field(alias="from")
     to: str
     via: list[str]
@@ -161,7 +161,7 @@ class Service(_Family):
         return value
 
 
-class Chat(_Spec):
+class Chat(_Family):
     server: str
     clients: list[str] = Field(min_length=1)
     port: int | None = Field(default=None, ge=1, le=65535)    # None: the server's chat service's, else 5000

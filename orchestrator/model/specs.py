@@ -240,8 +240,11 @@ def _port_range(value: Any) -> Any:
 class RuleSpec(StrictModel):
     """One firewall rule; every match it leaves out matches anything.
 
-    `from`/`to`: a subnet (10.0.1.0/24), an address, a node (all its
-    addresses), a LAN (its subnet), `node.iface` (that address), or `any`.
+    `from`/`to`: a subnet (10.0.1.0/24, 2001:db8:1::/64), an address, a
+    node (all its addresses), a LAN (its subnet), `node.iface` (that
+    address), or `any`. In a lab with IPv6 a rule holds for both families
+    (a name stands for its IPv4 and its IPv6 addresses) unless `family`
+    says 4 or 6; a written subnet is of one family.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -251,6 +254,7 @@ class RuleSpec(StrictModel):
     proto: Proto = "any"
     port: tuple[int, int] | None = None
     action: Action = "accept"
+    family: Literal[4, 6] | None = None
 
     _port = field_validator("port", mode="before")(classmethod(lambda cls, v: _port_range(v)))
 

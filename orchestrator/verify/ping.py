@@ -2,7 +2,9 @@
 parallel (`lab ping`, `lab deploy --ping`), with the node's own ICMP echo
 probe (`lab-probe ping`: each source's pings in one exec). A host
 on the user-space stack is pinged but pings no one (its kernel has no address).
-A host that takes its address by DHCP is pinged at the address it holds now."""
+A host that takes its address by DHCP is pinged at the address it holds now.
+With family 6 (`lab ping -6`), every host's first IPv6 address (a SLAAC
+host's as the plan predicts it) with ICMPv6 echo."""
 
 from __future__ import annotations
 
@@ -25,12 +27,13 @@ class PingResult:
     detail: str = ""
 
 
-def host_targets(plan: Plan) -> dict[str, str]:
-    """host name -> its first address, for hosts that have one in the plan."""
+def host_targets(plan: Plan, family: int = 4) -> dict[str, str]:
+    """host name -> its first address (of the family), for hosts that have one in the plan."""
     out = {}
     for node in plan.nodes.values():
-        if node.kind == "host" and node.addresses():
-            out[node.name] = node.addresses()[0].split("/")[0]
+        addrs = node.addresses() if family == 4 else node.addresses6()
+        if node.kind == "host" and addrs:
+            out[node.name] = addrs[0].split("/")[0]
     return out
 
 
@@ -71,10 +74,10 @@ def _pings(prober: Prober, src: str, dsts: list[tuple[str, str]]) -> list[PingRe
 
 
 def all_pairs_ping(backend: Backend, plan: Plan, progress: Progress = silent,
-                   workers: int = 8) -> list[PingResult]:
+                   workers: int = 8, family: int = 4) -> list[PingResult]:
     """Every host pings every other one: one exec per source host, all at once."""
-    leased, without = leased_targets(backend, plan)
-    targets = {**host_targets(plan), **leased}
+    leased, without = leased_targets(backend, plan) if family == 4 else ({}, {})
+    targets = {**host_targets(plan, family), **leased}
     sources = [s for s in targets if plan.nodes[s].stack is None]
     results: list[PingResult] = [PingResult(s, d, "no lease", False, None, why) for d, why in without.items()
                                  for s in sources]

@@ -27,6 +27,11 @@ LEASE_WAIT = 10.0
 _CLIENT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):\d+ \"[A-Z]+ ")
 
 
+def _link_local(mac: str) -> str:
+    from ..compile.addressing6 import link_local
+    return link_local(mac)
+
+
 def _host(address: str) -> str:
     """An address as a URL's host: an IPv6 one in brackets."""
     return f"[{address}]" if ":" in address else address
@@ -104,10 +109,16 @@ class Prober:
         self.batch_ok = True
         #: address -> (node, iface), to name what the probes see
         self.owner = plan.owners()
+        for node in plan.nodes.values():     # a hop may answer from its link-local address (IPv6)
+            for i in node.interfaces:
+                if i.address6:
+                    self.owner.setdefault(_link_local(i.mac), (node.name, i.name))
         self._macs: dict[str, str] | None = None
 
     def name(self, address: str | None) -> str:
-        return "*" if address is None else self.owner.get(address, (address, ""))[0]
+        if address is None:
+            return "*"
+        return self.owner.get(address.split("%")[0], (address, ""))[0]   # fe80::1%eth0: its zone left out
 
     def named(self, text: str) -> str:
         """Every address of a lab node in text shown with its node: r2 (10.2.0.1)."""

@@ -50,6 +50,11 @@ def test_iputils_ping6_goes_between_every_pair_of_pcs(backend, deployed):
         assert out.ok, f"{src}: {out.stdout}{out.stderr}"
 
 
+def test_lab_ping_6_pings_every_pc_from_every_pc(backend, deployed):
+    results = operate.ping_all(NAME, backend=backend, family=6)
+    assert len(results) == 30 and all(r.ok and ":" in r.address for r in results), results
+
+
 def test_a_router_advertisement_is_captured_and_named(backend, deployed):
     lines: list[str] = []
     ready = threading.Event()
@@ -61,3 +66,21 @@ def test_a_router_advertisement_is_captured_and_named(backend, deployed):
     r2 = deployed.nodes["r2"].interface("eth0")
     assert f"{link_local(r2.mac)} (r2) > ff02::1" in text and f"{r2.mac} (r2:eth0)" in text, text
     assert result.seen == {"ICMPv6 router advertisement": 1}
+
+
+
+def test_firewall_rules_allow_and_deny_each_family_as_written(backend, tmp_path):
+    from orchestrator import lab as api
+    from orchestrator.operate import run_lab_tests
+    from tests.labtexts import DUAL_FIREWALL
+    (tmp_path / "lab.yml").write_text(DUAL_FIREWALL)
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("web\n")
+    api.destroy("t-fw6", backend=backend)
+    try:
+        api.deploy(tmp_path, backend=backend)
+        results = run_lab_tests("t-fw6", backend=backend)
+        assert [(r.what, r.ok) for r in results if not r.ok] == []
+        assert len(results) == 10
+    finally:
+        api.destroy("t-fw6", backend=backend)

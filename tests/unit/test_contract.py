@@ -177,10 +177,13 @@ def test_rendered_routing_json_is_what_the_daemon_reads(rendered):
             assert config.dead_interval == daemon.dead_interval
             assert [i.name for i in config.interfaces] == [i["name"] for i in daemon.interfaces]
             assert len(config.prefixes) == len(daemon.prefixes)
+            assert len(config.prefixes6) == len(daemon.prefixes6)     # dual-stack-mesh: IPv6 too
+            written6 = [i.get("address6") for i in daemon.interfaces]
+            assert [i.address6 is not None for i in config.interfaces] == [a is not None for a in written6]
             # the daemon runs under the supervisor with the contract's command line
             assert contract.ROUTING_ARGV in [s.command for s in plan.nodes[node].services]
             checked += 1
-    assert checked == 6  # labs/dijkstra-mesh: six routers
+    assert checked == 12  # labs/dijkstra-mesh and dual-stack-mesh: six routers each
 
 
 

@@ -80,6 +80,7 @@ def test_expect_kinds_carry_their_keys_and_enums_for_editors():
     assert sorted(defs["Expectation"]["properties"]) == sorted(
         ["reach", "deny", "path", "service", "chat", "nat_source", "all_pairs", "dns", "dhcp", "neigh", "name", "wait",
          "timeout"])
-    assert list(defs["ExpectPath"]["properties"]) == ["name", "wait", "timeout", "from", "to", "via", "method"]
+    assert list(defs["ExpectPath"]["properties"]) == ["name", "wait", "timeout", "family", "from", "to", "via",
+                                                      "method"]
     assert defs["ExpectPath"]["properties"]["method"]["anyOf"][0] == {"enum": ["icmp", "udp", "tcp"]}
     assert defs["ExpectAllPairs"]["anyOf"][1]["anyOf"][1]["enum"] == ["hosts", "routers", "all"]

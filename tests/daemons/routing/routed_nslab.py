@@ -1,9 +1,15 @@
 """A Topology built from throw-away network namespaces, one daemon in each.
 
-Namespaces are named lsd-test-<random>-rN; veth pairs are created directly
-inside them, so nothing touches the host's namespace.  `close()` (always
-call it: use the `lab` context manager) kills the daemons and deletes the
-namespaces.
+Namespaces are named lsd-test-<random>-rN (or another `prefix`); veth pairs
+are created directly inside them, so nothing touches the host's namespace.
+`close()` (always call it: use the `lab` context manager) kills the daemons
+and deletes the namespaces.
+
+A dual-stack topology gets IPv6 too: enabled, forwarding, without
+duplicate address detection and keeping addresses on an interface set down
+(keep_addr_on_down) in every namespace, the topology's IPv6
+addresses on the links and LANs; `kernel_routes(r, 6)` and the convergence
+checks then cover both families.
 """
 from __future__ import annotations
 
@@ -45,13 +51,21 @@ def ip(*args: str, check: bool = True) -> str:
     return result.stdout
 
 
+IPV6_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
+                "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1",
+                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+                # an interface set down keeps its IPv6 addresses (the default drops them, IPv4 ones stay)
+                "net.ipv6.conf.all.keep_addr_on_down=1", "net.ipv6.conf.default.keep_addr_on_down=1")
+
+
 class NetnsLab:
-    def __init__(self, topo: Topology, settings: dict | None = None):
+    def __init__(self, topo: Topology, settings: dict | None = None, prefix: str = PREFIX):
         self.topo = topo
         self.settings = settings or {}
+        self.prefix = prefix
         self.tag = secrets.token_hex(3)
-        self.ns = {r: f"{PREFIX}{self.tag}-{r}" for r in topo.routers}
-        self.workdir = pathlib.Path(tempfile.mkdtemp(prefix=f"{PREFIX}{self.tag}-"))
+        self.ns = {r: f"{prefix}{self.tag}-{r}" for r in topo.routers}
+        self.workdir = pathlib.Path(tempfile.mkdtemp(prefix=f"{prefix}{self.tag}-"))
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, object] = {}
 
@@ -62,9 +76,13 @@ class NetnsLab:
             ip("-n", ns, "link", "set", "lo", "up")
             self.sysctl(r, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
                         "net.ipv4.conf.default.rp_filter=0")
+            if self.topo.dual_stack:
+                self.sysctl(r, *IPV6_SYSCTLS)
             # A stand-in for the router's LAN: a veth pair inside the namespace.
             ip("-n", ns, "link", "add", "lan0", "type", "veth", "peer", "name", "lan0p")
             ip("-n", ns, "addr", "add", self.topo.lan_address(r), "dev", "lan0")
+            if self.topo.dual_stack:
+                ip("-n", ns, "-6", "addr", "add", self.topo.lan_address6(r), "dev", "lan0", "nodad")
             ip("-n", ns, "link", "set", "lan0p", "up")
             ip("-n", ns, "link", "set", "lan0", "up")
         for link in self.topo.links:
@@ -72,6 +90,8 @@ class NetnsLab:
             ip("link", "add", a, "netns", self.ns[link.a], "type", "veth", "peer", "name", b, "netns", self.ns[link.b])
             for r, name in ((link.a, a), (link.b, b)):
                 ip("-n", self.ns[r], "addr", "add", f"{link.address(r)}/30", "dev", name)
+                if self.topo.dual_stack:
+                    ip("-n", self.ns[r], "-6", "addr", "add", f"{link.address6(r)}/64", "dev", name, "nodad")
                 ip("-n", self.ns[r], "link", "set", name, "up")
 
     def sysctl(self, r: str, *settings: str) -> None:
@@ -122,9 +142,9 @@ class NetnsLab:
             return None
 
     # -- observing ------------------------------------------------------------
-    def kernel_routes(self, r: str) -> dict[str, frozenset]:
-        """prefix -> {(iface, gateway)} of r's routes with protocol 99."""
-        out = json.loads(ip("-n", self.ns[r], "-j", "route", "show", "proto", "99") or "[]")
+    def kernel_routes(self, r: str, family: int = 4) -> dict[str, frozenset]:
+        """prefix -> {(iface, gateway)} of r's routes (IPv4, or IPv6 with family=6) with protocol 99."""
+        out = json.loads(ip("-n", self.ns[r], f"-{family}", "-j", "route", "show", "proto", "99") or "[]")
         table = {}
         for route in out:
             hops = route.get("nexthops") or [route]
@@ -135,9 +155,15 @@ class NetnsLab:
         from labnode.routing.cli import ask
         return ask(self.socket_path(r), command)
 
+    def families(self) -> tuple[int, ...]:
+        return (4, 6) if self.topo.dual_stack else (4,)
+
     def matches(self, r: str, down=frozenset(), dead=frozenset()) -> bool:
-        expected = self.topo.expected_routes(r, frozenset(down), frozenset(dead))
-        return self.kernel_routes(r) == {p: hops for p, (_, hops) in expected.items()}
+        for family in self.families():
+            expected = self.topo.expected_routes(r, frozenset(down), frozenset(dead), family)
+            if self.kernel_routes(r, family) != {p: hops for p, (_, hops) in expected.items()}:
+                return False
+        return True
 
     def wait_converged(self, limit: float, down=frozenset(), dead=frozenset(), poll: float = 0.02) -> float:
         """Seconds until every live router's kernel table matches the reference."""
@@ -153,11 +179,12 @@ class NetnsLab:
     def describe(self, routers, down=frozenset(), dead=frozenset()) -> str:
         lines = []
         for r in routers:
-            reference = self.topo.expected_routes(r, frozenset(down), frozenset(dead))
-            expected = {p: sorted(h) for p, (_, h) in reference.items()}
-            got = {p: sorted(h) for p, h in self.kernel_routes(r).items()}
-            if expected != got:
-                lines.append(f"{r}: expected {expected}\n    got      {got}")
+            for family in self.families():
+                reference = self.topo.expected_routes(r, frozenset(down), frozenset(dead), family)
+                expected = {p: sorted(h) for p, (_, h) in reference.items()}
+                got = {p: sorted(h) for p, h in self.kernel_routes(r, family).items()}
+                if expected != got:
+                    lines.append(f"{r} IPv{family}: expected {expected}\n    got      {got}")
         return "\n".join(lines) or "(all match now)"
 
     def log_text(self, r: str) -> str:
@@ -181,8 +208,8 @@ class NetnsLab:
 
 
 @contextlib.contextmanager
-def lab(topo: Topology, settings: dict | None = None, start: bool = True):
-    nslab = NetnsLab(topo, settings)
+def lab(topo: Topology, settings: dict | None = None, start: bool = True, prefix: str = PREFIX):
+    nslab = NetnsLab(topo, settings, prefix)
     try:
         nslab.create()
         if start:
@@ -192,5 +219,5 @@ def lab(topo: Topology, settings: dict | None = None, start: bool = True):
         nslab.close()
 
 
-def leftover_namespaces(tag: str) -> list[str]:
-    return [line.split()[0] for line in ip("netns", "list").splitlines() if line.startswith(PREFIX + tag)]
+def leftover_namespaces(tag: str, prefix: str = PREFIX) -> list[str]:
+    return [line.split()[0] for line in ip("netns", "list").splitlines() if line.startswith(prefix + tag)]

@@ -14,7 +14,7 @@ import random
 from routed_topo import INF, Topology
 
 from labnode.routing import config as config_mod
-from labnode.routing.addr import format_prefix, int_to_ip, ip_to_int
+from labnode.routing.addr import format_prefix, format_prefix6, int_to_ip, int_to_ip6, ip_to_int
 from labnode.routing.router import Router
 
 
@@ -121,14 +121,20 @@ class SimNet:
             self.run(step)
         return self.now - start
 
-    def table(self, name: str) -> dict[str, tuple[int, frozenset]]:
-        """The router's computed table in the shape of Topology.expected_routes."""
+    def table(self, name: str, family: int = 4) -> dict[str, tuple[int, frozenset]]:
+        """The router's computed table (IPv4, or IPv6 with family=6) in the
+        shape of Topology.expected_routes."""
+        router = self.routers[name]
+        routes, prefix, address = ((router.routes6, format_prefix6, int_to_ip6) if family == 6
+                                   else (router.routes, format_prefix, int_to_ip))
         out = {}
-        for key, entry in self.routers[name].routes.items():
-            hops = frozenset((nh.iface, int_to_ip(nh.gateway)) for nh in entry.nexthops)
-            out[format_prefix(*key)] = (entry.cost, hops)
+        for key, entry in routes.items():
+            hops = frozenset((nh.iface, address(nh.gateway)) for nh in entry.nexthops)
+            out[prefix(*key)] = (entry.cost, hops)
         return out
 
     def converged(self, down=frozenset(), dead=frozenset()) -> bool:
-        return all(self.table(r) == self.topo.expected_routes(r, frozenset(down), frozenset(dead))
-                   for r in self.routers if r not in dead)
+        """Every live router's tables, both families, are the reference's
+        (an IPv4-only topology must have no IPv6 route at all)."""
+        return all(self.table(r, family) == self.topo.expected_routes(r, frozenset(down), frozenset(dead), family)
+                   for r in self.routers if r not in dead for family in (4, 6))

@@ -114,3 +114,65 @@ def test_a_missing_or_bad_names_file_leaves_the_addresses(server, tmp_path, caps
         assert cli.main(["neighbors", "--socket", server, "--names", str(path)]) == 0
         out = capsys.readouterr().out
         assert "2.2.2.2" in out and "(2.2.2.2)" not in out
+
+
+# -- dual-stack views -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dual():
+    net = SimNet(SQUARE.dual())
+    net.run_until(net.converged, limit=3)
+    return net
+
+
+def over_the_wire(data):
+    return json.loads(json.dumps(data))  # what the CLI gets from the socket
+
+
+def test_dual_stack_views_show_both_families(dual):
+    r1 = dual.routers["r1"]
+    rows = control.routes(r1)
+    families = [row["family"] for row in rows]
+    assert families == sorted(families) and families.count(4) == families.count(6) == 5
+    by_prefix = {row["prefix"]: row for row in rows}
+    ecmp6 = by_prefix["2001:db8:100:4::/64"]
+    assert (ecmp6["family"], ecmp6["cost"]) == (6, 20)
+    assert ecmp6["nexthops"] == [{"gateway": "2001:db8:0:1::2", "interface": "l1a"},
+                                 {"gateway": "2001:db8:0:3::2", "interface": "l3a"}]
+    assert by_prefix["10.100.4.0/24"]["family"] == 4
+    neighbours = {n["router_id"]: n for n in control.neighbors(r1, dual.now)}
+    assert neighbours["2.2.2.2"]["address6"] == "2001:db8:0:1::2" and neighbours["2.2.2.2"]["address"] == "10.0.1.2"
+    lsdb = {row["router_id"]: row for row in control.lsdb(r1, dual.now)}
+    assert lsdb["4.4.4.4"]["prefixes6"][0] == {"prefix": "2001:db8:0:2::/64", "metric": 0}
+    assert {"prefix": "2001:db8:100:4::/64", "metric": 0} in lsdb["4.4.4.4"]["prefixes6"]
+    assert control.stats(r1, dual.now)["routes6"] == 5
+
+
+def test_dual_stack_tables_render(dual):
+    r1 = dual.routers["r1"]
+    text = cli.render("routes", over_the_wire(control.routes(r1)), NAMES)
+    v4, v6 = text.split("\n\n")
+    assert v4.startswith("IPv4 routes\nprefix") and v6.startswith("IPv6 routes\nprefix")
+    lines = v6.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("2001:db8:100:4::/64"))
+    assert lines[at].split()[1:4] == ["20", "2001:db8:0:1::2", "l1a"] and lines[at].endswith("2 paths")
+    assert lines[at + 1].split() == ["2001:db8:0:3::2", "l3a"]
+    assert "10.100.4.0/24" in v4 and "2001:db8" not in v4
+    neighbours = cli.render("neighbors", over_the_wire(control.neighbors(r1, dual.now)), NAMES)
+    assert neighbours.splitlines()[0].split()[:4] == ["interface", "neighbor", "address", "address6"]
+    assert "2001:db8:0:1::2" in neighbours
+    lsdb = cli.render("lsdb", over_the_wire(control.lsdb(r1, dual.now)))
+    assert "  prefixes6: 2001:db8:0:2::/64, 2001:db8:0:4::/64, 2001:db8:0:5::/64, 2001:db8:100:4::/64" in lsdb
+    assert "5 routes + 5 IPv6," in cli.render("stats", over_the_wire(control.stats(r1, dual.now)))
+
+
+def test_ipv4_only_tables_have_no_ipv6_parts(net):
+    r1 = net.routers["r1"]
+    routes = cli.render("routes", over_the_wire(control.routes(r1)))
+    assert routes.startswith("prefix") and "IPv" not in routes
+    assert "address6" not in cli.render("neighbors", over_the_wire(control.neighbors(r1, net.now)))
+    assert "prefixes6" not in cli.render("lsdb", over_the_wire(control.lsdb(r1, net.now)))
+    assert all(row["family"] == 4 for row in control.routes(r1))
+    only6 = [{"family": 6, "prefix": "2001:db8::/32", "cost": 1, "nexthops": [
+        {"gateway": "2001:db8:0:1::2", "interface": "l1a"}]}]
+    assert cli.render("routes", only6).startswith("IPv4 routes\nnone\n\nIPv6 routes\nprefix")

@@ -28,18 +28,22 @@ R = {r: ip_to_int(SQUARE.router_id(r)) for r in SQUARE.routers}
 u16 = st.integers(0, 0xFFFF)
 
 
-def framed(ptype: int, body: bytes, rid: int = 5) -> bytes:
-    return pk.HEADER.pack(pk.VERSION, ptype, pk.HEADER.size + len(body), rid, pk.AUTH_NONE) + body
+def framed(ptype: int, body: bytes, rid: int = 5, version: int = pk.VERSION) -> bytes:
+    return pk.HEADER.pack(version, ptype, pk.HEADER.size + len(body), rid, pk.AUTH_NONE) + body
 
 
 @st.composite
 def lying_packets(draw):
     """Packets whose counts promise more (or less) than the bytes that follow."""
-    kind = draw(st.sampled_from(["hello", "lsu", "lsa", "ack"]))
+    kind = draw(st.sampled_from(["hello", "lsu", "lsa", "ack", "hello6", "lsa6"]))
     tail = draw(st.binary(max_size=draw(st.sampled_from([0, 16, 2000, 8000]))))
-    if kind == "hello":
+    version = pk.VERSION_DUAL if kind.endswith("6") or draw(st.booleans()) else pk.VERSION
+    if kind.startswith("hello"):
         body = pk.HELLO_FIXED.pack(draw(st.integers(1, 1000)), draw(st.integers(1001, 10**6)), 1, draw(u16)) + tail
         ptype = pk.HELLO
+    elif kind == "lsa6":  # a version 2 LSA head claiming up to 65535 links and prefixes of both families
+        head = pk.LSA_HEAD6.pack(1, 1, 0, draw(u16), draw(u16), draw(u16))
+        body, ptype = pk.COUNT.pack(draw(st.integers(1, 3))) + head + tail, pk.LSU
     elif kind == "lsu":
         body, ptype = pk.COUNT.pack(draw(u16)) + tail, pk.LSU
     elif kind == "lsa":  # one LSA head claiming up to 65535 links and prefixes
@@ -47,7 +51,7 @@ def lying_packets(draw):
         body, ptype = pk.COUNT.pack(draw(st.integers(1, 3))) + head + tail, pk.LSU
     else:
         body, ptype = pk.COUNT.pack(draw(u16)) + tail, pk.ACK
-    data = framed(ptype, body)
+    data = framed(ptype, body, version=version)
     return data[:draw(st.integers(0, len(data)))] if draw(st.booleans()) else data
 
 
@@ -64,7 +68,7 @@ def test_count_lies_only_raise_packet_error_and_counts_stay_bounded(data):
         assert len(body.neighbors) <= pk.MAX_HELLO_NEIGHBORS
     elif packet.type == pk.LSU:
         assert len(body) <= pk.MAX_LSAS
-        assert all(len(lsa.links) + len(lsa.prefixes) <= pk.MAX_LSA_ENTRIES for lsa in body)
+        assert all(len(lsa.links) + len(lsa.prefixes) + len(lsa.prefixes6) <= pk.MAX_LSA_ENTRIES for lsa in body)
     else:
         assert len(body) <= pk.MAX_ACKS
 
@@ -82,6 +86,65 @@ def test_the_biggest_packets_decode_and_one_more_entry_does_not():
     # 65535 promised LSAs in a handful of bytes: refused at once, nothing decoded
     with pytest.raises(PacketError, match="cannot fit"):
         Codec(1).decode(framed(pk.LSU, pk.COUNT.pack(0xFFFF) + pk.encode_lsa(LSA(1, 1, 0))))
+
+
+GOOD6 = 0x20010DB8000000010000000000000002  # 2001:db8:0:1::2
+
+
+def hello6(address6: int, neighbours: int = 0, extra: bytes = b"") -> bytes:
+    body = pk.HELLO_FIXED.pack(200, 800, 1, neighbours) + address6.to_bytes(16, "big") + extra
+    return framed(pk.HELLO, body, version=pk.VERSION_DUAL)
+
+
+def lsu6(network: int, length: int, count: int = 1) -> bytes:
+    head = pk.LSA_HEAD6.pack(1, 1, 0, 0, 0, count)
+    entry = network.to_bytes(16, "big") + bytes([length]) + b"\0\0"
+    return framed(pk.LSU, pk.COUNT.pack(1) + head + entry, version=pk.VERSION_DUAL)
+
+
+@pytest.mark.parametrize("data, why", [
+    (hello6(0), "unspecified"),
+    (hello6(1), "loopback"),
+    (hello6(0xFE80 << 112 | 1), "link-local"),
+    (hello6(0xFF02 << 112 | 1), "multicast"),
+    (hello6(0xFFFF << 32 | 0x0A000001), "IPv4-mapped"),
+    (hello6(GOOD6, neighbours=1), "neighbour list"),  # promises a neighbour, has none
+    (hello6(GOOD6, extra=b"\0\0\0\0\0"), "neighbour list"),  # trailing bytes
+    (framed(pk.HELLO, pk.HELLO_FIXED.pack(200, 800, 1, 0), version=pk.VERSION_DUAL), "neighbour list"),  # none
+    (lsu6(0x20010DB8 << 96, 129), "bad IPv6 prefix"),
+    (lsu6(0x20010DB8 << 96 | 1, 64), "bad IPv6 prefix"),  # host bits
+    (lsu6(0xFE80 << 112, 64), "link-local"),
+    (lsu6(0xFF02 << 112, 16), "multicast"),
+    (lsu6(0xFFFF << 32, 96), "IPv4-mapped"),
+    (lsu6(1, 128), "loopback"),
+    (lsu6(0x20010DB8 << 96, 32, count=2), "runs past"),  # two promised, one there
+    (lsu6(0x20010DB8 << 96, 32)[:-1], "truncated"),
+])
+def test_bad_ipv6_fields_cost_the_packet(data, why):
+    with pytest.raises(PacketError) as info:
+        Codec(1).decode(data)
+    assert why in str(info.value)
+    assert info.value.reason in REASONS
+
+
+def test_good_ipv6_fields_decode():
+    assert Codec(1).decode(hello6(GOOD6)).body.address6 == GOOD6
+    assert Codec(1).decode(lsu6(0, 0)).body[0].prefixes6 == (Prefix(0, 0, 0),)  # ::/0, a default route
+    assert Codec(1).decode(lsu6(0xFE << 120, 7)).body[0].prefixes6[0].length == 7  # fe00::/7 contains, is not, fe80
+
+
+def test_the_biggest_dual_stack_lsa_decodes_and_one_more_entry_does_not():
+    room = pk.MAX_PACKET - pk.HEADER.size - pk.COUNT.size - pk.LSA_HEAD6.size
+    most = room // pk.PREFIX6.size
+    p6 = tuple(Prefix((0x20010DB8 << 96) | (i << 64), 64) for i in range(most + 1))
+    fits = pk.encode_lsa(LSA(1, 1, 0, (), (), p6[:most]))
+    data = framed(pk.LSU, pk.COUNT.pack(1) + fits, version=pk.VERSION_DUAL)
+    assert len(data) <= pk.MAX_PACKET and len(Codec(1).decode(data).body[0].prefixes6) == most
+    over = framed(pk.LSU, pk.COUNT.pack(1) + pk.encode_lsa(LSA(1, 1, 0, (), (), p6)), version=pk.VERSION_DUAL)
+    with pytest.raises(PacketError, match="oversized"):
+        Codec(1).decode(over)
+    with pytest.raises(ValueError):
+        pk.encode_lsa(LSA(1, 1, 0, (), (), p6[:1]), version=pk.VERSION)  # version 1 has no room for them
 
 
 # -- the protocol engine, on the simulated network ---------------------------------
@@ -211,7 +274,9 @@ def test_routing_daemon_survives_hostile_control_clients_and_packets():
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"l1b")
             bad = [pk.HEADER.pack(1, pk.LSU, 14, 5, 0) + pk.COUNT.pack(0xFFFF),
                    pk.HEADER.pack(1, pk.HELLO, 24, 5, 0) + pk.HELLO_FIXED.pack(200, 800, 1, 0xFFFF),
-                   b"\\x01" * 9000, b"", b"[" * 30000]
+                   b"\\x01" * 9000, b"", b"[" * 30000,
+                   pk.HEADER.pack(2, pk.HELLO, 40, 5, 0) + pk.HELLO_FIXED.pack(200, 800, 1, 0) + bytes(16),
+                   pk.HEADER.pack(2, pk.LSU, 30, 5, 0) + pk.COUNT.pack(1) + pk.LSA_HEAD6.pack(1, 1, 0, 0, 0, 0xFFFF)]
             bad += [Codec(0x0A000000 + i).hello(Hello(0.2, 30.0, i)) for i in range({MAX_NEIGHBORS} + 20)]
             for data in bad:
                 s.sendto(data, ("10.0.1.1", 5299))
@@ -222,7 +287,7 @@ def test_routing_daemon_survives_hostile_control_clients_and_packets():
 
         assert nslab.procs["r1"].poll() is None
         counters = nslab.ask("r1", "stats")["counters"]  # a normal request is answered
-        assert counters["rx_malformed"] >= 2 and counters["rx_too_many_neighbors"] >= 1
+        assert counters["rx_malformed"] >= 4 and counters["rx_too_many_neighbors"] >= 1
         assert counters.get("internal_errors", 0) == 0
         neighbours = nslab.ask("r1", "neighbors")
         assert len(neighbours) <= MAX_NEIGHBORS

@@ -1,4 +1,5 @@
-"""SPF against hand-made graphs and against a Bellman-Ford reference."""
+"""SPF against hand-made graphs and against a Bellman-Ford reference; IPv6 routes
+from the same tree, and their next hops."""
 from __future__ import annotations
 
 import random
@@ -6,8 +7,19 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from labnode.routing.config import Interface
 from labnode.routing.lsa import LSA, Link, Prefix
-from labnode.routing.spf import Graph, Route, build_graph, compute_routes, shortest_paths
+from labnode.routing.spf import (
+    Graph,
+    Route,
+    build_graph,
+    compute_routes,
+    compute_routes6,
+    prefix_routes6,
+    shortest_paths,
+)
+from labnode.routing.state import FULL, Neighbor, NextHop6, Port, RouteEntry
+from labnode.routing.table import resolve, resolve6
 
 INF = float("inf")
 
@@ -163,3 +175,67 @@ def test_large_random_graph_matches_reference_distances():
     dist, hops = shortest_paths(build_graph(lsas_from(edges)), 0)
     ref_dist, ref_hops = reference(edges, 0)
     assert dist == ref_dist and hops == ref_hops
+
+
+# -- IPv6: the same tree, the other family --------------------------------------------
+
+P6 = 0x20010DB8 << 96  # 2001:db8::
+
+
+def test_ipv6_prefixes_follow_the_ipv4_tree_with_ecmp_and_metrics():
+    edges = undirected([(1, 2, 10), (1, 3, 10), (2, 4, 10), (3, 4, 10), (2, 5, 1), (3, 5, 7)])
+    lsas = {n: LSA(n, 1, 0, lsa.links, (Prefix(0x0A000000 + (n << 8), 24),),
+                   (Prefix(P6 | n << 80, 48), Prefix(P6 | 0xFFFF << 64, 64, n)))  # + an anycast /64, metric n
+            for n, lsa in lsas_from(edges).items()}
+    v4, v6 = compute_routes(lsas, 1), compute_routes6(lsas, 1)
+    for n in (2, 3, 4, 5):
+        assert v6[(P6 | n << 80, 48)] == v4[(0x0A000000 + (n << 8), 24)]
+    assert v6[(P6 | 4 << 80, 48)] == Route(20, frozenset({2, 3}))  # ECMP, as for IPv4
+    assert v6[(P6 | 0xFFFF << 64, 64)] == Route(12, frozenset({2}))  # r2 at 10+2 beats r3 10+3, r5 11+5
+    assert (P6 | 1 << 80, 48) not in v6  # the root's own
+    dist, hops = shortest_paths(build_graph(lsas), 1)
+    assert prefix_routes6(lsas, 1, dist, hops) == v6
+
+
+def test_ipv4_only_lsas_give_no_ipv6_routes():
+    lsas = lsas_from(undirected([(1, 2, 1)]), {2: [(0x0A000000, 24, 0)]})
+    assert compute_routes6(lsas, 1) == {}
+
+
+def port_with(name, cost, address6, neighbours):
+    """A Port on name with neighbours [(router id, address, address6)], all full."""
+    cfg = Interface(name, cost, 0x0A000001, 30, *((address6, 64) if address6 is not None else (None, 0)))
+    port = Port(cfg, up=True)
+    for rid, address, nb6 in neighbours:
+        port.neighbors[rid] = Neighbor(rid, address, name, 1, 1.0, 0.0, state=FULL, address6=nb6)
+    return port
+
+
+def test_resolve6_uses_the_neighbours_address6_on_the_same_links_as_ipv4():
+    a6, b6 = P6 | 1 << 64, P6 | 2 << 64  # 2001:db8:0:1::/64, 2001:db8:0:2::/64
+    ports = [port_with("eth1", 10, a6 | 1, [(2, 0x0A000002, a6 | 2)]),
+             port_with("eth2", 10, b6 | 1, [(3, 0x0A000006, b6 | 2)]),
+             port_with("eth3", 30, a6 | 0x11, [(2, 0x0A00000A, None)])]  # a dearer parallel link to 2
+    routes = {(P6 | 9 << 80, 48): Route(20, frozenset({2, 3})), (P6, 32): Route(5, frozenset({2}))}
+    missing: set = set()
+    table6 = resolve6(routes, ports, {(P6, 32)}, missing)
+    assert table6 == {(P6 | 9 << 80, 48): RouteEntry(20, (NextHop6("eth1", a6 | 2), NextHop6("eth2", b6 | 2)))}
+    assert missing == set()  # eth3 is not on a shortest path: not missed
+    assert str(table6[(P6 | 9 << 80, 48)].nexthops[0]) == "via 2001:db8:0:1::2 dev eth1"
+    v4 = resolve(routes, ports, set())
+    assert [nh.iface for nh in v4[(P6 | 9 << 80, 48)].nexthops] == ["eth1", "eth2"]  # the very same links
+
+
+def test_resolve6_leaves_out_first_hops_without_a_usable_address6():
+    a6, b6 = P6 | 1 << 64, P6 | 2 << 64
+    route = {(P6 | 9 << 80, 48): Route(20, frozenset({2, 3, 4, 5}))}
+    ports = [port_with("eth1", 10, a6 | 1, [(2, 0x0A000002, None)]),  # it announces none
+             port_with("eth2", 10, None, [(3, 0x0A000006, b6 | 2)]),  # we have none there
+             port_with("eth3", 10, a6 | 1, [(4, 0x0A00000A, b6 | 2)]),  # its address is off our subnet
+             port_with("eth4", 10, b6 | 1, [(5, 0x0A00000E, b6 | 5)])]
+    missing: set = set()
+    table6 = resolve6(route, ports, set(), missing)
+    assert table6 == {(P6 | 9 << 80, 48): RouteEntry(20, (NextHop6("eth4", b6 | 5),))}
+    assert missing == {("eth1", 2), ("eth2", 3), ("eth3", 4)}
+    ports[3].neighbors[5].address6 = None
+    assert resolve6(route, ports, set()) == {}  # no next hop at all: no route

@@ -176,23 +176,7 @@ class Echo6:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.address = target.text
-        try:
-            sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-        except PermissionError:
-            raise PermissionError("raw ICMPv6 sockets need root or CAP_NET_RAW") from None
-        try:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
-            _filter(sock)
-            self.source = _source(target)
-            if self.source is not None:
-                try:
-                    sock.bind(self.source)
-                except OSError:   # gone since: let the kernel pick again
-                    self.source = None
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
+        self.sock, self.source = open_raw(target)
 
     def request(self, ident: int, seq: int, payload: bytes) -> None:
         src = self.source[0] if self.source else None
@@ -216,3 +200,44 @@ def _filter(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("@8I", *words))
     except OSError:
         pass
+
+
+# --- shared with traceroute (labnode.probe.traceroute6) ---------------------
+
+ANCILLARY = _ANCILLARY   # recvmsg's ancillary buffer: room for one IPV6_PKTINFO
+
+
+def pktinfo_destination(ancdata: list) -> bytes | None:
+    """The 16-byte destination address of a datagram, from its IPV6_PKTINFO (None without one)."""
+    dst: bytes | None = None
+    for item in ancdata:
+        if not isinstance(item, tuple) or len(item) != 3:
+            continue
+        level, kind, value = item
+        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO \
+                and isinstance(value, bytes | bytearray) and len(value) >= 16:
+            dst = bytes(value[:16])
+    return dst
+
+
+def open_raw(target: Target) -> tuple[socket.socket, tuple[str, int, int, int] | None]:
+    """A raw ICMPv6 socket as ping's: IPV6_RECVPKTINFO on, only echo replies
+    and the two errors let in, bound to the source the kernel picks for
+    target; (socket, that source or None).  PermissionError without CAP_NET_RAW."""
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    except PermissionError:
+        raise PermissionError("raw ICMPv6 sockets need root or CAP_NET_RAW") from None
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        _filter(sock)
+        source = _source(target)
+        if source is not None:
+            try:
+                sock.bind(source)
+            except OSError:   # gone since: let the kernel pick again
+                source = None
+    except BaseException:
+        sock.close()
+        raise
+    return sock, source

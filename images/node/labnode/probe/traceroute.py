@@ -13,6 +13,11 @@ Result: {"hops": ["10.0.1.1", null, "10.0.2.2"], "reached": true, ...}
 where hops[i] answered for TTL i+1 (null: no answer).  Past the target, or
 past the last hop that answered when it is not reached, nothing is listed.
 An "unreachable" answer from a router ends the trace with reached false.
+
+IPv4 first: an IPv4 address, or a name with an IPv4 address.  An IPv6
+literal (a link-local one with its interface, fe80::1%eth0), or a name with
+only IPv6 addresses, is traced over IPv6 the same way, stepping the hop
+limit: labnode.probe.traceroute6.  The result says which: "family" 4 or 6.
 """
 
 from __future__ import annotations
@@ -30,12 +35,14 @@ BASE_PORT = 33434
 
 
 class _Trace:
+    family = 4
+
     def __init__(self, address: str, method: str, port: int = 80) -> None:
         self.address = address
         self.method = method
         self.port = port  # tcp: the destination port
         self.icmp = icmp.raw_socket()
-        self.udp = None
+        self.udp: socket.socket | None = None
         self.tcp: dict[int, socket.socket] = {}  # tcp: source port (the probe's key) -> its socket
         self.connecting: set[int] = set()        # tcp: probes whose connect has not finished
         self.ident = random.randrange(1, 0x10000)
@@ -63,6 +70,7 @@ class _Trace:
         if self.method == "tcp":
             key = self._connect(ttl)
         elif self.method == "udp":
+            assert self.udp is not None  # made in __init__ for udp
             self.udp.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
             self.udp.sendto(b"labnode-traceroute", (self.address, BASE_PORT + key))
         else:
@@ -149,18 +157,37 @@ class _Trace:
                     self.record(message, time.monotonic())
 
 
+def open_trace(target: str, method: str, port: int = 80) -> _Trace:
+    """IPv4 if target is an IPv4 address or has one, else IPv6; LookupError
+    (the IPv4 lookup's, for a name with neither) or PermissionError."""
+    if ":" not in target:
+        try:
+            address = icmp.resolve4(target)
+        except LookupError as v4_error:
+            from labnode.probe import traceroute6
+            try:
+                resolved = traceroute6.resolve(target)
+            except LookupError:
+                raise v4_error from None
+            return traceroute6.open_trace(resolved, method, port)
+        return _Trace(address, method, port)
+    from labnode.probe import traceroute6
+    return traceroute6.open_trace(traceroute6.resolve(target), method, port)
+
+
 def traceroute(target: str, max_hops: int = 30, timeout: float = 1.0, queries: int = 2,
                method: str = "udp", port: int = 80) -> dict:
     result: dict = {"probe": "traceroute", "target": target, "method": method, "ok": False}
     if method == "tcp":
         result["port"] = port
     try:
-        address = icmp.resolve4(target)
-        trace = _Trace(address, method, port)
+        trace = open_trace(target, method, port)
     except (LookupError, PermissionError) as exc:
         result["error"] = str(exc)
         return result
+    address = trace.address
     result["address"] = address
+    result["family"] = trace.family
     started = time.monotonic()
     try:
         for _ in range(queries):

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab-routed: {exc}", file=sys.stderr)
         return 2
     if args.check:
-        print(f"{args.config}: OK ({len(cfg.interfaces)} interfaces, {len(cfg.prefixes)} prefixes)")
+        ipv6 = f", {len(cfg.prefixes6)} IPv6 prefixes" if cfg.dual_stack else ""
+        print(f"{args.config}: OK ({len(cfg.interfaces)} interfaces, {len(cfg.prefixes)} prefixes{ipv6})")
         return 0
     logging.basicConfig(level=(args.log_level or cfg.log_level).upper(), stream=sys.stderr,
                         format="%(asctime)s lab-routed %(levelname)s %(message)s")

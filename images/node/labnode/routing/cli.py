@@ -5,6 +5,11 @@ raw JSON with --json).  Router ids and addresses are shown with the lab's
 node names when the names file (written by labnet) knows them: "r2
 (10.255.0.2)".  Exit status 0 on success, 1 if the daemon cannot be reached
 or refuses the request.
+
+On a dual-stack router the route table comes in two parts, "IPv4 routes" and
+"IPv6 routes" (every JSON row has its `family`, 4 or 6), the neighbour table
+gains an address6 column and the LSDB a line of IPv6 prefixes; an IPv4-only
+router's tables are unchanged.
 """
 from __future__ import annotations
 
@@ -55,21 +60,21 @@ def render(command: str, data, names: dict[str, str] | None = None) -> str:
     if command == "neighbors":
         if not data:
             return "no neighbours"
-        return table(["interface", "neighbor", "address", "state", "cost", "for (s)", "dead in (s)", "rxmt"],
-                     [[n["interface"], named(n["router_id"], names), n["address"], n["state"], n["cost"],
-                       f"{n['for']:.1f}", f"{n['dead_in']:.2f}", n["retransmit_queue"]] for n in data])
+        dual = any(n.get("address6") for n in data)
+        return table(["interface", "neighbor", "address"] + (["address6"] if dual else [])
+                     + ["state", "cost", "for (s)", "dead in (s)", "rxmt"],
+                     [[n["interface"], named(n["router_id"], names), n["address"]]
+                      + ([named(n.get("address6"), names)] if dual else [])
+                      + [n["state"], n["cost"], f"{n['for']:.1f}", f"{n['dead_in']:.2f}", n["retransmit_queue"]]
+                      for n in data])
     if command == "routes":
         if not data:
             return "no routes"
-        rows = []
-        for r in data:
-            hops = r["nexthops"]
-            for i, nh in enumerate(hops):
-                first = i == 0
-                rows.append([r["prefix"] if first else "", r["cost"] if first else "",
-                             named(nh["gateway"], names), nh["interface"],
-                             f"{len(hops)} paths" if first and len(hops) > 1 else ""])
-        return table(["prefix", "cost", "next hop", "interface", "ecmp"], rows)
+        by_family = {family: [r for r in data if r.get("family", 4) == family] for family in (4, 6)}
+        if not by_family[6]:
+            return route_table(by_family[4], names)
+        return "\n\n".join(f"IPv{family} routes\n" + (route_table(rows, names) if rows else "none")
+                           for family, rows in by_family.items())
     if command == "lsdb":
         blocks = []
         for lsa in data:
@@ -81,16 +86,35 @@ def render(command: str, data, names: dict[str, str] | None = None) -> str:
                               for link in lsa["links"]) or "none"
             prefixes = ", ".join(p["prefix"] + (f" +{p['metric']}" if p["metric"] else "")
                                  for p in lsa["prefixes"]) or "none"
-            blocks.append(f"{head}\n  links:    {links}\n  prefixes: {prefixes}")
+            block = f"{head}\n  links:    {links}\n  prefixes: {prefixes}"
+            if lsa.get("prefixes6"):
+                block += "\n  prefixes6: " + ", ".join(p["prefix"] + (f" +{p['metric']}" if p["metric"] else "")
+                                                     for p in lsa["prefixes6"])
+            blocks.append(block)
         return "\n".join(blocks) if blocks else "empty database"
     if command == "stats":
         lines = [f"router {named(data['router_id'], names)}  up {data['uptime']:.1f}s  seq {data['seq']}",
-                 f"lsdb {data['lsdb_size']} LSAs, {data['routes']} routes, {data['neighbors_full']} full neighbours,"
+                 f"lsdb {data['lsdb_size']} LSAs, {data['routes']} routes"
+                 + (f" + {data['routes6']} IPv6" if data.get("routes6") else "")
+                 + f", {data['neighbors_full']} full neighbours,"
                  f" last SPF {data['spf_last_ms']:.2f} ms",
                  f"interfaces up: {', '.join(data['interfaces_up']) or 'none'}", ""]
         counters = data["counters"]
         return "\n".join(lines) + table(["counter", "value"], [[k, v] for k, v in counters.items()])
     raise CliError(f"unknown command {command}")
+
+
+def route_table(data: list[dict], names: dict[str, str]) -> str:
+    """One family's routes: a row per next hop, ECMP paths under their prefix."""
+    rows = []
+    for r in data:
+        hops = r["nexthops"]
+        for i, nh in enumerate(hops):
+            first = i == 0
+            rows.append([r["prefix"] if first else "", r["cost"] if first else "",
+                         named(nh["gateway"], names), nh["interface"],
+                         f"{len(hops)} paths" if first and len(hops) > 1 else ""])
+    return table(["prefix", "cost", "next hop", "interface", "ecmp"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:

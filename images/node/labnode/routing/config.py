@@ -2,8 +2,10 @@
 
     {
       "router_id": "1.1.1.1",
-      "interfaces": [{"name": "eth1", "cost": 10, "address": "10.0.12.1/30"}],
+      "interfaces": [{"name": "eth1", "cost": 10, "address": "10.0.12.1/30",
+                      "address6": "2001:db8:12::1/64"}],
       "prefixes": ["10.0.1.0/24", {"prefix": "10.9.0.0/16", "metric": 5}],
+      "prefixes6": ["2001:db8:1:1::/64", {"prefix": "2001:db8:9::/48", "metric": 5}],
       "hello_interval": 0.2,
       "dead_interval": 0.8,
       "key": null,
@@ -13,18 +15,37 @@
 
 Every other key has a default (see DEFAULTS).  Every problem in the file is
 collected and reported together in one ConfigError.
+
+IPv6 is optional: an interface's `address6` (its global address on the link,
+with the link's prefix length) and the top-level `prefixes6` (the IPv6
+prefixes to advertise, shaped like `prefixes`).  A file without them is an
+IPv4-only router, exactly as before the keys existed.
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
 from .. import bounded
-from .addr import ip_to_int, mask, parse_interface, parse_prefix
+from .addr import (
+    format_prefix6,
+    int_to_ip6,
+    ip_to_int,
+    mask,
+    mask6,
+    parse_interface,
+    parse_interface6,
+    parse_prefix,
+    parse_prefix6,
+    special6,
+)
 from .lsa import MAX_AGE_LIMIT, MAX_COST, MAX_METRIC, Prefix
 
+MAX_PREFIXES6 = 256  # IPv6 prefixes in `prefixes6`: 19 bytes each on the wire, the LSA must fit one packet
 DEFAULTS: dict[str, Any] = {
     "prefixes": [],
+    "prefixes6": [],
     "hello_interval": 0.2,
     "dead_interval": 0.8,
     "retransmit_interval": 0.5,
@@ -57,10 +78,16 @@ class Interface:
     cost: int
     address: int  # this router's address on the link
     length: int  # prefix length of the link subnet
+    address6: int | None = None  # this router's global IPv6 address on the link, if it has one
+    length6: int = 0  # ... and the prefix length of the link's IPv6 subnet
 
     @property
     def network(self) -> int:
         return self.address & mask(self.length)
+
+    @property
+    def network6(self) -> int | None:
+        return None if self.address6 is None else self.address6 & mask6(self.length6)
 
 
 @dataclass(frozen=True)
@@ -68,6 +95,7 @@ class Config:
     router_id: int
     interfaces: tuple[Interface, ...]
     prefixes: tuple[Prefix, ...] = ()
+    prefixes6: tuple[Prefix, ...] = ()
     hello_interval: float = DEFAULTS["hello_interval"]
     dead_interval: float = DEFAULTS["dead_interval"]
     retransmit_interval: float = DEFAULTS["retransmit_interval"]
@@ -86,6 +114,11 @@ class Config:
 
     def interface(self, name: str) -> Interface | None:
         return next((i for i in self.interfaces if i.name == name), None)
+
+    @property
+    def dual_stack(self) -> bool:
+        """Whether this router has any IPv6 of its own (an address6 or prefixes6)."""
+        return bool(self.prefixes6) or any(i.address6 is not None for i in self.interfaces)
 
 
 def load(path: str) -> Config:
@@ -110,6 +143,7 @@ def parse(raw: Any) -> Config:
     router_id = _router_id(raw.get("router_id", "0.0.0.1"), errors)
     interfaces = _interfaces(raw.get("interfaces", []), errors)
     prefixes = _prefixes(values["prefixes"], errors)
+    prefixes6 = _prefixes6(values["prefixes6"], errors)
     _check_numbers(values, errors)
     if values["key"] is not None and (not isinstance(values["key"], str) or not values["key"]):
         errors.append("key: must be null or a non-empty string")
@@ -122,8 +156,8 @@ def parse(raw: Any) -> Config:
         errors.append(f"log_level: one of {', '.join(LOG_LEVELS)}")
     if errors:
         raise ConfigError(errors)
-    settings = {k: values[k] for k in DEFAULTS if k != "prefixes"}
-    return Config(router_id=router_id, interfaces=interfaces, prefixes=prefixes, **settings)
+    settings = {k: values[k] for k in DEFAULTS if k not in ("prefixes", "prefixes6")}
+    return Config(router_id=router_id, interfaces=interfaces, prefixes=prefixes, prefixes6=prefixes6, **settings)
 
 
 def _router_id(value: Any, errors: list[str]) -> int:
@@ -142,12 +176,13 @@ def _interfaces(value: Any, errors: list[str]) -> tuple[Interface, ...]:
         errors.append("interfaces: must be a list")
         return ()
     out, names = [], set()
+    addresses6: set[int] = set()
     for i, item in enumerate(value):
         where = f"interfaces[{i}]"
         if not isinstance(item, dict):
             errors.append(f"{where}: must be an object with name, cost, address")
             continue
-        for key in sorted(set(item) - {"name", "cost", "address"}):
+        for key in sorted(set(item) - {"name", "cost", "address", "address6"}):
             errors.append(f"{where}.{key}: unknown setting")
         name, cost = item.get("name"), item.get("cost", 10)
         if not isinstance(name, str) or not 0 < len(name) < 16:
@@ -157,6 +192,8 @@ def _interfaces(value: Any, errors: list[str]) -> tuple[Interface, ...]:
         names.add(name)
         if not isinstance(cost, int) or isinstance(cost, bool) or not 1 <= cost <= MAX_COST:
             errors.append(f"{where}.cost: an integer in 1..{MAX_COST}")
+        address6 = _address6(item["address6"], f"{where}.address6", addresses6, errors) if "address6" in item \
+            else None
         try:
             address, length = parse_interface(item["address"])
         except (KeyError, ValueError, TypeError):
@@ -165,8 +202,32 @@ def _interfaces(value: Any, errors: list[str]) -> tuple[Interface, ...]:
         if length > 30 and length != 31:
             errors.append(f"{where}.address: /{length} leaves no room for a neighbour")
             continue
-        out.append(Interface(str(name), cost if isinstance(cost, int) else 10, address, length))
+        out.append(Interface(str(name), cost if isinstance(cost, int) else 10, address, length,
+                             *(address6 or (None, 0))))
     return tuple(out)
+
+
+def _address6(value: Any, where: str, seen: set[int], errors: list[str]) -> tuple[int, int] | None:
+    """An interface's address6: (address, prefix length), or None after an error."""
+    try:
+        address, length = parse_interface6(value)
+    except (ValueError, TypeError):
+        errors.append(f"{where}: an IPv6 interface address with its prefix length, like 2001:db8:1:4::1/64:"
+                      f" {value!r}")
+        return None
+    what = special6(address, 128)
+    if what is not None:
+        hint = " (the kernel makes the link-local one; give the global address)" if "link-local" in what else ""
+        errors.append(f"{where}: {int_to_ip6(address)} is {what}{hint}")
+        return None
+    if length in (0, 128):
+        errors.append(f"{where}: /{length} " + ("leaves no room for a neighbour" if length else "is no link subnet"))
+        return None
+    if address in seen:
+        errors.append(f"{where}: {int_to_ip6(address)} listed twice")
+        return None
+    seen.add(address)
+    return address, length
 
 
 def _prefixes(value: Any, errors: list[str]) -> tuple[Prefix, ...]:
@@ -175,6 +236,7 @@ def _prefixes(value: Any, errors: list[str]) -> tuple[Prefix, ...]:
         return ()
     out = []
     for i, item in enumerate(value):
+        text: Any
         text, metric = (item.get("prefix"), item.get("metric", 0)) if isinstance(item, dict) else (item, 0)
         try:
             network, length = parse_prefix(text)
@@ -186,6 +248,46 @@ def _prefixes(value: Any, errors: list[str]) -> tuple[Prefix, ...]:
             continue
         out.append(Prefix(network, length, metric))
     return tuple(out)
+
+
+def _prefixes6(value: Any, errors: list[str]) -> tuple[Prefix, ...]:
+    if not isinstance(value, list):
+        errors.append("prefixes6: must be a list")
+        return ()
+    if len(value) > MAX_PREFIXES6:
+        errors.append(f"prefixes6: at most {MAX_PREFIXES6} prefixes, not {len(value)}")
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        where = f"prefixes6[{i}]"
+        if isinstance(item, dict):
+            errors += [f"{where}.{key}: unknown setting" for key in sorted(set(item) - {"prefix", "metric"})]
+        text: Any
+        text, metric = (item.get("prefix"), item.get("metric", 0)) if isinstance(item, dict) else (item, 0)
+        try:
+            network, length = parse_prefix6(text)
+        except (ValueError, TypeError):
+            errors.append(f"{where}: {_why_not_prefix6(text)}")
+            continue
+        what = special6(network, length)
+        if what is not None:
+            errors.append(f"{where}: {format_prefix6(network, length)} is {what}, not a routed prefix")
+            continue
+        if not isinstance(metric, int) or isinstance(metric, bool) or not 0 <= metric <= MAX_METRIC:
+            errors.append(f"{where}.metric: an integer in 0..{MAX_METRIC}")
+            continue
+        out.append(Prefix(network, length, metric))
+    return tuple(out)
+
+
+def _why_not_prefix6(text: Any) -> str:
+    try:
+        loose = ipaddress.IPv6Network(text, strict=False) if isinstance(text, str) and "/" in text else None
+    except ValueError:
+        loose = None
+    if loose is None:
+        return f"not an IPv6 prefix like 2001:db8:1:1::/64: {text!r}"
+    return f"{text} has host bits set (the prefix is {loose})"
 
 
 _NUMBERS = {  # key: (type, low, high)

@@ -3,7 +3,10 @@
 The client sends one line, `{"command": "routes"}`, and reads one line back,
 `{"ok": true, "data": ...}` or `{"ok": false, "error": "..."}`.  Commands:
 neighbors, lsdb, routes, stats.  The views are plain JSON-able data built
-from the Router's state; the CLI turns them into tables.
+from the Router's state; the CLI turns them into tables.  Both families are
+in them: `routes` lists the IPv4 routes, then the IPv6 ones, each row with
+its `family` (4 or 6); a neighbour shows its `address6` (null when its hellos
+announce none); an LSA its `prefixes6`.
 
 One request per connection, read within REQUEST_TIMEOUT seconds in all, at
 most MAX_REQUEST bytes, decoded by labnode.bounded (MAX_REQUEST_DEPTH): a bad
@@ -21,7 +24,7 @@ import time
 from collections.abc import Callable
 
 from .. import bounded
-from .addr import format_prefix, int_to_ip
+from .addr import format_prefix, format_prefix6, int_to_ip, int_to_ip6
 from .router import Router
 from .spf import build_graph, shortest_paths
 
@@ -43,7 +46,8 @@ def neighbors(router: Router, now: float) -> list[dict]:
         for nb in sorted(port.neighbors.values(), key=lambda n: n.router_id):
             rows.append({
                 "interface": port.name, "router_id": int_to_ip(nb.router_id),
-                "address": int_to_ip(nb.address), "state": nb.state,
+                "address": int_to_ip(nb.address),
+                "address6": None if nb.address6 is None else int_to_ip6(nb.address6), "state": nb.state,
                 "cost": port.config.cost, "for": round(now - nb.since, 3),
                 "dead_in": round(max(0.0, nb.expires() - now), 3),
                 "retransmit_queue": len(nb.retransmit),
@@ -60,20 +64,26 @@ def lsdb(router: Router, now: float) -> list[dict]:
         "reachable": lsa.router_id in dist, "distance": dist.get(lsa.router_id),
         "links": [{"neighbor": int_to_ip(link.neighbor), "cost": link.cost} for link in lsa.links],
         "prefixes": [{"prefix": format_prefix(p.network, p.length), "metric": p.metric} for p in lsa.prefixes],
+        "prefixes6": [{"prefix": format_prefix6(p.network, p.length), "metric": p.metric} for p in lsa.prefixes6],
     } for lsa in router.lsdb.snapshot(now)]
 
 
 def routes(router: Router) -> list[dict]:
+    """IPv4 routes, then IPv6 routes, each in prefix order."""
     return [{
-        "prefix": format_prefix(*key), "cost": entry.cost,
+        "family": 4, "prefix": format_prefix(*key), "cost": entry.cost,
         "nexthops": [{"gateway": int_to_ip(nh.gateway), "interface": nh.iface} for nh in entry.nexthops],
-    } for key, entry in sorted(router.routes.items())]
+    } for key, entry in sorted(router.routes.items())] + [{
+        "family": 6, "prefix": format_prefix6(*key), "cost": entry.cost,
+        "nexthops": [{"gateway": int_to_ip6(nh.gateway), "interface": nh.iface} for nh in entry.nexthops],
+    } for key, entry in sorted(router.routes6.items())]
 
 
 def stats(router: Router, now: float) -> dict:
     return {
         "router_id": int_to_ip(router.rid), "uptime": round(now - router.started, 3),
         "seq": router.seq, "lsdb_size": len(router.lsdb), "routes": len(router.routes),
+        "routes6": len(router.routes6),
         "neighbors_full": sum(len(p.full_neighbors()) for p in router.ports.values()),
         "interfaces_up": sorted(p.name for p in router.ports.values() if p.up),
         "spf_last_ms": round(router.spf_last_ms, 3),

@@ -5,6 +5,11 @@ the device (SO_BINDTODEVICE), joined to the link-local multicast group on it
 and sending with TTL 1, so no control packet can leave the link.  A netlink
 socket reports links going up, down, losing carrier or disappearing; the
 router hears about it at once instead of waiting for the dead interval.
+
+Kernel routes are kept per family: the IPv4 table over one rtnetlink socket,
+the IPv6 table over another (AF_INET6, the same protocol number, table and
+metric), each installed, repaired and flushed (at start and at stop) alike.
+The protocol's own packets are IPv4 only, whatever the families routed.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import socket
 import struct
 import time
 
-from .addr import format_prefix, int_to_ip
+from .addr import format_prefix, format_prefix6, int_to_ip
 from .config import Config
 from .control import ControlServer, answer
 from .netlink import KernelNexthop, KernelNexthops, KernelRoutes, LinkMonitor, LinkState, NetlinkError, Prefix
@@ -56,13 +61,17 @@ class Daemon:
         self.clock = time.monotonic
         self.selector = selectors.DefaultSelector()
         self.kernel = KernelRoutes(config.route_protocol, config.route_metric, config.route_table)
+        self.kernel6 = KernelRoutes(config.route_protocol, config.route_metric, config.route_table,
+                                    socket.AF_INET6)
         self.installed: dict[Prefix, KernelNexthops] = {}
-        self._remove_stale_routes()
+        self.installed6: dict[Prefix, KernelNexthops] = {}
+        self._remove_stale_routes(self.kernel, "")
+        self._remove_stale_routes(self.kernel6, "IPv6 ")
         self.links = LinkMonitor()
         self.ifindex: dict[str, int] = {}  # configured interfaces that exist
         self.running: set[str] = set()  # ... and are up with carrier
         self.sockets: dict[str, socket.socket] = {}  # ... and are running
-        self.router = Router(config, self._send, self._install, now=self.clock())
+        self.router = Router(config, self._send, self._install, now=self.clock(), on_routes6=self._install6)
         self.control = ControlServer(config.control_socket, lambda cmd: answer(self.router, cmd, self.clock()))
         self._stopping: str | bool = False
         self._next_reconcile = self.clock() + RECONCILE_INTERVAL
@@ -112,13 +121,16 @@ class Daemon:
             log.info("%s received, withdrawing routes and leaving", self._stopping)
         self.router.shutdown(self.clock())
         self._install({})
-        for prefix in self._kernel_routes():  # anything of ours left behind
-            self._kernel_call(self.kernel.delete, prefix)
+        self._install6({})
+        for kernel in (self.kernel, self.kernel6):
+            for prefix in self._kernel_routes(kernel):  # anything of ours left behind
+                self._kernel_call(kernel.delete, prefix, family=kernel.family)
         for name in list(self.sockets):
             self._close_interface(name)
         self.control.close()
         self.links.close()
         self.kernel.close()
+        self.kernel6.close()
         log.info("stopped")
 
     # -- interfaces -----------------------------------------------------------
@@ -198,56 +210,69 @@ class Daemon:
 
     # -- kernel routes ----------------------------------------------------------
     def _install(self, table: RouteTable) -> None:
-        """Make the kernel hold `table`, touching only prefixes that changed."""
+        """Make the kernel hold IPv4 `table`, touching only prefixes that changed."""
+        self._sync(self.kernel, self.installed, table)
+
+    def _install6(self, table6: RouteTable) -> None:
+        """The same for the IPv6 table."""
+        self._sync(self.kernel6, self.installed6, table6)
+
+    def _sync(self, kernel: KernelRoutes, installed: dict[Prefix, KernelNexthops], table: RouteTable) -> None:
         desired: dict[Prefix, KernelNexthops] = {}
         for key, entry in table.items():
             hops = tuple(sorted({KernelNexthop(self.ifindex[nh.iface], nh.gateway)
                                  for nh in entry.nexthops if nh.iface in self.ifindex}))
             if hops:
                 desired[key] = hops
-        for prefix in [p for p in self.installed if p not in desired]:
-            if self._kernel_call(self.kernel.delete, prefix):
-                del self.installed[prefix]
+        for prefix in [p for p in installed if p not in desired]:
+            if self._kernel_call(kernel.delete, prefix, family=kernel.family):
+                del installed[prefix]
         for prefix, hops in desired.items():
-            if self.installed.get(prefix) != hops:
-                self.installed.pop(prefix, None)
-                if self._kernel_call(self.kernel.replace, prefix, hops):
-                    self.installed[prefix] = hops
+            if installed.get(prefix) != hops:
+                installed.pop(prefix, None)
+                if self._kernel_call(kernel.replace, prefix, hops, family=kernel.family):
+                    installed[prefix] = hops
 
-    def _kernel_call(self, fn, prefix: Prefix, *args) -> bool:
+    def _kernel_call(self, fn, prefix: Prefix, *args, family: int = socket.AF_INET) -> bool:
         try:
             fn(prefix, *args)
-            self.router.stats["kernel_" + fn.__name__] += 1
+            self.router.stats["kernel_" + fn.__name__ + ("6" if family == socket.AF_INET6 else "")] += 1
             return True
         except (NetlinkError, OSError) as exc:
             self.router.stats["kernel_errors"] += 1
             self._reconcile_after(SETTLE_DELAY)
-            log.warning("kernel refused to %s %s: %s", fn.__name__, format_prefix(*prefix), exc)
+            log.warning("kernel refused to %s %s: %s", fn.__name__, _text(prefix, family), exc)
             return False
 
-    def _kernel_routes(self) -> dict[Prefix, KernelNexthops]:
+    def _kernel_routes(self, kernel: KernelRoutes) -> dict[Prefix, KernelNexthops]:
         try:
-            return self.kernel.dump()
+            return kernel.dump()
         except OSError as exc:
-            log.warning("cannot list kernel routes: %s", exc)
+            log.warning("cannot list kernel %sroutes: %s", "IPv6 " if kernel.family == socket.AF_INET6 else "", exc)
             return {}
 
-    def _remove_stale_routes(self) -> None:
-        stale = self._kernel_routes()
+    def _remove_stale_routes(self, kernel: KernelRoutes, what: str) -> None:
+        stale = self._kernel_routes(kernel)
         for prefix in stale:
             try:
-                self.kernel.delete(prefix)
+                kernel.delete(prefix)
             except OSError as exc:
-                log.warning("cannot remove stale route %s: %s", format_prefix(*prefix), exc)
+                log.warning("cannot remove stale route %s: %s", _text(prefix, kernel.family), exc)
         if stale:
-            log.info("removed %d stale routes of protocol %d", len(stale), self.config.route_protocol)
+            log.info("removed %d stale %sroutes of protocol %d", len(stale), what, self.config.route_protocol)
 
     def _reconcile_after(self, delay: float) -> None:
         self._next_reconcile = min(self._next_reconcile, self.clock() + delay)
 
     def _reconcile(self) -> None:
         """Compare with what the kernel really has (links going down flush
-        routes behind our back) and repair the difference."""
+        routes behind our back) and repair the difference, both families."""
         self._next_reconcile = self.clock() + RECONCILE_INTERVAL
-        self.installed = self._kernel_routes()
+        self.installed = self._kernel_routes(self.kernel)
         self._install(self.router.routes)
+        self.installed6 = self._kernel_routes(self.kernel6)
+        self._install6(self.router.routes6)
+
+
+def _text(prefix: Prefix, family: int) -> str:
+    return format_prefix6(*prefix) if family == socket.AF_INET6 else format_prefix(*prefix)

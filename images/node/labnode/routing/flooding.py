@@ -65,7 +65,7 @@ class Flooding:
                     log.info("LSA of %s flushed", int_to_ip(lsa.router_id))
                 self._flood(lsa, now, exclude=nb)
                 if current is None or lsa.age >= max_age or current.age >= max_age \
-                        or (lsa.links, lsa.prefixes) != (current.links, current.prefixes):
+                        or not lsa.same_content(current):
                     self._schedule_spf(now)
                 else:   # a refresh (a new sequence number, the same links and prefixes): nothing moves
                     self.stats["spf_skipped"] += 1

@@ -2,7 +2,9 @@
 
 Every router originates exactly one LSA: its router id, a sequence number,
 an age, the routers it has a two-way adjacency with (and the cost of each
-link) and the prefixes it is connected to.  Copies of the same router's LSA
+link), the IPv4 prefixes it is connected to and, on a dual-stack router, its
+IPv6 prefixes (`prefixes6`: the same Prefix records, 128-bit networks).  One
+LSA, one graph: both families are routed over the same shortest-path tree.  Copies of the same router's LSA
 are ordered by `compare`: higher sequence number first, then the larger
 checksum (two different contents with one sequence number after a restart),
 then a copy at max age beats one that is not (a flush).
@@ -31,6 +33,7 @@ MAX_LSDB = 20_000  # routers: 2x the 10 000 of the SPF benchmark, ~7x the larges
 _HEAD = struct.Struct("!II")
 _LINK = struct.Struct("!IH")
 _PREFIX = struct.Struct("!IBH")
+_PREFIX6 = struct.Struct("!QQBH")
 
 
 class Link(NamedTuple):
@@ -40,7 +43,8 @@ class Link(NamedTuple):
 
 
 class Prefix(NamedTuple):
-    """A connected prefix: reaching it costs the path to the router + metric."""
+    """A connected prefix: reaching it costs the path to the router + metric.
+    IPv4 or IPv6 (a 128-bit network) by the list it is in."""
     network: int
     length: int
     metric: int = 0
@@ -57,14 +61,21 @@ class LSA:
     age: int
     links: tuple[Link, ...] = ()
     prefixes: tuple[Prefix, ...] = ()
+    prefixes6: tuple[Prefix, ...] = ()
 
     @cached_property
     def checksum(self) -> int:
-        """CRC-32 of the content (everything but the age)."""
+        """CRC-32 of the content (everything but the age).  IPv6 prefixes are
+        covered after a separator of their own; an LSA without any has the
+        checksum it always had."""
         parts = [_HEAD.pack(self.router_id, self.seq)]
         parts += [_LINK.pack(*link) for link in self.links]
         parts.append(b"|")
         parts += [_PREFIX.pack(*prefix) for prefix in self.prefixes]
+        if self.prefixes6:
+            parts.append(b"|6|")
+            parts += [_PREFIX6.pack(p.network >> 64, p.network & 0xFFFFFFFFFFFFFFFF, p.length, p.metric)
+                      for p in self.prefixes6]
         return zlib.crc32(b"".join(parts))
 
     @property
@@ -76,8 +87,13 @@ class LSA:
         age = min(MAX_AGE_LIMIT, max(0, int(age)))
         return self if age == self.age else replace(self, age=age)
 
+    @property
+    def content(self) -> tuple[tuple[Link, ...], tuple[Prefix, ...], tuple[Prefix, ...]]:
+        """What SPF reads: links, IPv4 prefixes, IPv6 prefixes."""
+        return (self.links, self.prefixes, self.prefixes6)
+
     def same_content(self, other: LSA) -> bool:
-        return self.links == other.links and self.prefixes == other.prefixes
+        return self.content == other.content
 
 
 def compare(a: LSA, b: LSA, max_age: int) -> int:

@@ -5,6 +5,13 @@ socket.  Routes carry our own protocol number (rtm_protocol, 99 by default)
 and a metric, so they never collide with the kernel's connected routes and
 `ip route show proto 99` lists exactly ours.  Equal-cost routes are one
 route with an RTA_MULTIPATH attribute holding an rtnexthop per path.
+
+Both families go the same way: a KernelRoutes per family (AF_INET, AF_INET6),
+the same messages with 4- or 16-byte addresses, the same protocol, table and
+metric; `ip -6 route show proto 99` lists our IPv6 routes, an equal-cost one
+as a single route with its `nexthop` lines.  (A kernel that dumps an IPv6
+multipath route as one route per path is read back just as well: the paths
+of one prefix are merged.)
 """
 from __future__ import annotations
 
@@ -37,6 +44,7 @@ RTNEXTHOP = struct.Struct("=HBBi")  # length, flags, hops (weight - 1), ifindex
 IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
 U32 = struct.Struct("=I")
 IPV4 = struct.Struct("!I")
+MAX_DELETES = 64  # requests to remove one IPv6 route, path by path on an old kernel
 
 
 class NetlinkError(OSError):
@@ -45,7 +53,7 @@ class NetlinkError(OSError):
 
 class KernelNexthop(NamedTuple):
     ifindex: int
-    gateway: int
+    gateway: int  # an IPv4 or IPv6 address as an integer, by the table's family
 
 
 Prefix = tuple[int, int]  # (network, length)
@@ -53,7 +61,7 @@ KernelNexthops = tuple[KernelNexthop, ...]  # sorted
 
 
 class LinkState(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, as rtnetlink names it
     name: str
     running: bool  # administratively up and carrier present
     deleted: bool = False
@@ -73,20 +81,32 @@ def message(msg_type: int, flags: int, seq: int, payload: bytes) -> bytes:
     return NLMSGHDR.pack(NLMSGHDR.size + len(payload), msg_type, flags, seq, 0) + payload
 
 
+def pack_address(family: int, value: int) -> bytes:
+    return value.to_bytes(16, "big") if family == socket.AF_INET6 else IPV4.pack(value)
+
+
+def unpack_address(family: int, data: bytes) -> int | None:
+    """The address in an attribute, None if it is not one of `family`."""
+    if len(data) != (16 if family == socket.AF_INET6 else 4):
+        return None
+    return int.from_bytes(data, "big")
+
+
 def route_payload(prefix: Prefix, nexthops: KernelNexthops, *, protocol: int, metric: int,
-                  table: int, delete: bool = False) -> bytes:
+                  table: int, delete: bool = False, family: int = socket.AF_INET) -> bytes:
     network, length = prefix
     scope = RT_SCOPE_NOWHERE if delete else RT_SCOPE_UNIVERSE
-    body = RTMSG.pack(socket.AF_INET, length, 0, 0, table, protocol, scope, RTN_UNICAST, 0)
+    body = RTMSG.pack(family, length, 0, 0, table, protocol, scope, RTN_UNICAST, 0)
     body += attr(RTA_TABLE, U32.pack(table)) + attr(RTA_PRIORITY, U32.pack(metric))
     if length:
-        body += attr(RTA_DST, IPV4.pack(network))
+        body += attr(RTA_DST, pack_address(family, network))
     if len(nexthops) == 1:
-        body += attr(RTA_GATEWAY, IPV4.pack(nexthops[0].gateway)) + attr(RTA_OIF, U32.pack(nexthops[0].ifindex))
+        body += attr(RTA_GATEWAY, pack_address(family, nexthops[0].gateway))
+        body += attr(RTA_OIF, U32.pack(nexthops[0].ifindex))
     elif nexthops:
         paths = b""
         for nh in nexthops:
-            gateway = attr(RTA_GATEWAY, IPV4.pack(nh.gateway))
+            gateway = attr(RTA_GATEWAY, pack_address(family, nh.gateway))
             paths += RTNEXTHOP.pack(RTNEXTHOP.size + len(gateway), 0, 0, nh.ifindex) + gateway
         body += attr(RTA_MULTIPATH, paths)
     return body
@@ -115,26 +135,34 @@ def messages(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
         offset += _align(length)
 
 
-def parse_route(payload: bytes) -> tuple[Prefix, KernelNexthops, int, int, int] | None:
-    """(prefix, nexthops, protocol, table, metric) of an IPv4 unicast route."""
-    family, dst_len, _, _, table, protocol, _, rtype, _ = RTMSG.unpack_from(payload)
-    if family != socket.AF_INET or rtype != RTN_UNICAST:
+def parse_route(payload: bytes, family: int = socket.AF_INET) -> tuple[Prefix, KernelNexthops, int, int, int] | None:
+    """(prefix, nexthops, protocol, table, metric) of a unicast route of
+    `family` (AF_INET or AF_INET6); None for anything else."""
+    if len(payload) < RTMSG.size:
+        return None
+    rfamily, dst_len, _, _, table, protocol, _, rtype, _ = RTMSG.unpack_from(payload)
+    if rfamily != family or rtype != RTN_UNICAST:
         return None
     attrs = parse_attrs(payload, RTMSG.size)
-    table = U32.unpack(attrs[RTA_TABLE])[0] if RTA_TABLE in attrs else table
-    network = IPV4.unpack(attrs[RTA_DST])[0] if RTA_DST in attrs else 0
-    metric = U32.unpack(attrs[RTA_PRIORITY])[0] if RTA_PRIORITY in attrs else 0
+    table = U32.unpack(attrs[RTA_TABLE])[0] if len(attrs.get(RTA_TABLE, b"")) == 4 else table
+    network = unpack_address(family, attrs[RTA_DST]) if RTA_DST in attrs else 0
+    metric = U32.unpack(attrs[RTA_PRIORITY])[0] if len(attrs.get(RTA_PRIORITY, b"")) == 4 else 0
+    if network is None:
+        return None
     hops = []
-    if RTA_GATEWAY in attrs and RTA_OIF in attrs:
-        hops.append(KernelNexthop(U32.unpack(attrs[RTA_OIF])[0], IPV4.unpack(attrs[RTA_GATEWAY])[0]))
+    if RTA_GATEWAY in attrs and len(attrs.get(RTA_OIF, b"")) == 4:
+        gateway = unpack_address(family, attrs[RTA_GATEWAY])
+        if gateway is not None:
+            hops.append(KernelNexthop(U32.unpack(attrs[RTA_OIF])[0], gateway))
     data, offset = attrs.get(RTA_MULTIPATH, b""), 0
     while offset + RTNEXTHOP.size <= len(data):
         length, _, _, ifindex = RTNEXTHOP.unpack_from(data, offset)
         if length < RTNEXTHOP.size:
             break
         sub = parse_attrs(data[offset + RTNEXTHOP.size: offset + length])
-        if RTA_GATEWAY in sub:
-            hops.append(KernelNexthop(ifindex, IPV4.unpack(sub[RTA_GATEWAY])[0]))
+        gateway = unpack_address(family, sub[RTA_GATEWAY]) if RTA_GATEWAY in sub else None
+        if gateway is not None:
+            hops.append(KernelNexthop(ifindex, gateway))
         offset += _align(length)
     return (network, dst_len), tuple(sorted(hops)), protocol, table, metric
 
@@ -185,24 +213,26 @@ class _Netlink:
 
 
 class KernelRoutes(_Netlink):
-    """Our routes in one kernel table, identified by protocol and metric."""
+    """Our routes of one family in one kernel table, identified by protocol and metric."""
 
-    def __init__(self, protocol: int, metric: int, table: int):
+    def __init__(self, protocol: int, metric: int, table: int, family: int = socket.AF_INET):
         super().__init__()
-        self.protocol, self.metric, self.table = protocol, metric, table
+        self.protocol, self.metric, self.table, self.family = protocol, metric, table, family
 
     def _payload(self, prefix: Prefix, nexthops: KernelNexthops, delete: bool = False) -> bytes:
         return route_payload(prefix, nexthops, protocol=self.protocol, metric=self.metric,
-                             table=self.table, delete=delete)
+                             table=self.table, delete=delete, family=self.family)
 
     def dump(self) -> dict[Prefix, KernelNexthops]:
-        """Every route of our protocol in our table, as the kernel has it."""
-        request = RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
+        """Every route of our protocol in our table, as the kernel has it
+        (the paths of a prefix listed more than once are merged)."""
+        request = RTMSG.pack(self.family, 0, 0, 0, 0, 0, 0, 0, 0)
         routes: dict[Prefix, KernelNexthops] = {}
         for rtype, body in self.request(RTM_GETROUTE, NLM_F_DUMP, request):
-            parsed = parse_route(body) if rtype == RTM_NEWROUTE else None
+            parsed = parse_route(body, self.family) if rtype == RTM_NEWROUTE else None
             if parsed and parsed[2] == self.protocol and parsed[3] == self.table:
-                routes[parsed[0]] = parsed[1]
+                prefix, hops = parsed[0], parsed[1]
+                routes[prefix] = tuple(sorted(set(routes.get(prefix, ())) | set(hops)))
         return routes
 
     def replace(self, prefix: Prefix, nexthops: KernelNexthops) -> None:
@@ -210,11 +240,16 @@ class KernelRoutes(_Netlink):
         self.request(RTM_NEWROUTE, flags, self._payload(prefix, nexthops))
 
     def delete(self, prefix: Prefix) -> None:
-        try:
-            self.request(RTM_DELROUTE, NLM_F_ACK, self._payload(prefix, (), delete=True))
-        except NetlinkError as exc:
-            if exc.errno not in (errno.ESRCH, errno.ENOENT):
-                raise
+        """Remove our route to `prefix`, all its paths; fine if there is none.
+        An IPv6 delete is repeated until the kernel has none left: kernels
+        before 4.11 removed one path of a multipath route per request."""
+        for _ in range(MAX_DELETES if self.family == socket.AF_INET6 else 1):
+            try:
+                self.request(RTM_DELROUTE, NLM_F_ACK, self._payload(prefix, (), delete=True))
+            except NetlinkError as exc:
+                if exc.errno not in (errno.ESRCH, errno.ENOENT):
+                    raise
+                return
 
 
 class LinkMonitor(_Netlink):

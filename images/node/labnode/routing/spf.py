@@ -4,7 +4,8 @@ Pure functions, no I/O, no protocol state:
 
     graph  = build_graph(lsas)                 # two-way links only, compact
     dist, hops = shortest_paths(graph, root)   # cost and first hops per router
-    routes = prefix_routes(lsas, root, dist, hops)
+    routes = prefix_routes(lsas, root, dist, hops)     # IPv4 prefixes
+    routes6 = prefix_routes6(lsas, root, dist, hops)   # IPv6 prefixes, from the same tree
 
 A link u->v is used only if v's LSA also lists u (the two-way check), with
 u's cost for it (costs may differ per direction); parallel links keep the
@@ -13,33 +14,57 @@ final when it leaves the heap, and equal-cost paths (ECMP) are kept by
 merging the first-hop sets of every predecessor on a shortest path.  First-hop
 sets are bitmasks over the root's neighbours while the search runs, which
 makes the merge a single integer OR.
+
+One graph for both families (like IS-IS single topology): the IPv6 prefixes
+of each LSA are routed from the very same distances and first hops as its
+IPv4 prefixes, so an IPv6 route has the cost and the ECMP set of an IPv4
+route to the same router.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 INF = float("inf")
 
 
 class LinkLike(Protocol):  # a (neighbor, cost) named tuple
-    neighbor: int
-    cost: int
+    @property
+    def neighbor(self) -> int: ...
+
+    @property
+    def cost(self) -> int: ...
 
     def __iter__(self): ...
 
 
 class PrefixLike(Protocol):
-    network: int
-    length: int
-    metric: int
+    @property
+    def network(self) -> int: ...
+
+    @property
+    def length(self) -> int: ...
+
+    @property
+    def metric(self) -> int: ...
 
 
 class LSALike(Protocol):
-    links: Sequence[LinkLike]
-    prefixes: Sequence[PrefixLike]
+    @property
+    def links(self) -> Sequence[LinkLike]: ...
+
+    @property
+    def prefixes(self) -> Sequence[PrefixLike]: ...
+
+
+class LSALike6(LSALike, Protocol):
+    @property
+    def prefixes6(self) -> Sequence[PrefixLike]: ...
+
+
+L = TypeVar("L", bound=LSALike)
 
 
 @dataclass(frozen=True)
@@ -138,11 +163,22 @@ def prefix_routes(lsas: Mapping[int, LSALike], root: int, dist: Mapping[int, int
                   hops: Mapping[int, frozenset[int]]) -> dict[tuple[int, int], Route]:
     """Cheapest route to every prefix advertised by a reachable router other
     than the root; routers advertising it at equal cost merge their hops."""
+    return _prefix_routes(lsas, root, dist, hops, lambda lsa: lsa.prefixes)
+
+
+def prefix_routes6(lsas: Mapping[int, LSALike6], root: int, dist: Mapping[int, int],
+                   hops: Mapping[int, frozenset[int]]) -> dict[tuple[int, int], Route]:
+    """The same for the IPv6 prefixes (`prefixes6`), over the same tree."""
+    return _prefix_routes(lsas, root, dist, hops, lambda lsa: lsa.prefixes6)
+
+
+def _prefix_routes(lsas: Mapping[int, L], root: int, dist: Mapping[int, int], hops: Mapping[int, frozenset[int]],
+                   select: Callable[[L], Sequence[PrefixLike]]) -> dict[tuple[int, int], Route]:
     best: dict[tuple[int, int], tuple[int, set[int]]] = {}
     for rid, d in dist.items():
         if rid == root:
             continue
-        for prefix in lsas[rid].prefixes:
+        for prefix in select(lsas[rid]):
             key = (prefix.network, prefix.length)
             cost = d + prefix.metric
             current = best.get(key)
@@ -158,3 +194,10 @@ def compute_routes(lsas: Mapping[int, LSALike], root: int) -> dict[tuple[int, in
     graph = build_graph(lsas)
     dist, hops = shortest_paths(graph, root)
     return prefix_routes(lsas, root, dist, hops)
+
+
+def compute_routes6(lsas: Mapping[int, LSALike6], root: int) -> dict[tuple[int, int], Route]:
+    """The same pipeline for the IPv6 prefixes: one tree, the other family."""
+    graph = build_graph(lsas)
+    dist, hops = shortest_paths(graph, root)
+    return prefix_routes6(lsas, root, dist, hops)
