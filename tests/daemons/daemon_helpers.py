@@ -3,6 +3,7 @@ services on loopback port 0, bounded socket reads, throw-away network namespaces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -188,3 +189,34 @@ class Netns:
 def veth(a: Netns, dev_a: str, b: Netns, dev_b: str) -> None:
     """A veth pair: dev_a in a, its peer dev_b in b (both down)."""
     sh("ip", "link", "add", dev_a, "netns", a.name, "type", "veth", "peer", "name", dev_b, "netns", b.name)
+
+
+@contextlib.contextmanager
+def netns_resolver(ns: Netns, hosts: str):
+    """iproute2's per-namespace /etc/netns/NAME/hosts (127.0.0.1 localhost and
+    `hosts`) and a resolv.conf naming a server no one runs, so a name lookup in
+    `ns` sees only these; both removed afterwards, /etc/netns too if made here."""
+    etc = "/etc/netns"
+    own_etc = not os.path.isdir(etc)
+    files = os.path.join(etc, ns.name)
+    try:
+        os.makedirs(files)
+        with open(os.path.join(files, "hosts"), "w", encoding="ascii") as f:
+            f.write(f"127.0.0.1 localhost\n{hosts}\n")
+        with open(os.path.join(files, "resolv.conf"), "w", encoding="ascii") as f:
+            f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        yield
+    finally:
+        for name in ("hosts", "resolv.conf"):
+            if os.path.exists(os.path.join(files, name)):
+                os.remove(os.path.join(files, name))
+        if os.path.isdir(files):
+            os.rmdir(files)
+        if own_etc and os.path.isdir(etc) and not os.listdir(etc):
+            os.rmdir(etc)
+
+
+def link_local(ns: Netns, dev: str) -> str:
+    """The fe80:: address of `dev` in `ns`."""
+    return next(info["local"] for link in ns.ip_json("-6", "addr", "show", "dev", dev)
+                for info in link["addr_info"] if info["scope"] == "link")

@@ -13,14 +13,14 @@ namespaces and A's files are removed afterwards, pass or fail.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-import os
 import re
 import socket
 import struct
 
 import pytest
-from daemon_helpers import Netns, netns_test, sh, veth
+from daemon_helpers import Netns, link_local, netns_resolver, netns_test, sh, veth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -49,19 +49,12 @@ FAST = settings(max_examples=300, deadline=None, database=None, suppress_health_
 @pytest.fixture(scope="module")
 def lab():
     made: list[Netns] = []
-    etc = "/etc/netns"
-    own_etc = not os.path.isdir(etc)
-    files = None
+    stack = contextlib.ExitStack()
     try:
         for tag in "arb":
             made.append(Netns(tag, prefix=PREFIX))
         a, r, b = made
-        files = os.path.join(etc, a.name)
-        os.makedirs(files)
-        with open(os.path.join(files, "hosts"), "w", encoding="ascii") as f:
-            f.write(f"127.0.0.1 localhost\n{TARGET} {NAME6}\n")
-        with open(os.path.join(files, "resolv.conf"), "w", encoding="ascii") as f:
-            f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        stack.enter_context(netns_resolver(a, f"{TARGET} {NAME6}"))
         veth(a, "eth-a", r, "eth-ra")
         veth(r, "eth-rb", b, "eth-b")
         for ns, dev, v6, v4 in [(a, "eth-a", "fd00:a::2/64", "10.232.1.2/24"),
@@ -80,21 +73,10 @@ def lab():
                  "net.ipv6.neigh.eth-rb.retrans_time_ms=100")
         yield {"a": a, "r": r, "b": b}
     finally:
+        stack.close()
         for ns in made:
             ns.delete()
-        if files is not None:
-            for name in ("hosts", "resolv.conf"):
-                if os.path.exists(os.path.join(files, name)):
-                    os.remove(os.path.join(files, name))
-            if os.path.isdir(files):
-                os.rmdir(files)
-        if own_etc and os.path.isdir(etc) and not os.listdir(etc):
-            os.rmdir(etc)
 
-
-def link_local(ns: Netns, dev: str) -> str:
-    return next(info["local"] for link in ns.ip_json("-6", "addr", "show", "dev", dev)
-                for info in link["addr_info"] if info["scope"] == "link")
 
 
 def assert_replied(code: int, result: dict, address: str, family: int = 6) -> None:

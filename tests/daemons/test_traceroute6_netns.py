@@ -13,14 +13,14 @@ A's files are removed afterwards, pass or fail.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-import os
 import socket
 import struct
 import sys
 
 import pytest
-from daemon_helpers import Netns, Proc, netns_test, veth
+from daemon_helpers import Netns, Proc, link_local, netns_resolver, netns_test, veth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_probes_netns import NODE_ROOT
@@ -45,10 +45,8 @@ FAST = settings(max_examples=300, deadline=None, database=None, suppress_health_
 @pytest.fixture(scope="module")
 def lab():
     made: list[Netns] = []
+    stack = contextlib.ExitStack()
     server = None
-    etc = "/etc/netns"
-    own_etc = not os.path.isdir(etc)
-    files = None
     try:
         for tag in ("a", "r1", "r2", "b"):
             ns = Netns(tag, prefix=PREFIX)
@@ -56,12 +54,7 @@ def lab():
             ns.sysctl("net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
                       "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
         a, r1, r2, b = made
-        files = os.path.join(etc, a.name)
-        os.makedirs(files)
-        with open(os.path.join(files, "hosts"), "w", encoding="ascii") as f:
-            f.write(f"127.0.0.1 localhost\n{B} {NAME6}\n")
-        with open(os.path.join(files, "resolv.conf"), "w", encoding="ascii") as f:
-            f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        stack.enter_context(netns_resolver(a, f"{B} {NAME6}"))
         veth(a, "eth-a", r1, "eth-1a")
         veth(r1, "eth-1b", r2, "eth-2a")
         veth(r2, "eth-2b", b, "eth-b")
@@ -93,27 +86,16 @@ def lab():
         server.wait_for("listening on")
         yield {"a": a, "r1": r1, "r2": r2, "b": b}
     finally:
+        stack.close()
         if server is not None:
             server.stop()
         for ns in made:
             ns.delete()
-        if files is not None:
-            for name in ("hosts", "resolv.conf"):
-                if os.path.exists(os.path.join(files, name)):
-                    os.remove(os.path.join(files, name))
-            if os.path.isdir(files):
-                os.rmdir(files)
-        if own_etc and os.path.isdir(etc) and not os.listdir(etc):
-            os.rmdir(etc)
 
 
 def trace(lab, target: str, *args: str) -> tuple[int, dict]:
     return lab["a"].probe("traceroute", target, *args)
 
-
-def link_local(ns: Netns, dev: str) -> str:
-    return next(info["local"] for link in ns.ip_json("-6", "addr", "show", "dev", dev)
-                for info in link["addr_info"] if info["scope"] == "link")
 
 
 def assert_reached(code: int, result: dict, hops: list[str], family: int, args: list[str]) -> None:
