@@ -195,14 +195,16 @@ class StudentRow:
 
 
 def _row(student: str, name: str, checks_file: str | Path | None = None) -> StudentRow:
+    from .exercise import checks_of
     from .lab import attach
-    from .operate import run_lab_tests
+    from .verify.runner import run_checks
     try:
         running = attach(name)
         states = running.backend.nodes(name)
         row = StudentRow(student, name, len(states), sum(1 for s in states if s.running),
                          bool(running.record and running.record.dealt))
-        row.results = run_lab_tests(name, backend=running.backend, checks_file=checks_file)
+        # what `lab test` runs (operate.run_lab_tests), on the copy already attached
+        row.results = run_checks(running.backend, running.plan, checks_of(running, checks_file), states=states)
     except LabError as exc:
         return StudentRow(student, name, 0, 0, False, error=str(exc))
     return row

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -488,6 +489,10 @@ class DockerBackend(KernelLinks):
                 supervisor.start(container, plan.nodes[name])
 
     # --- running labs --------------------------------------------------------
+    def probe_netns(self, state: NodeState) -> str | None:
+        # the node's pid is one of this machine's (interfaces() reads its links the same way)
+        return rtnl.netns_path(state.pid) if state.running and os.geteuid() == 0 else None
+
     def exec(self, lab: str, node: str, argv: list[str]) -> ExecResult:
         st = self._running(lab, node)
         if self._lookups is not None:   # straight to the engine: no SDK to load, one request fewer

@@ -841,6 +841,9 @@ class NetnsBackend(KernelLinks):
         return [nsenter, "-t", str(st.pid), "-n", "-m", "-u", "-i", "-p", "--",
                 "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in environment.items())]
 
+    def probe_netns(self, state: NodeState) -> str | None:
+        return self.netns_path(state.lab, state.node) if state.running and os.geteuid() == 0 else None
+
     def exec(self, lab: str, node: str, argv: list[str]) -> ExecResult:
         try:
             done = subprocess.run(self.enter_argv(lab, node) + argv, stdin=subprocess.DEVNULL,

@@ -224,6 +224,12 @@ class Backend(Protocol):
     # --- a running lab ---------------------------------------------------------------
     def exec(self, lab: str, node: str, argv: list[str]) -> ExecResult: ...
 
+    def probe_netns(self, state: NodeState) -> str | None:
+        """A path to a running node's network namespace that this process may
+        enter (/proc/PID/ns/net: the node on this machine, we are root), so
+        that probes run from here (verify/inns.py); None: only exec reaches it."""
+        ...
+
     def interactive_argv(self, lab: str, node: str, argv: list[str]) -> list[str]:
         """The command line that runs argv in the node attached to this terminal."""
         ...

@@ -1,6 +1,7 @@
 """All-pairs ping: every host pings every other host's first address, in
 parallel (`lab ping`, `lab deploy --ping`), with the node's own ICMP echo
-probe (`lab-probe ping`: each source's pings in one exec). A host
+probe (`lab-probe ping`: each source's pings at once, from here inside
+its network namespace or in one exec: probes.Prober.probe_many). A host
 on the user-space stack is pinged but pings no one (its kernel has no address).
 A host that takes its address by DHCP is pinged at the address it holds now.
 With family 6 (`lab ping -6`), every host's first IPv6 address (a SLAAC
@@ -56,7 +57,7 @@ PING_ARGV = ["--count", "2", "--interval", "0.02", "--timeout", "2"]
 
 
 def _pings(prober: Prober, src: str, dsts: list[tuple[str, str]]) -> list[PingResult]:
-    """src pings each (dst, address) at once, in one exec (the node's batch of probes)."""
+    """src pings each (dst, address) at once (the node's batch of probes)."""
     try:
         answers = prober.probe_many(src, [["ping", address, *PING_ARGV] for _, address in dsts])
     except ProbeError as exc:  # the source node is not running: no verdict, the reason
@@ -75,7 +76,7 @@ def _pings(prober: Prober, src: str, dsts: list[tuple[str, str]]) -> list[PingRe
 
 def all_pairs_ping(backend: Backend, plan: Plan, progress: Progress = silent,
                    workers: int = 8, family: int = 4) -> list[PingResult]:
-    """Every host pings every other one: one exec per source host, all at once."""
+    """Every host pings every other one: one batch per source host, all at once."""
     leased, without = leased_targets(backend, plan) if family == 4 else ({}, {})
     targets = {**host_targets(plan, family), **leased}
     sources = [s for s in targets if plan.nodes[s].stack is None]

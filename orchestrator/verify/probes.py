@@ -3,7 +3,9 @@ JSON result turned into a verdict a person can read.
 
 Probes are the in-node `python3 -m labnode.probe KIND ...` commands (one
 JSON object on stdout; exit 0 ok, 1 failed, 2 usage), run through the
-backend's `exec`. Every verdict says what was seen (the ping loss, the
+backend's `exec` — or, for those that need only the node's network, the
+same code run from this process inside the node's network namespace
+(inns.py), when the backend lets us enter it. Every verdict says what was seen (the ping loss, the
 traceroute hops, the HTTP status), so a failure can be debugged from it.
 """
 
@@ -18,9 +20,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import contract
-from ..backend.protocol import Backend, ExecResult
+from ..backend.protocol import Backend, ExecResult, NodeState
 from ..errors import UsageError
 from ..plan import Check, Plan
+from . import inns
 
 #: how long a check aimed at a host that takes its address by DHCP waits for it to hold one
 LEASE_WAIT = 10.0
@@ -83,17 +86,23 @@ import json, sys, threading, time
 from labnode.probe.__main__ import UsageError, build_parser, preload, run
 jobs = json.loads(sys.argv[1]); out = [None] * len(jobs); gate = threading.Semaphore(32)
 preload({a[0] for a in jobs if a})
-def one(i, argv):
+parser = build_parser(); parsed = []
+for i, argv in enumerate(jobs):
+    try:
+        parsed.append(parser.parse_args(argv))
+    except UsageError as e:
+        parsed.append(None); out[i] = [2, {"probe": (argv or ["?"])[0], "ok": False, "error": str(e)}, 0.0]
+def one(i, args):
     with gate:
         t = time.monotonic()
         try:
-            r = run(build_parser().parse_args(argv)); code = 0 if r.get("ok") else 1
+            r = run(args); code = 0 if r.get("ok") else 1
         except UsageError as e:
-            r, code = {"probe": argv[0], "ok": False, "error": str(e)}, 2
+            r, code = {"probe": args.kind, "ok": False, "error": str(e)}, 2
         except Exception as e:
-            r, code = {"probe": argv[0], "ok": False, "error": "internal error: %s: %s" % (type(e).__name__, e)}, 1
+            r, code = {"probe": args.kind, "ok": False, "error": "internal error: %s: %s" % (type(e).__name__, e)}, 1
         out[i] = [code, r, time.monotonic() - t]
-threads = [threading.Thread(target=one, args=(i, a)) for i, a in enumerate(jobs)]
+threads = [threading.Thread(target=one, args=(i, a)) for i, a in enumerate(parsed) if a is not None]
 for t in threads: t.start()
 for t in threads: t.join()
 sys.stdout.write(json.dumps(out) + "\\n")
@@ -103,7 +112,7 @@ sys.stdout.write(json.dumps(out) + "\\n")
 class Prober:
     """Runs the probes of one plan's checks and judges what they saw."""
 
-    def __init__(self, backend: Backend, plan: Plan):
+    def __init__(self, backend: Backend, plan: Plan, states: list[NodeState] | None = None):
         self.backend = backend
         self.plan = plan
         self.batch_ok = True
@@ -114,6 +123,9 @@ class Prober:
                 if i.address6:
                     self.owner.setdefault(_link_local(i.mac), (node.name, i.name))
         self._macs: dict[str, str] | None = None
+        #: node -> its network namespace, when probes may run from here (read when first needed)
+        self._netns: dict[str, str | None] | None = None
+        self._states = states
 
     def name(self, address: str | None) -> str:
         if address is None:
@@ -140,8 +152,34 @@ class Prober:
         except Exception as exc:  # the engine, a stopped node: no verdict, but a reason
             raise ProbeError(f"could not run the probe in {node}: {exc}") from None
 
+    def netns(self, node: str) -> str | None:
+        """The node's network namespace, when probes may run from here (inns.py)."""
+        if self._netns is None:
+            try:
+                listed = self.backend.nodes(self.plan.lab) if self._states is None else self._states
+                self._netns = {st.node: self.backend.probe_netns(st) for st in listed}
+            except Exception:  # the engine cannot list them now: the probes say why, through exec
+                self._netns = {}
+        return self._netns.get(node)
+
+    def _from_here(self, node: str, jobs: list[list[str]]) -> list[tuple[dict[str, Any] | ProbeError, float]] | None:
+        """The probes run from this process in the node's network namespace, or
+        None when they cannot (then they run in the node)."""
+        path = self.netns(node)
+        out = inns.run_batch(path, jobs) if path is not None else None
+        if out is None:
+            return None
+        return [(data if code != 2 else ProbeError(f"probe usage error: {data.get('error')}", True), float(took))
+                for code, data, took in out]
+
     def probe(self, node: str, argv: list[str]) -> dict[str, Any]:
-        """One probe through the CLI: its JSON result."""
+        """One probe (from here when it may, else through the CLI): its JSON result."""
+        here = self._from_here(node, [argv])
+        if here is not None:
+            found = here[0][0]
+            if isinstance(found, ProbeError):
+                raise found
+            return found
         res = self._exec(node, [*contract.PROBE_ARGV, *argv])
         lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
         try:
@@ -158,6 +196,9 @@ class Prober:
     def probe_many(self, node: str, jobs: list[list[str]]) -> list[tuple[dict[str, Any] | ProbeError, float | None]]:
         """Several probes in one node at once: each one's JSON result (or why
         not) and how long it took."""
+        here = self._from_here(node, jobs)
+        if here is not None:
+            return [(data, took) for data, took in here]
         if self.batch_ok and len(jobs) > 1:
             res = self._exec(node, ["python3", "-c", _BATCH, json.dumps(jobs)])
             try:

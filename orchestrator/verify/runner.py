@@ -1,7 +1,8 @@
 """Running a lab's checks: each Check becomes a probe inside a node.
 
 Many at once (a bounded pool): first attempts are grouped by the node they
-run in, one exec per node and batch; a check with `wait` is retried until it
+run in, one batch per node (from here in its network namespace, or one
+exec: probes.Prober.probe_many); a check with `wait` is retried until it
 holds or its deadline passes. Every Result says what was expected and what
 was seen. Nothing is printed: progress goes through Events (stage "test").
 """
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
-from ..backend.protocol import Backend
+from ..backend.protocol import Backend, NodeState
 from ..plan import Check, Plan
 from ..progress import Event, Progress, silent
 from . import DEFAULT_WORKERS
@@ -48,9 +49,10 @@ class Result:
         return f"{self.what}: expected {self.expected}, got {self.got}"
 
 
-def not_running(backend: Backend, plan: Plan) -> dict[str, str]:
-    """node -> its state ("exited", "gone", ...), for the plan's nodes that do not run."""
-    states = {st.node: st for st in backend.nodes(plan.lab)}
+def not_running(backend: Backend, plan: Plan, listed: list[NodeState] | None = None) -> dict[str, str]:
+    """node -> its state ("exited", "gone", ...), for the plan's nodes that do not run
+    (`listed`: the lab's nodes as just read, else read now)."""
+    states = {st.node: st for st in (backend.nodes(plan.lab) if listed is None else listed)}
     return {node: ("gone" if node not in states else states[node].state) for node in plan.nodes
             if node not in states or not states[node].running}
 
@@ -90,7 +92,7 @@ def run_check(runner: Prober, check: Check, first: Seen | None = None,
 
 
 def _batch(runner: Prober, checks: list[tuple[int, Check]]) -> list[tuple[int, Seen, float]]:
-    """First attempts of several checks from one node, in one exec."""
+    """First attempts of several checks from one node, in one batch."""
     start = time.monotonic()
     jobs = [runner.argv(c, _first_timeout(c, c.wait)) for _, c in checks]
     try:
@@ -130,22 +132,25 @@ def _leased(runner: Prober, checks: list[Check], down: dict[str, str],
 
 
 def run_checks(backend: Backend, plan: Plan, checks: list[Check] | None = None, *,
-               workers: int = DEFAULT_WORKERS, progress: Progress = silent) -> list[Result]:
+               workers: int = DEFAULT_WORKERS, progress: Progress = silent,
+               states: list[NodeState] | None = None) -> list[Result]:
     """Run checks (default: the plan's) concurrently; results in check order.
 
-    First attempts are grouped by the node they run in (one exec per node,
+    First attempts are grouped by the node they run in (one batch per node,
     checks that may wait apart from those that may not); checks that fail
     and may wait are then retried one by one until their deadline, counted
     from the start. nat_source (two steps) and checks through a user-space
-    stack run on their own."""
+    stack run on their own. `states`: the lab's nodes as the caller just read
+    them (else they are read here)."""
     checks = list(plan.checks) if checks is None else checks
     if not checks:
         return []
-    runner = Prober(backend, plan)
+    states = backend.nodes(plan.lab) if states is None else states
+    runner = Prober(backend, plan, states)
     results: list[Result | None] = [None] * len(checks)
     total = len(checks)
     progress(Event("test", f"{total} checks on {plan.lab}", 0, total))
-    down = not_running(backend, plan)
+    down = not_running(backend, plan, states)
     groups: dict[tuple[str, bool], list[tuple[int, Check]]] = {}
     done = 0
 

@@ -542,6 +542,9 @@ class FakeBackend:
             return self.records.get(lab)
 
     # --- a running lab ---------------------------------------------------------------------------
+    def probe_netns(self, state: NodeState) -> str | None:
+        return None     # fake nodes have no namespace: their probes go through exec
+
     def exec(self, lab: str, node: str, argv: list[str]) -> ExecResult:
         self._log("exec", f"{node}: {' '.join(argv[:3])}")
         with self._lock:
