@@ -66,7 +66,7 @@ def results_json(results: Sequence[Result], lab: str = "", seconds: float | None
 @click.argument("name", shell_complete=lab_names)
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--workers", type=click.IntRange(1, 256), default=DEFAULT_WORKERS, show_default=True,
-              help="Probes run at once (one exec per node and batch).")
+              help="Probe batches run at once (one per node and batch).")
 @click.option("--checks", "checks_file", type=click.Path(dir_okay=False),
               help="Run the checks of this file (a list in the expect: language) instead of the lab's own.")
 @click.option("-v", "--verbose", is_flag=True, help="Show each check as it finishes, and failure details.")
