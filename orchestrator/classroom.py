@@ -33,6 +33,8 @@ STUDENT_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,14}[a-z0-9])?$")
 MAX_STUDENTS = 500
 MAX_ROSTER_BYTES = 256 * 1024
 DEFAULT_PARALLEL = 2
+#: copies whose checks run at once (status, grade): their probes mostly wait, for replies or timeouts
+CHECK_PARALLEL = 16
 
 
 def roster(students: str | None = None, roster_file: str | Path | None = None) -> list[str]:
@@ -210,7 +212,7 @@ def _row(student: str, name: str, checks_file: str | Path | None = None) -> Stud
     return row
 
 
-def status(path: str | Path, progress: Progress = silent, parallel: int = 8,
+def status(path: str | Path, progress: Progress = silent, parallel: int = CHECK_PARALLEL,
            checks_file: str | Path | None = None) -> tuple[Class, list[StudentRow]]:
     """Every student's copy as it is now, its checks (or a checks file's) run."""
     klass = find(path)
@@ -232,7 +234,7 @@ class Grades:
     junit: list[Path]
 
 
-def grade(path: str | Path, out_dir: str | Path, progress: Progress = silent, parallel: int = 8,
+def grade(path: str | Path, out_dir: str | Path, progress: Progress = silent, parallel: int = CHECK_PARALLEL,
           checks_file: str | Path | None = None) -> Grades:
     """Run every student's checks and write, into out_dir: grades.csv (student,
     passed, total, score, then one column per check), junit/<student>.xml, and

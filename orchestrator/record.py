@@ -19,7 +19,7 @@ import gzip
 import io
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -55,7 +55,8 @@ class Record:
         return self.plan.source
 
     def encode(self) -> bytes:
-        head = {k: v for k, v in asdict(self).items() if k != "plan"}
+        # the fields but the plan, which goes as its own JSON (asdict would deep-copy it first)
+        head = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "plan"}
         text = json.dumps({"format": FORMAT, **head}) + "\n" + self.plan.model_dump_json()
         return gzip.compress(text.encode(), compresslevel=6, mtime=0)
 

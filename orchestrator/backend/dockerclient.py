@@ -33,6 +33,10 @@ def connect() -> docker.DockerClient:
     """A client for the local engine, API version negotiated."""
     try:
         client = importlib.import_module("docker").from_env(version="auto", timeout=120)
+        if str(client.api.base_url).startswith("http+docker://"):
+            # a unix socket: no proxy applies, so requests need not read the environment for
+            # one on every call (a tenth of a deploy's own CPU went there)
+            client.api.trust_env = False
         client.ping()
         return client
     except Exception as exc:  # the SDK raises several unrelated types here

@@ -99,12 +99,14 @@ def up_cmd(path: str, students: str | None, roster_file: str | None, parallel: i
 @click.argument("path", type=click.Path())
 @click.option("--checks", "checks_file", type=click.Path(dir_okay=False),
               help="The exercise's checks from this file (kept from the students) instead of the lab file's.")
-def status_cmd(path: str, checks_file: str | None) -> None:
+@click.option("--parallel", type=click.IntRange(1, 64), default=16, show_default=True,   # classroom.CHECK_PARALLEL
+              help="Copies whose checks run at once.")
+def status_cmd(path: str, checks_file: str | None, parallel: int) -> None:
     """One row per student's copy of the lab in PATH: nodes up, dealt or not,
     its checks passing now."""
     from .. import classroom
     with ProgressView(False) as view:
-        klass, rows = run(classroom.status, path, progress=view, checks_file=checks_file)
+        klass, rows = run(classroom.status, path, progress=view, checks_file=checks_file, parallel=parallel)
     if OUT.json:
         emit_json([{"student": r.student, "lab": r.lab, "running": r.running, "nodes": r.nodes, "dealt": r.dealt,
                     "passed": r.passed, "total": r.total, "error": r.error or None} for r in rows])
@@ -127,12 +129,14 @@ def status_cmd(path: str, checks_file: str | None) -> None:
               help="The folder for grades.csv, junit/STUDENT.xml and report.html.")
 @click.option("--checks", "checks_file", type=click.Path(dir_okay=False),
               help="The exercise's checks from this file (kept from the students) instead of the lab file's.")
-def grade_cmd(path: str, out_dir: str, checks_file: str | None) -> None:
+@click.option("--parallel", type=click.IntRange(1, 64), default=16, show_default=True,   # classroom.CHECK_PARALLEL
+              help="Copies whose checks run at once.")
+def grade_cmd(path: str, out_dir: str, checks_file: str | None, parallel: int) -> None:
     """Run every student's checks and write grades.csv, one JUnit XML per
     student and a self-contained report.html into DIR."""
     from .. import classroom
     with ProgressView(False) as view:
-        got = run(classroom.grade, path, out_dir, progress=view, checks_file=checks_file)
+        got = run(classroom.grade, path, out_dir, progress=view, checks_file=checks_file, parallel=parallel)
     if OUT.json:
         emit_json({"csv": str(got.csv), "report": str(got.report), "junit": [str(j) for j in got.junit],
                    "students": [{"student": r.student, "passed": r.passed, "total": r.total} for r in got.rows]})

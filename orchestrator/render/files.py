@@ -7,6 +7,7 @@ Paths and formats are the node contract's (orchestrator.contract).
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -20,7 +21,10 @@ TEMPLATE_DIR = PROJECT_ROOT / "templates"
 _NODE_FILE_LEAVES_OUT = {"interfaces": {"__all__": {"link"}}}
 
 
+@functools.lru_cache(maxsize=8)
 def environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
+    """One per template folder, kept: it holds the compiled templates (compiling
+    them is most of a small lab's rendering) and may be shared by threads."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
         undefined=jinja2.StrictUndefined,

@@ -57,3 +57,12 @@ def test_the_report_has_a_row_per_student_a_column_per_check_and_the_failures():
     assert '<td class="s">1/2</td><td class="s">50 %</td>' in page
     assert "<b>bob</b> · 2. c -&gt; d: expected reply, got no reply &lt;from r3&gt;" in page   # escaped
     assert "lab &#x27;lab-carol&#x27; is not deployed" in page
+
+
+def test_the_class_commands_defaults_are_the_librarys():
+    from orchestrator import classroom
+    from orchestrator.cli.classroom import class_group
+    for command, default in (("up", classroom.DEFAULT_PARALLEL), ("status", classroom.CHECK_PARALLEL),
+                             ("grade", classroom.CHECK_PARALLEL)):
+        option = next(p for p in class_group.commands[command].params if p.name == "parallel")
+        assert option.default == default, command
