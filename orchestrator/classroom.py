@@ -136,24 +136,25 @@ def up(path: str | Path, students: list[str], progress: Progress = silent,
         backend = default_backend()
         name = instance_name(klass.lab, student)
         try:
-            plan = deploy(path, name=name, backend=backend, student=student).plan
-            if plan.exercise is not None:
+            # the proof is deployed unbroken, checked, dealt and checked again; every other
+            # copy is dealt as part of its deploy (never up unbroken)
+            plan = deploy(path, name=name, backend=backend, student=student,
+                          deal=planned.exercise is not None and not prove).plan
+            if prove and plan.exercise is not None:
                 checks = exercise.read_checks(checks_file, plan) if checks_file else plan.exercise.checks
-                if prove:
-                    before = run_checks(backend, plan, checks)
-                    failing = [r.what for r in before if not r.ok]
-                    if failing:
-                        raise UsageError(f"the exercise's checks fail on the unbroken lab ({name}): "
-                                         + "; ".join(failing[:3]) + " - fix the lab file, or run "
-                                         f"'lab class check {path}' for the whole story")
+                before = run_checks(backend, plan, checks)
+                failing = [r.what for r in before if not r.ok]
+                if failing:
+                    raise UsageError(f"the exercise's checks fail on the unbroken lab ({name}): "
+                                     + "; ".join(failing[:3]) + " - fix the lab file, or run "
+                                     f"'lab class check {path}' for the whole story")
                 exercise.deal(name, backend=backend, student=student)
-                if prove:
-                    after = run_checks(backend, plan, checks)
-                    report.proved = any(not r.ok for r in after)
-                    if not report.proved:
-                        raise UsageError(f"every check of the exercise passes with its faults dealt ({name}): "
-                                         "the students would have nothing to mend; see "
-                                         f"'lab class check {path}'")
+                after = run_checks(backend, plan, checks)
+                report.proved = any(not r.ok for r in after)
+                if not report.proved:
+                    raise UsageError(f"every check of the exercise passes with its faults dealt ({name}): "
+                                     "the students would have nothing to mend; see "
+                                     f"'lab class check {path}'")
         except BaseException:
             destroy(name, backend=backend)
             raise

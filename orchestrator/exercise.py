@@ -12,12 +12,12 @@ Nothing here prints; progress goes to the Progress callback.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import BackendError, UsageError
+from .errors import UsageError
+from .faults import deal_faults, exercise_faults, run_fault
 from .progress import Event, Progress, silent
 
 if TYPE_CHECKING:
@@ -25,50 +25,6 @@ if TYPE_CHECKING:
     from .lab import Running
     from .plan import Check, Plan, PlanFault
     from .verify.runner import Result
-
-
-def _exercise_of(plan: Plan) -> list[PlanFault]:
-    if plan.exercise is None:
-        where = plan.source or plan.lab
-        raise UsageError(f"lab '{plan.lab}' has no exercise: section ({where}); see docs/classroom.md")
-    return plan.exercise.faults
-
-
-def _run(backend: Backend, plan: Plan, fault: PlanFault, script: str, what: str) -> None:
-    res = backend.exec(plan.lab, fault.node, ["sh", "-c", script])
-    if not res.ok:
-        said = (res.stderr or res.stdout).strip().splitlines()
-        raise BackendError(f"{what} '{fault.title}' ({fault.where}) failed in {fault.node}: "
-                           f"{said[-1] if said else f'exit {res.exit_code}'}")
-
-
-def dealt_for(plan: Plan, student: str | None = None) -> list[PlanFault]:
-    """The faults a student is dealt: every plain fault, and of each one_of
-    the alternative drawn from the lab's and the student's names (the same
-    student always gets the same one; no student: the first)."""
-    faults = _exercise_of(plan)
-    assert plan.exercise is not None
-    seed = plan.exercise.seed or plan.lab   # a plan stored before seeds were kept: its lab's name
-    by_choice: dict[int, list[PlanFault]] = {}
-    for fault in faults:
-        by_choice.setdefault(fault.choice, []).append(fault)
-    out = []
-    for choice, options in sorted(by_choice.items()):
-        if student is None or len(options) == 1:
-            out.append(options[0])
-            continue
-        draw = hashlib.sha256(f"{seed}/{student}/{choice}".encode()).digest()
-        out.append(options[int.from_bytes(draw[:8], "big") % len(options)])
-    return out
-
-
-def deal_faults(backend: Backend, plan: Plan, progress: Progress = silent,
-                student: str | None = None) -> list[PlanFault]:
-    faults = dealt_for(plan, student)
-    for n, fault in enumerate(faults, 1):
-        _run(backend, plan, fault, fault.deal, "dealing")
-        progress(Event("exercise", fault.title, n, len(faults)))
-    return faults
 
 
 def deal(name: str, backend: Backend | None = None, progress: Progress = silent,
@@ -196,7 +152,7 @@ def control(path: str | Path, backend: Backend | None = None, progress: Progress
     from .verify.runner import run_checks
     backend = backend or default_backend()
     plan = compile_path(path).result()
-    faults = _exercise_of(plan)
+    faults = exercise_faults(plan)
     if checks_file is not None:
         read_checks(checks_file, plan)     # its problems before anything is deployed
     elif not plan.exercise or not plan.exercise.checks:
@@ -211,9 +167,9 @@ def control(path: str | Path, backend: Backend | None = None, progress: Progress
         progress(Event("control", "the checks on the unbroken lab"))
         out.unbroken = run_checks(backend, plan, checks)
         for n, fault in enumerate(plan.exercise.faults, 1):
-            _run(backend, plan, fault, fault.deal, "dealing")
+            run_fault(backend, plan, fault, fault.deal, "dealing")
             failed = [r.what for r in run_checks(backend, plan, checks) if not r.ok]
-            _run(backend, plan, fault, fault.undo, "taking back")
+            run_fault(backend, plan, fault, fault.undo, "taking back")
             back = all(r.ok for r in run_checks(backend, plan, checks))
             out.faults.append(FaultVerdict(fault, failed, back))
             progress(Event("control", f"{fault.title}: " + (f"noticed by {len(failed)} check"

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .compile import Compiled
     from .contract import NodeFiles
     from .diff import PlanDiff
-    from .plan import Plan
+    from .plan import Plan, PlanFault
     from .record import Record
 
 
@@ -39,6 +39,7 @@ class DeployResult:
     warnings: list[Problem]
     timings: dict[str, float] = field(default_factory=dict)
     reconciled: PlanDiff | None = None   # set when a running lab was changed in place (or would be: dry run)
+    dealt: list[PlanFault] = field(default_factory=list)   # the exercise's faults dealt (deploy(deal=True))
 
 
 #: the backends a lab can run on (`lab deploy --backend`, `backend:` in the file)
@@ -140,15 +141,17 @@ def prune_images(store: ImageStore | None = None, progress: Progress = silent) -
 
 def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dry_run: bool = False,
            backend: Backend | None = None, backend_name: str | None = None,
-           progress: Progress = silent, student: str | None = None) -> DeployResult:
+           progress: Progress = silent, student: str | None = None, deal: bool = False) -> DeployResult:
     """Deploy a lab. On a lab that is already running, reconcile it in place
     (see orchestrator.reconcile; dry_run: only say what would change), or with
     force destroy it and deploy it again. A fresh deploy that fails (or is
     interrupted) removes what it created. The backend: `backend`, else the one
     named (`backend_name`, then the file's `backend:`), else the one the lab
     already runs on, else Docker. With `student`: that student's variant of
-    the lab's exercise (its subnets, ports, names; the faults are dealt by
-    exercise.deal)."""
+    the lab's exercise (its subnets, ports, names). With `deal`: its faults
+    dealt too (the student's), as exercise.deal does: a fresh lab as part of
+    the deploy (the lab is never up unbroken, and its record says so from the
+    start), a running one once it is changed in place."""
     from .render.files import render_plan
 
     timings: dict[str, float] = {}
@@ -156,6 +159,8 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dr
     if backend is None:
         backend = _chosen_backend(path, name, backend_name)
     plan, warnings = plan_lab(path, name, backend, check_images=True, student=student)
+    if deal and plan.exercise is None:
+        raise UsageError(f"{plan.source or path} has no exercise: section to deal (see docs/classroom.md)")
     files = render_plan(plan)
     timings["prepare"] = time.perf_counter() - t0
 
@@ -169,10 +174,13 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dr
                 plan, warnings = plan_lab(path, name, backend, check_images=True, student=kept)
                 files = render_plan(plan)
             diff = reconcile(running, plan, files, dry_run=dry_run, progress=progress, timings=timings)
+            dealt: list[PlanFault] = []
             if not dry_run:
                 warnings = warnings + wait_leases(backend, plan, progress)
+                if deal:
+                    dealt = _deal_running(backend, plan, progress)
             timings["total"] = time.perf_counter() - t0
-            return DeployResult(plan, warnings, timings, diff)
+            return DeployResult(plan, warnings, timings, diff, dealt)
         if dry_run:
             raise UsageError(f"lab '{plan.lab}' is not running: --dry-run shows what a deploy would change "
                              "on a running lab")
@@ -181,30 +189,54 @@ def deploy(path: str | Path, *, name: str | None = None, force: bool = False, dr
             backend.destroy(plan.lab, progress)
         elif backend.load_record(plan.lab) is not None:  # an earlier deploy stopped before its nodes
             backend.destroy(plan.lab, progress)
-        _fresh(backend, plan, files, progress, timings)
+        dealt = _fresh(backend, plan, files, progress, timings, deal, student)
     if any(i.dhcp for n in plan.nodes.values() for i in n.interfaces):
         t = time.perf_counter()
         warnings = warnings + wait_leases(backend, plan, progress)
         timings["leases"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    return DeployResult(plan, warnings, timings)
+    return DeployResult(plan, warnings, timings, dealt=dealt)
+
+
+def _deal_running(backend: Backend, plan: Plan, progress: Progress) -> list[PlanFault]:
+    """The faults of a running lab's exercise (its student's), dealt; its record says so."""
+    from .faults import deal_faults
+    from .record import Record
+    dealt = deal_faults(backend, plan, progress, plan.exercise.student if plan.exercise else None)
+    stored = backend.load_record(plan.lab)
+    record = Record.decode(stored, plan.lab) if stored is not None else Record(plan=plan)
+    record.dealt = [f.where for f in dealt]
+    backend.save_record(plan.lab, record.encode())
+    return dealt
 
 
 def _fresh(backend: Backend, plan: Plan, files: dict[str, NodeFiles], progress: Progress,
-           timings: dict[str, float]) -> None:
+           timings: dict[str, float], deal: bool = False, student: str | None = None) -> list[PlanFault]:
+    from .faults import deal_faults
     from .record import make_record
     t = time.perf_counter()
     backend.ensure_images(progress)
     timings["images"] = time.perf_counter() - t
+    dealt: list[PlanFault] = []
+
+    def finished() -> bytes:
+        record = make_record(plan, files, "up")
+        record.dealt = [f.where for f in dealt]
+        return record.encode()
+
+    stages: list[tuple[str, Callable[[], object]]] = [
+        ("record", lambda: backend.save_record(plan.lab, make_record(plan, files, "deploying").encode())),
+        ("create", lambda: backend.create_nodes(plan, progress)),
+        ("wire", lambda: backend.wire_links(plan, progress)),
+        ("configure", lambda: backend.configure(plan, files, progress)),
+        ("impair", lambda: apply_impairments(backend, plan, progress)),
+    ]
+    if deal:    # before the record says "up": a lab dealt at deploy is never recorded unbroken
+        variant = student or (plan.exercise.student if plan.exercise else None)
+        stages.append(("deal", lambda: dealt.extend(deal_faults(backend, plan, progress, variant))))
+    stages.append(("record", lambda: backend.save_record(plan.lab, finished())))
     try:
-        for stage, step in (
-            ("record", lambda: backend.save_record(plan.lab, make_record(plan, files, "deploying").encode())),
-            ("create", lambda: backend.create_nodes(plan, progress)),
-            ("wire", lambda: backend.wire_links(plan, progress)),
-            ("configure", lambda: backend.configure(plan, files, progress)),
-            ("impair", lambda: apply_impairments(backend, plan, progress)),
-            ("record", lambda: backend.save_record(plan.lab, make_record(plan, files, "up").encode())),
-        ):
+        for stage, step in stages:
             t = time.perf_counter()
             step()
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t
@@ -223,6 +255,7 @@ def _fresh(backend: Backend, plan: Plan, files: dict[str, NodeFiles], progress: 
             raise DeployError(f"deploy of '{plan.lab}' failed: {exc}\n"
                               "everything it had created was removed") from exc
         raise
+    return dealt
 
 
 def _reason(exc: BaseException) -> str:

@@ -284,7 +284,7 @@ class PlanFault(BaseModel):
 
 class PlanExercise(BaseModel):
     """The lab file's exercise: faults dealt after deploy (every alternative of
-    a one_of: each student is dealt one, see exercise.dealt_for), and the
+    a one_of: each student is dealt one, see faults.dealt_for), and the
     checks the student must make pass."""
 
     title: str = ""

@@ -40,7 +40,7 @@ def plan(path: str, fmt: str, name: str | None, student: str | None) -> None:
         run(roster, student)          # a student's name, or why not
     resolved, _ = run(plan_lab, path, name, student=student)
     if student is not None:
-        from ..exercise import dealt_for
+        from ..faults import dealt_for
         if resolved.exercise is None:
             fail(f"{path} has no exercise: section: --student shows which of its faults a student is dealt", code=2)
         resolved.exercise.faults = run(dealt_for, resolved, student)

@@ -98,8 +98,8 @@ def images_prune() -> None:
 @click.option("--ping", "do_ping", is_flag=True, help="Then ping every host from every host.")
 @click.option("--test", "do_test", is_flag=True, help="Then check the lab's expectations (like lab test).")
 @click.option("--exercise", "do_exercise", is_flag=True,
-              help="Then break it as its exercise: section says (its faults are not shown); lab test then "
-                   "runs the exercise's checks (docs/classroom.md).")
+              help="Deploy it broken as its exercise: section says (the faults are dealt as part of the "
+                   "deploy and not shown); lab test then runs the exercise's checks (docs/classroom.md).")
 @click.option("--student", help="With --exercise: this student's variant (subnets, ports, names; one fault "
                                 "of each one_of).")
 @click.option("--backend", "backend_name", type=click.Choice(["docker", "netns"]),
@@ -127,10 +127,8 @@ def deploy(path: str, name: str | None, force: bool, dry_run: bool, do_ping: boo
             fail(f"{path} has no exercise: section to deal (see docs/classroom.md)", code=2)
     with ProgressView(verbose) as view:
         result = run(api.deploy, path, name=name, force=force, dry_run=dry_run, backend_name=backend_name,
-                     progress=view, student=student)
-        if do_exercise:
-            from .. import exercise
-            dealt = run(exercise.deal, result.plan.lab, progress=view, student=student)
+                     progress=view, student=student, deal=do_exercise)
+        dealt = result.dealt
     if dry_run and result.reconciled is not None:
         if OUT.json:
             emit_json({"lab": result.plan.lab, "changed": result.reconciled.as_dict(),

@@ -7,11 +7,13 @@ import shlex
 
 import pytest
 
-from orchestrator import exercise
+from orchestrator import exercise, faults
 from orchestrator import lab as api
+from orchestrator.backend.protocol import ExecResult
 from orchestrator.compile import compile_text
-from orchestrator.errors import TopologyError, UsageError
+from orchestrator.errors import DeployError, TopologyError, UsageError
 from orchestrator.operate import run_lab_tests
+from orchestrator.record import Record
 from tests.conftest import LABS
 from tests.unit.fakebackend import FakeBackend
 
@@ -121,6 +123,48 @@ def test_dealing_runs_each_fault_in_its_node_and_lab_test_then_runs_the_exercise
             and ("pc4", "set -e\nip route replace default via 192.168.2.99 dev eth0") in ran)
     after = run_lab_tests(plan.lab, backend=fake)
     assert {r.id.split("[")[0] for r in after} == {"exercise.checks"}
+
+
+def test_a_deploy_that_deals_breaks_the_lab_before_its_record_says_up(tmp_path):
+    fake = FakeBackend()
+    (tmp_path / "lab.yml").write_text((LABS / "exercises" / "fix-the-routing" / "lab.yml").read_text())
+    saved: list[bytes] = []
+    keep = fake.save_record
+    fake.save_record = lambda lab, record: (saved.append(record), keep(lab, record))[1]
+    result = api.deploy(tmp_path, backend=fake, student="ann", deal=True)
+    assert [f.where for f in result.dealt] == [f.where for f in faults.dealt_for(result.plan, "ann")]
+    ran = [(node, argv[2]) for node, argv in fake.execs if argv[:2] == ["sh", "-c"]]
+    assert [node for node, _ in ran] == [f.node for f in result.dealt]
+    records = [Record.decode(r, result.plan.lab) for r in saved]
+    assert [(r.state, r.dealt) for r in records] == [("deploying", []), ("up", [f.where for f in result.dealt])]
+    assert "deal" in result.timings
+    # lab test then runs the exercise's checks, as after `exercise.deal`
+    fake.probe = lambda node, argv: {"probe": argv[0], "ok": True, "sent": 2, "received": 2, "loss": 0.0,
+                                     "avg": 0.1, "hops": [], "reached": True}
+    assert {r.id.split("[")[0] for r in run_lab_tests(result.plan.lab, backend=fake)} == {"exercise.checks"}
+
+
+def test_a_failing_deal_leaves_nothing_of_the_deploy(tmp_path):
+    fake = FakeBackend()
+    (tmp_path / "lab.yml").write_text((LABS / "exercises" / "fix-the-routing" / "lab.yml").read_text())
+    real_exec = fake.exec
+
+    def refuse(lab, node, argv):
+        if argv[:2] == ["sh", "-c"]:
+            return ExecResult(1, "", "RTNETLINK answers: No such process")
+        return real_exec(lab, node, argv)
+    fake.exec = refuse
+    with pytest.raises(DeployError, match="dealing .* failed in .*No such process"):
+        api.deploy(tmp_path, backend=fake, deal=True)
+    assert fake.nodes("fix-the-routing") == [] and fake.load_record("fix-the-routing") is None
+
+
+def test_deal_needs_an_exercise(tmp_path):
+    fake = FakeBackend()
+    (tmp_path / "lab.yml").write_text((LABS / "two-pcs" / "lab.yml").read_text())
+    with pytest.raises(UsageError, match="has no exercise: section"):
+        api.deploy(tmp_path, backend=fake, deal=True)
+    assert fake.nodes("two-pcs") == []
 
 
 def test_a_lab_without_an_exercise_cannot_be_dealt(tmp_path):
@@ -246,12 +290,12 @@ def test_an_exercise_may_keep_its_checks_in_a_file_of_their_own(tmp_path):
 def test_each_student_is_dealt_one_alternative_of_a_one_of_always_the_same():
     plan = compile_text((LABS / "exercises" / "fix-the-routing" / "lab.yml").read_text()).result()
     assert [(f.choice, f.option) for f in plan.exercise.faults] == [(0, 0), (0, 1), (1, 0)]
-    drawn = {s: [f.title for f in exercise.dealt_for(plan, s)] for s in ("ann", "hal", "ivy")}
-    assert drawn["ann"] == [f.title for f in exercise.dealt_for(plan, "ann")]          # the same, every time
+    drawn = {s: [f.title for f in faults.dealt_for(plan, s)] for s in ("ann", "hal", "ivy")}
+    assert drawn["ann"] == [f.title for f in faults.dealt_for(plan, "ann")]          # the same, every time
     assert {d[0] for d in drawn.values()} == {"r3: route to 192.168.1.0/24 removed",
                                                "r1: route to 192.168.3.0/24 removed"}   # students differ
     assert all(d[1] == "pc4: default gateway 192.168.2.99 (not 192.168.2.1)" for d in drawn.values())
-    assert [f.title for f in exercise.dealt_for(plan)] == ["r3: route to 192.168.1.0/24 removed",
+    assert [f.title for f in faults.dealt_for(plan)] == ["r3: route to 192.168.1.0/24 removed",
                                                           "pc4: default gateway 192.168.2.99 (not 192.168.2.1)"]
 
 

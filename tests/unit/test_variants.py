@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import exercise
+from orchestrator import exercise, faults
 from orchestrator.compile import compile_file, compile_text
 from orchestrator.model import variants
 from tests.conftest import LABS
@@ -66,8 +66,8 @@ def test_the_faults_a_student_is_shown_are_those_dealt_to_their_copy():
     for student in ("alice", "bob", "carol", "dave"):
         shown = compile_file(ROUTING, student=student).result()
         copy = compile_file(ROUTING, name=f"fix-the-routing-{student}", student=student).result()
-        assert ([f.where for f in exercise.dealt_for(shown, student)]
-                == [f.where for f in exercise.dealt_for(copy, student)])
+        assert ([f.where for f in faults.dealt_for(shown, student)]
+                == [f.where for f in faults.dealt_for(copy, student)])
 
 
 def test_ports_and_names_move_in_services_rules_faults_and_checks():
