@@ -5,8 +5,9 @@ Probes are the in-node `python3 -m labnode.probe KIND ...` commands (one
 JSON object on stdout; exit 0 ok, 1 failed, 2 usage), run through the
 backend's `exec` — or, for those that need only the node's network, the
 same code run from this process inside the node's network namespace
-(inns.py), when the backend lets us enter it. Every verdict says what was seen (the ping loss, the
-traceroute hops, the HTTP status), so a failure can be debugged from it.
+(inns.py), when the backend lets us enter it. Every verdict says what was
+seen (the ping loss, the traceroute hops, the HTTP status), so a failure
+can be debugged from it.
 """
 
 from __future__ import annotations
